@@ -1,0 +1,1 @@
+"""Built-in hookmq plugins, each registered through the `hookmq` entry-point group."""

@@ -1,0 +1,1 @@
+"""Reserved for the gossip clustering plugin; not implemented yet and not registered."""

@@ -1,0 +1,1 @@
+"""hookmq plugin: redis_store."""
