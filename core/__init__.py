@@ -7,4 +7,9 @@ A plugin author needs one import to start::
 
 from __future__ import annotations
 
+from .hooks import RejectPublish
+from .hookspecs import hookimpl, hookspec
+
+__all__ = ["RejectPublish", "__version__", "hookimpl", "hookspec"]
+
 __version__ = "0.1.0"

@@ -1,1 +1,82 @@
-"""hookmq plugin: dashboard."""
+"""hookmq plugin `dashboard`: a web dashboard, a JSON API and Prometheus metrics.
+
+Enabled by default when its optional dependencies are installed (`pip install
+hookmq[dashboard]`: aiohttp and prometheus-client); without them it logs why and stays off
+instead of stopping the broker. Configured by `[plugins.dashboard]` (see settings.py and
+docs/dashboard.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from hookmq import hookimpl
+from pydantic import BaseModel
+
+from .settings import DashboardSettings
+
+if TYPE_CHECKING:
+    from .server import Dashboard
+
+__all__ = ["HOOKMQ_DEFAULT_ENABLED", "DashboardSettings", "dashboard_of"]
+
+log = logging.getLogger("hookmq.plugins.dashboard")
+
+REQUIRED_MODULES: tuple[str, ...] = ("aiohttp", "prometheus_client")
+"""The optional dependencies (the `dashboard` extra)."""
+
+
+def missing_dependencies() -> list[str]:
+    """The optional modules that cannot be imported here."""
+    return [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+
+
+HOOKMQ_DEFAULT_ENABLED: bool = not missing_dependencies()
+"""On by default, but only where the `dashboard` extra is installed."""
+
+# One dashboard per broker: several brokers may share this module (tests, embedding).
+_dashboards: WeakKeyDictionary[Any, Dashboard] = WeakKeyDictionary()
+
+
+def dashboard_of(broker: Any) -> Dashboard | None:
+    """The running dashboard of a broker (its `bound_address`, `url`, `token`), or None."""
+    return _dashboards.get(broker)
+
+
+@hookimpl
+def plugin_settings_model() -> type[BaseModel]:
+    """`[plugins.dashboard]` is validated by DashboardSettings."""
+    return DashboardSettings
+
+
+@hookimpl
+async def plugin_start(broker: Any, settings: BaseModel | None) -> None:
+    """Bind the HTTP server and start sampling; a missing dependency only disables the dashboard."""
+    missing = missing_dependencies()
+    if missing:
+        log.warning("dashboard disabled: %s not installed (pip install 'hookmq[dashboard]')", ", ".join(missing))
+        return
+    from .server import Dashboard
+
+    dashboard = Dashboard(broker, settings if isinstance(settings, DashboardSettings) else DashboardSettings())
+    await dashboard.start()
+    _dashboards[broker] = dashboard
+
+
+@hookimpl
+def on_started(broker: Any) -> None:
+    """The listeners accept clients: /readyz turns ready."""
+    dashboard = _dashboards.get(broker)
+    if dashboard is not None:
+        dashboard.ready = True
+
+
+@hookimpl
+async def plugin_stop(broker: Any) -> None:
+    """Close the HTTP server, the live feeds and the sampler."""
+    dashboard = _dashboards.pop(broker, None)
+    if dashboard is not None:
+        await dashboard.stop()

@@ -1,0 +1,167 @@
+"""The coordinator: spawns the worker processes for one workload and gathers their reports."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any
+from urllib.parse import urlsplit
+
+from .plan import ClientPlan, WorkerPlan, WorkerResult
+from .sysinfo import read_rss_kib
+from .worker import raise_fd_limit, run_worker
+from .workloads import Workload, WorkloadResult, summarise
+
+_SPAWN_ALLOWANCE = 30.0  # seconds a worker may take to start and import before its setup begins
+_TEARDOWN_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A broker to drive: a name for reports, its address and (optionally) its PID for memory."""
+
+    name: str
+    host: str
+    port: int
+    pid: int | None = None
+
+    @classmethod
+    def from_url(cls, url: str, name: str | None = None, pid: int | None = None) -> Target:
+        """Parse ``mqtt://host:port`` (port 1883 when omitted)."""
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.scheme not in ("mqtt", "tcp"):
+            raise ValueError(f"unsupported URL scheme {parts.scheme!r}: only mqtt:// (plain TCP) is driven")
+        host = parts.hostname or "127.0.0.1"
+        return cls(name or host, host, parts.port or 1883, pid)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How to run a workload, independent of which one."""
+
+    workers: int = max(1, os.cpu_count() or 1)
+    level: int = 4
+    payload: int = 64
+    window: int = 100
+    setup_timeout: float = 120.0
+    run_timeout: float = 120.0
+    progress: bool = True
+
+
+def run_workload(workload: Workload, target: Target, options: RunOptions) -> WorkloadResult:
+    """Run ``workload`` once against ``target`` and summarise it."""
+    raise_fd_limit()
+    run_id = secrets.token_hex(3)
+    clients = workload.client_plans(run_id, target.host)
+    plans = _split(clients, options, workload, target)
+    rss_before = read_rss_kib(target.pid)
+    reports, rss_after = _Coordinator(plans, options, workload, target).run()
+    return summarise(workload, target.name, reports, rss_before, rss_after)
+
+
+def _split(clients: list[ClientPlan], options: RunOptions, workload: Workload, target: Target) -> list[WorkerPlan]:
+    count = max(1, min(options.workers, len(clients)))
+    return [
+        WorkerPlan(
+            index=index,
+            host=target.host,
+            port=target.port,
+            level=options.level,
+            qos=workload.qos,
+            payload_size=options.payload,
+            window=options.window,
+            clients=tuple(clients[index::count]),
+            setup_timeout=options.setup_timeout,
+            run_timeout=options.run_timeout,
+            measure_latency=workload.kind == "latency",
+        )
+        for index in range(count)
+    ]
+
+
+class _Coordinator:
+    """Owns the processes, the two barriers, the result queue and the progress bar of one run."""
+
+    def __init__(self, plans: list[WorkerPlan], options: RunOptions, workload: Workload, target: Target) -> None:
+        self.plans = plans
+        self.options = options
+        self.workload = workload
+        self.target = target
+        context = multiprocessing.get_context("spawn")
+        self.ready = context.Barrier(len(plans) + 1)
+        self.release = context.Barrier(len(plans) + 1)
+        self.results: Any = context.Queue()
+        self.progress: Any = context.Array("q", len(plans), lock=False)
+        self.processes: list[BaseProcess] = [
+            context.Process(
+                target=run_worker,
+                args=(plan, self.ready, self.release, self.results, self.progress),
+                name=f"hookmq-bench-{plan.index}",
+                daemon=True,
+            )
+            for plan in plans
+        ]
+
+    def run(self) -> tuple[list[WorkerResult], int | None]:
+        """Start the workers, run the timed phase, collect reports; always reaps the processes."""
+        for process in self.processes:
+            process.start()
+        try:
+            try:
+                self.ready.wait(self.options.setup_timeout + _SPAWN_ALLOWANCE)
+            except threading.BrokenBarrierError:
+                return self._collect(deadline=time.monotonic() + 5.0, show=False), None
+            reports = self._collect(time.monotonic() + self.options.run_timeout + _SPAWN_ALLOWANCE, True)
+            rss_after = read_rss_kib(self.target.pid)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.release.wait(_TEARDOWN_TIMEOUT)
+            return reports, rss_after
+        finally:
+            self._reap()
+
+    def _collect(self, deadline: float, show: bool) -> list[WorkerResult]:
+        reports: list[WorkerResult] = []
+        with _progress_bar(self, show) as bar:
+            while len(reports) < len(self.processes) and time.monotonic() < deadline:
+                try:
+                    reports.append(self.results.get(timeout=0.2))
+                except queue.Empty:
+                    if not any(p.is_alive() for p in self.processes) and self.results.empty():
+                        break
+                if bar is not None:
+                    bar.update(sum(self.progress) - bar.n)
+        missing = {p.index for p in self.plans} - {r.index for r in reports}
+        reports += [WorkerResult(index, error="worker reported nothing before the deadline") for index in missing]
+        return sorted(reports, key=lambda report: report.index)
+
+    def _reap(self) -> None:
+        deadline = time.monotonic() + _TEARDOWN_TIMEOUT
+        for process in self.processes:
+            process.join(max(0.1, deadline - time.monotonic()))
+            if process.is_alive():
+                process.terminate()
+                process.join(2.0)
+            if process.is_alive():
+                process.kill()
+                process.join(2.0)
+
+
+@contextlib.contextmanager
+def _progress_bar(coordinator: _Coordinator, show: bool) -> Any:
+    if not (show and coordinator.options.progress):
+        yield None
+        return
+    from tqdm import tqdm
+
+    unit = "conn" if coordinator.workload.kind == "connections" else "msg"
+    label = f"{coordinator.target.name}: {coordinator.workload.name}"
+    with tqdm(total=coordinator.workload.progress_total, desc=label, unit=unit, file=sys.stderr, leave=False) as bar:
+        yield bar

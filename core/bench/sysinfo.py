@@ -1,0 +1,51 @@
+"""Facts about the machine and the broker process that a benchmark report needs."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+
+
+def read_rss_kib(pid: int | None) -> int | None:
+    """The resident set size (``VmRSS``) of ``pid`` in KiB, or None if unknown."""
+    if pid is None:
+        return None
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def cpu_model() -> str:
+    """The CPU model name from ``/proc/cpuinfo`` (falls back to ``platform.processor()``)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    match = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    return match.group(1).strip() if match else platform.processor() or "unknown"
+
+
+def memory_gib() -> float | None:
+    """Total RAM in GiB from ``/proc/meminfo``."""
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.MULTILINE)
+    return round(int(match.group(1)) / 1024**2, 1) if match else None
+
+
+def machine() -> dict[str, str | int | float | None]:
+    """What the results were measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "ram_gib": memory_gib(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }

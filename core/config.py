@@ -1,0 +1,335 @@
+"""The configuration file: a TOML document validated by pydantic models that forbid unknown keys.
+
+Sources, weakest first: the models' defaults, the TOML file, ``HOOKMQ_<SECTION>__<KEY>``
+environment variables, then command-line flags (``overrides``). Each ``[plugins.<name>]``
+table is kept raw here and validated by that plugin's own model when the plugin manager is
+built (:func:`hookmq.pluginmanager.build_plugin_manager`), because the models come from the
+plugins.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from .engine.settings import MqttSettings
+from .store.settings import StorageSettings
+from .transport.config import DEFAULT_LISTENERS, ListenerConfig, parse_address
+
+__all__ = [
+    "ClusterSettings",
+    "Config",
+    "ConfigError",
+    "LogSettings",
+    "config_reference",
+    "config_to_toml",
+    "load_config",
+    "with_listener_address",
+]
+
+ENV_PREFIX = "HOOKMQ_"
+"""Environment variables ``HOOKMQ_<SECTION>__<KEY>`` override the file (``__`` nests)."""
+
+DEFAULTS_SOURCE = "<defaults>"
+"""What error messages name as the source when no file was given."""
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the file and the dotted key."""
+
+    def __init__(self, message: str, source: str = DEFAULTS_SOURCE) -> None:
+        super().__init__(message)
+        self.source = source
+
+    @classmethod
+    def from_validation(cls, error: ValidationError, source: str, prefix: Iterable[str | int] = ()) -> ConfigError:
+        """Turn pydantic's errors into one line per problem: ``file: dotted.key: what``."""
+        lines = []
+        for item in error.errors():
+            key = dotted_key((*prefix, *item["loc"]))
+            lines.append(f"{source}: {key}: {_describe(item)}")
+        return cls("\n".join(lines), source)
+
+
+def dotted_key(loc: Iterable[str | int]) -> str:
+    """Render a pydantic location as the key a user writes: ``listeners[0].address``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _describe(item: Mapping[str, Any]) -> str:
+    """Say in plain words what is wrong with one key."""
+    if item["type"] == "extra_forbidden":
+        return "unknown key"
+    if item["type"] == "missing":
+        return "missing required key"
+    return f"{item['msg']} (got {item.get('input')!r})"
+
+
+class ClusterSettings(BaseModel):
+    """The ``[cluster]`` table: accepted and validated here; the gossip plugin acts on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: bool = Field(default=False, description="Run as a cluster node (needs the `gossip` plugin).")
+    port: int = Field(default=7946, ge=0, le=65_535, description="Port of the cluster's gossip (membership) traffic.")
+    members: list[str] = Field(
+        default_factory=list, description="Addresses `host:port` of nodes to join at start, e.g. `10.0.0.2:7946`."
+    )
+
+    @field_validator("members")
+    @classmethod
+    def _members_are_addresses(cls, members: list[str]) -> list[str]:
+        for member in members:
+            host, _ = parse_address(member)
+            if host is None:
+                raise ValueError(f"cluster member {member!r} needs a host, e.g. '10.0.0.2:7946'")
+        return members
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class LogSettings(BaseModel):
+    """The ``[log]`` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: LogLevel = Field(default="INFO", description="Lowest level of log records written (case-insensitive).")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Config(BaseModel):
+    """The whole configuration of one broker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mqtt: MqttSettings = Field(default_factory=lambda: MqttSettings.model_validate({}), description="Protocol limits and capabilities.")
+    listeners: list[ListenerConfig] = Field(
+        default_factory=lambda: list(DEFAULT_LISTENERS),
+        description="Network listeners; default: TCP `:1883` and WebSocket `:1882`.",
+    )
+    storage: StorageSettings = Field(default_factory=lambda: StorageSettings.model_validate({}), description="The store backend.")
+    cluster: ClusterSettings = Field(default_factory=lambda: ClusterSettings.model_validate({}), description="Cluster membership.")
+    log: LogSettings = Field(default_factory=lambda: LogSettings.model_validate({}), description="Logging.")
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="One table per plugin, `[plugins.<name>]`, validated by that plugin's settings model; "
+        "its presence enables the plugin unless it says `enabled = false`.",
+    )
+    disabled_plugins: list[str] = Field(
+        default_factory=list, description="Plugins never to load, by entry-point name (as `--disable-plugin`)."
+    )
+
+    _source: str = PrivateAttr(DEFAULTS_SOURCE)
+
+    @field_validator("listeners")
+    @classmethod
+    def _listener_names_unique(cls, listeners: list[ListenerConfig]) -> list[ListenerConfig]:
+        names = [listener.name for listener in listeners]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"listener names must be unique; repeated: {', '.join(duplicates)}")
+        return listeners
+
+    @property
+    def source(self) -> str:
+        """The file this configuration came from, as error messages name it."""
+        return self._source
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = DEFAULTS_SOURCE) -> Config:
+        """Validate a parsed document; errors become a :class:`ConfigError` naming ``source``."""
+        try:
+            config = cls.model_validate(data)
+        except ValidationError as error:
+            raise ConfigError.from_validation(error, source) from None
+        config._source = source
+        return config
+
+
+def load_config(
+    path: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read, merge and validate the configuration.
+
+    :param path: the TOML file, or ``None`` for the defaults alone.
+    :param overrides: dotted keys set last, e.g. ``{"cluster.mode": True}`` (the CLI flags).
+    :param environ: where ``HOOKMQ_<SECTION>__<KEY>`` variables are read; ``os.environ`` by default.
+    :raises ConfigError: missing or unreadable file, bad TOML, unknown key or wrong type.
+    """
+    source = str(path) if path is not None else DEFAULTS_SOURCE
+    data = read_toml(Path(path)) if path is not None else {}
+    for key, value in environment_overrides(os.environ if environ is None else environ).items():
+        set_dotted(data, key, value)
+    for key, value in (overrides or {}).items():
+        set_dotted(data, key, value)
+    return Config.from_mapping(data, source)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning every failure into a :class:`ConfigError` naming it."""
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found", str(path)) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}", str(path)) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}", str(path)) from None
+
+
+def environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Dotted keys from ``HOOKMQ_SECTION__KEY=value`` variables; values are read as TOML values.
+
+    ``HOOKMQ_MQTT__MAX_INFLIGHT=10`` gives ``{"mqtt.max_inflight": 10}``; a value that is not a
+    TOML literal (``redis://host``) is taken as a string. Variables without ``__`` (such as
+    ``HOOKMQ_CONFIG``) are not configuration keys.
+    """
+    found: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            parts = name[len(ENV_PREFIX):].lower().split("__")
+            found[".".join(parts)] = _toml_value(raw)
+    return found
+
+
+def _toml_value(raw: str) -> Any:
+    """``"10"`` -> 10, ``"true"`` -> True, ``'["a"]'`` -> ["a"], anything else stays a string."""
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for key ``"a.b"``, creating tables on the way."""
+    *tables, last = key.split(".")
+    node = data
+    for table in tables:
+        child = node.setdefault(table, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {key}: {table} is not a table")
+        node = child
+    node[last] = value
+
+
+def with_listener_address(config: Config, kind: str, address: str, flag: str) -> Config:
+    """Return a copy whose first listener of type ``kind`` binds ``address`` (added if missing).
+
+    This is what ``--tcp=:1885`` and ``--ws=:1886`` do. ``flag`` names the option in errors.
+    """
+    listeners = list(config.listeners)
+    index = next((i for i, listener in enumerate(listeners) if listener.type == kind), None)
+    fields = listeners[index].model_dump() if index is not None else {"name": kind, "type": kind}
+    try:
+        changed = ListenerConfig.model_validate({**fields, "address": address})
+    except ValidationError as error:
+        raise ConfigError.from_validation(error, flag) from None
+    if index is None:
+        listeners.append(changed)
+    else:
+        listeners[index] = changed
+    copy = config.model_copy(update={"listeners": listeners})
+    copy._source = config.source
+    return copy
+
+
+def config_to_toml(config: Config) -> str:
+    """The configuration as a TOML document that :func:`load_config` reads back unchanged."""
+    return tomli_w.dumps(config.model_dump(mode="json", exclude_none=True))
+
+
+# -------------------------------------------------------------------------
+# The reference of every key (docs/configuration.md embeds it)
+# -------------------------------------------------------------------------
+
+CORE_SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("[mqtt]", MqttSettings),
+    ("[[listeners]]", ListenerConfig),
+    ("[storage]", StorageSettings),
+    ("[cluster]", ClusterSettings),
+    ("[log]", LogSettings),
+)
+"""The core tables, in the order the reference lists them."""
+
+
+def config_reference(plugin_models: Mapping[str, type[BaseModel] | None] | None = None) -> str:
+    """Markdown tables of every key: type, default and description, generated from the models."""
+    parts = [_section_reference(title, model) for title, model in CORE_SECTIONS]
+    parts.append(_top_level_reference())
+    for name, model in sorted((plugin_models or {}).items()):
+        if model is None:
+            parts.append(f"### `[plugins.{name}]`\n\nThis plugin takes no settings besides `enabled`.\n")
+        else:
+            parts.append(_section_reference(f"[plugins.{name}]", model))
+    return "\n".join(parts)
+
+
+def _section_reference(title: str, model: type[BaseModel]) -> str:
+    summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+    rows = ["| key | type | default | description |", "|---|---|---|---|"]
+    for key, info in model.model_fields.items():
+        default = "(required)" if info.is_required() else _toml_literal(info.get_default(call_default_factory=True))
+        rows.append(f"| `{key}` | {_type_name(info.annotation)} | {default} | {_cell(info.description or '')} |")
+    return f"### `{title}`\n\n{summary}\n\n" + "\n".join(rows) + "\n"
+
+
+def _top_level_reference() -> str:
+    rows = ["| key | type | default | description |", "|---|---|---|---|"]
+    for key in ("disabled_plugins", "plugins"):
+        info = Config.model_fields[key]
+        kind = "array of string" if key == "disabled_plugins" else "table of tables"
+        default = _toml_literal(info.get_default(call_default_factory=True))
+        rows.append(f"| `{key}` | {kind} | {default} | {_cell(info.description or '')} |")
+    return "### Top-level keys\n\n" + "\n".join(rows) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _toml_literal(value: Any) -> str:
+    if value is None:
+        return "(absent)"
+    if isinstance(value, Path):
+        value = str(value)
+    return "`" + tomli_w.dumps({"v": value}).strip()[len("v = "):].replace("|", "\\|") + "`"
+
+
+_TYPE_NAMES: dict[Any, str] = {int: "integer", float: "float", bool: "boolean", str: "string", Path: "path"}
+
+
+def _type_name(annotation: Any) -> str:
+    """A TOML-minded name for a field type: ``integer``, ``"a" \\| "b"``, ``array of string``."""
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if annotation in _TYPE_NAMES:
+        return _TYPE_NAMES[annotation]
+    if origin is Literal:
+        return " \\| ".join(f'`"{arg}"`' if isinstance(arg, str) else f"`{arg}`" for arg in args)
+    if origin in (Union, UnionType):
+        names = [_type_name(arg) for arg in args if arg is not type(None)]
+        optional = " (optional)" if type(None) in args else ""
+        return " or ".join(names) + optional
+    if origin is list:
+        return f"array of {_type_name(args[0])}" if args else "array"
+    if origin is dict:
+        return "table"
+    return getattr(annotation, "__name__", str(annotation))

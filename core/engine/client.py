@@ -1,0 +1,698 @@
+"""One connected client: reads packets from its connection and applies MQTT semantics.
+
+A `Client` lives as long as one network connection; its `Session` may outlive it. The read
+loop decodes bytes into packets and dispatches each to a handler; outgoing messages are
+written synchronously by the broker's fan-out, so no task is created per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ..mqtt.codec import Decoder, encode
+from ..mqtt.errors import ProtocolError, ProtocolViolation
+from ..mqtt.packets import (
+    NO_PROPERTIES,
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    Packet,
+    Pingreq,
+    Pingresp,
+    Properties,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
+)
+from ..mqtt.reason_codes import SUBACK_V3_FAILURE, ReasonCode, connack_v3_code
+from ..mqtt.topics import parse_shared
+from ..mqtt.trie import SubscriberEntry
+from .message import with_packet_id
+from .persistence import StorageFailed
+from .session import AWAIT_ACK, AWAIT_PUBCOMP, Outgoing, Session
+
+if TYPE_CHECKING:
+    from ..transport.base import Connection
+    from .broker import Broker
+
+log = logging.getLogger("hookmq.client")
+
+#: The v3 CONNACK "unacceptable protocol version" answer, for a CONNECT we could not read.
+_CONNACK_V3_BAD_VERSION = b"\x20\x02\x00\x01"
+_PINGRESP = b"\xd0\x00"
+
+
+class ClientClosed(Exception):
+    """Raised inside a handler to end the connection after the reply was sent."""
+
+
+class Client:
+    """The broker side of one network connection."""
+
+    def __init__(self, broker: Broker, conn: Connection) -> None:
+        self.broker = broker
+        self.conn = conn
+        self.remote_address = conn.remote_address
+        self.listener = conn.listener
+        self.tls_peer_certificate = conn.tls_peer_certificate
+        self.decoder = Decoder(max_packet_size=broker.settings.max_packet_size)
+        self.protocol_level = 4
+        self.client_id = ""
+        self.username: str | None = None
+        self.connect: Connect | None = None
+        self.session: Session | None = None
+        self.keep_alive = 0
+        self.clean_start = True
+        self.connected_at = time.time()
+        self.last_seen = time.monotonic()
+        #: How many QoS 1/2 messages may be unacknowledged towards the client.
+        self.send_quota = broker.settings.max_inflight
+        #: The client's Maximum Packet Size (v5), 0 when it set none.
+        self.max_packet_out = 0
+        self.topic_aliases: dict[int, str] = {}
+        self.request_problem_information = True
+        #: True once CONNACK accepted the connection.
+        self.established = False
+        #: True after a DISCONNECT that discards the will.
+        self.clean_disconnect = False
+        #: Set when the session moved to another connection or the broker already cleaned up.
+        self.detached = False
+        self.disconnect_reason: int = ReasonCode.NORMAL_DISCONNECTION
+        self.error: str | None = None
+        self._drain_task: asyncio.Task[None] | None = None
+        self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
+            Publish: self._on_publish,
+            Puback: self._on_puback,
+            Pubrec: self._on_pubrec,
+            Pubrel: self._on_pubrel,
+            Pubcomp: self._on_pubcomp,
+            Subscribe: self._on_subscribe,
+            Unsubscribe: self._on_unsubscribe,
+            Pingreq: self._on_pingreq,
+            Disconnect: self._on_disconnect,
+            Auth: self._on_auth,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Client {self.client_id!r} {self.remote_address} v{self.protocol_level}>"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Serve the connection from CONNECT to close; never raises."""
+        try:
+            pending = await self._read_connect()
+            if pending is None:
+                return
+            connect, rest = pending
+            if not await self._establish(connect):
+                return
+            for packet in rest:
+                await self._dispatch(packet)
+            await self._read_loop()
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+        except ClientClosed:
+            pass
+        except TimeoutError:
+            self.error = "no CONNECT within the connect timeout"
+        except (ConnectionError, OSError) as exc:
+            self.error = f"connection error: {exc}"
+        except asyncio.CancelledError:
+            self.error = "broker stopping"
+            raise
+        except Exception as exc:  # a broker bug must cost one client, never the broker
+            log.exception("internal error serving %r", self)
+            self.error = f"internal error: {exc}"
+            self._send_disconnect(ReasonCode.UNSPECIFIED_ERROR)
+        finally:
+            self.conn.close()
+            await self.broker.client_gone(self)
+
+    async def _read_connect(self) -> tuple[Connect, list[Packet]] | None:
+        """Wait for the first packet, which must be CONNECT; None when the peer went away."""
+        try:
+            async with asyncio.timeout(self.broker.settings.connect_timeout):
+                while True:
+                    data = await self.conn.read()
+                    if not data:
+                        return None
+                    self.broker.stats.bytes_received += len(data)
+                    packets = self.decoder.feed(data)
+                    if packets:
+                        break
+        except ProtocolError as exc:
+            self._refuse_unreadable_connect(exc)
+            return None
+        first = packets[0]
+        if not isinstance(first, Connect):
+            self.error = f"first packet was {type(first).__name__}, not CONNECT"
+            return None
+        self.broker.stats.packets_received += len(packets)
+        return first, packets[1:]
+
+    def _refuse_unreadable_connect(self, exc: ProtocolError) -> None:
+        """Answer a CONNECT the codec rejected, where the protocol lets us answer at all."""
+        self.error = exc.message
+        if exc.reason_code == ReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
+            self.conn.write(_CONNACK_V3_BAD_VERSION)
+        elif self.decoder.protocol_level == 5:
+            self.conn.write(encode(Connack(reason_code=exc.reason_code), 5))
+
+    async def _read_loop(self) -> None:
+        """Read, decode and dispatch until the connection ends."""
+        conn = self.conn
+        decoder = self.decoder
+        stats = self.broker.stats
+        while not self.detached:
+            data = await conn.read()
+            if not data:
+                return
+            self.last_seen = time.monotonic()
+            stats.bytes_received += len(data)
+            packets = decoder.feed(data)
+            stats.packets_received += len(packets)
+            for packet in packets:
+                await self._dispatch(packet)
+                if self.detached:
+                    return
+
+    async def _dispatch(self, packet: Packet) -> None:
+        """Run the handler of one packet."""
+        hooks = self.broker.hooks
+        if hooks.enabled("on_packet_read"):
+            packet = await hooks.transform("on_packet_read", "packet", client=self, packet=packet)
+        handler = self._handlers.get(type(packet))
+        if handler is None:
+            raise ProtocolViolation(f"a client may not send {type(packet).__name__} here")
+        await handler(packet)
+
+    # ------------------------------------------------------------------ CONNECT
+
+    async def _establish(self, connect: Connect) -> bool:
+        """Validate and authenticate CONNECT, set up the session and answer CONNACK."""
+        broker = self.broker
+        self.connect = connect
+        self.protocol_level = connect.protocol_level
+        self.username = connect.username
+        self.clean_start = connect.clean_start
+        props = connect.properties
+        self.request_problem_information = props.request_problem_information != 0
+        if props.receive_maximum is not None:
+            self.send_quota = min(props.receive_maximum, broker.settings.max_inflight)
+        self.max_packet_out = props.maximum_packet_size or 0
+        await broker.hooks.notify("on_connect", client=self, connect=connect)
+
+        refusal = self._assign_client_id(connect)
+        if refusal is None:
+            refusal = broker.connection_refusal(self, connect)
+        if refusal is None:
+            refusal = await self._authenticate(connect)
+        if refusal is not None:
+            self._refuse(refusal)
+            return False
+
+        session_present = await broker.attach_session(self, connect)
+        self._apply_keep_alive(connect)
+        self.established = True
+        self._send(Connack(reason_code=0, session_present=session_present, properties=self._connack_properties(connect)))
+        await broker.hooks.notify("on_session_established", client=self, connect=connect,
+                                  session_present=session_present)
+        broker.resume_delivery(self)
+        return True
+
+    def _assign_client_id(self, connect: Connect) -> int | None:
+        """Apply the client identifier rules; returns a refusal reason code or None."""
+        settings = self.broker.settings
+        client_id = connect.client_id
+        if len(client_id) > settings.client_id_max_length:
+            return ReasonCode.CLIENT_IDENTIFIER_NOT_VALID
+        if not client_id:
+            may_assign = self.protocol_level == 5 or (self.protocol_level == 4 and connect.clean_start)
+            if not (may_assign and settings.allow_empty_client_id):
+                return ReasonCode.CLIENT_IDENTIFIER_NOT_VALID
+            client_id = f"auto-{uuid.uuid4()}"
+            self.assigned_client_id: str | None = client_id
+        else:
+            self.assigned_client_id = None
+        self.client_id = client_id
+        return None
+
+    async def _authenticate(self, connect: Connect) -> int | None:
+        """Run basic or enhanced authentication; returns a refusal reason code or None."""
+        hooks = self.broker.hooks
+        if connect.properties.authentication_method is not None:
+            return await self._enhanced_authentication(connect)
+        if await hooks.decide("on_connect_authenticate", client=self, connect=connect):
+            return None
+        if connect.username is not None or connect.password is not None:
+            return ReasonCode.BAD_USER_NAME_OR_PASSWORD
+        return ReasonCode.NOT_AUTHORIZED
+
+    async def _enhanced_authentication(self, connect: Connect) -> int | None:
+        """The MQTT 5 AUTH exchange at CONNECT, driven by `on_auth_packet` implementations."""
+        if self.protocol_level != 5:
+            return ReasonCode.BAD_AUTHENTICATION_METHOD
+        method = connect.properties.authentication_method
+        packet = Auth(reason_code=0, properties=Properties(
+            authentication_method=method, authentication_data=connect.properties.authentication_data))
+        async with asyncio.timeout(self.broker.settings.connect_timeout):
+            while True:
+                reply = await self.broker.hooks.first("on_auth_packet", client=self, packet=packet)
+                if not isinstance(reply, Auth):
+                    return ReasonCode.BAD_AUTHENTICATION_METHOD
+                if reply.reason_code == ReasonCode.SUCCESS:
+                    self._auth_success_properties = reply.properties
+                    return None
+                if reply.reason_code != ReasonCode.CONTINUE_AUTHENTICATION:
+                    return reply.reason_code
+                self._send(reply)
+                packet = await self._next_auth_packet()
+
+    async def _next_auth_packet(self) -> Auth:
+        """Read the client's next packet during an AUTH exchange; it must be AUTH."""
+        while True:
+            data = await self.conn.read()
+            if not data:
+                raise ClientClosed
+            packets = self.decoder.feed(data)
+            if packets:
+                packet = packets[0]
+                if not isinstance(packet, Auth) or len(packets) > 1:
+                    raise ProtocolViolation("expected AUTH during the authentication exchange")
+                return packet
+
+    def _refuse(self, reason: int) -> None:
+        """Answer CONNACK with a refusal and end the connection."""
+        self.error = f"connection refused: {ReasonCode(reason).name}"
+        if self.protocol_level == 5:
+            self._send(Connack(reason_code=reason))
+        else:
+            self._send(Connack(reason_code=connack_v3_code(reason)))
+
+    def _apply_keep_alive(self, connect: Connect) -> None:
+        """Record the keep-alive, lowered to the configured maximum."""
+        maximum = self.broker.settings.max_keepalive
+        keep_alive = connect.keep_alive
+        if maximum and (keep_alive == 0 or keep_alive > maximum):
+            keep_alive = maximum
+        self.keep_alive = keep_alive
+
+    def _connack_properties(self, connect: Connect) -> Properties:
+        """What a v5 client must learn about this server and its session."""
+        if self.protocol_level != 5:
+            return NO_PROPERTIES
+        settings = self.broker.settings
+        session = self.session
+        assert session is not None
+        requested_expiry = connect.properties.session_expiry_interval or 0
+        values: dict[str, Any] = {
+            "receive_maximum": settings.receive_maximum,
+            "topic_alias_maximum": settings.topic_alias_maximum or None,
+        }
+        if self.assigned_client_id is not None:
+            values["assigned_client_identifier"] = self.assigned_client_id
+        if session.expiry_interval != requested_expiry:
+            values["session_expiry_interval"] = session.expiry_interval
+        if settings.maximum_qos < 2:
+            values["maximum_qos"] = settings.maximum_qos
+        if not settings.retain_available:
+            values["retain_available"] = 0
+        if settings.max_packet_size < 268_435_455:
+            values["maximum_packet_size"] = settings.max_packet_size
+        if not settings.wildcard_subscription_available:
+            values["wildcard_subscription_available"] = 0
+        if not settings.subscription_identifier_available:
+            values["subscription_identifier_available"] = 0
+        if not settings.shared_subscription_available:
+            values["shared_subscription_available"] = 0
+        if self.keep_alive != connect.keep_alive:
+            values["server_keep_alive"] = self.keep_alive
+        if connect.properties.request_response_information:
+            values["response_information"] = f"$response/{self.client_id}"
+        auth = getattr(self, "_auth_success_properties", None)
+        if auth is not None:
+            values["authentication_method"] = connect.properties.authentication_method
+            values["authentication_data"] = auth.authentication_data
+        return Properties(**values)
+
+    # ------------------------------------------------------------------ PUBLISH in
+
+    async def _on_publish(self, packet: Publish) -> None:
+        """A message from the client: check it, route it, acknowledge it."""
+        broker = self.broker
+        settings = broker.settings
+        if packet.properties is not NO_PROPERTIES:
+            packet = self._resolve_topic_alias(packet)
+        elif not packet.topic:
+            raise ProtocolError(ReasonCode.TOPIC_NAME_INVALID, "PUBLISH without a topic name")
+        qos = packet.qos
+        if qos > settings.maximum_qos:
+            self._close_with(ReasonCode.QOS_NOT_SUPPORTED, f"QoS {qos} is above the maximum")
+        if packet.retain and not settings.retain_available:
+            self._close_with(ReasonCode.RETAIN_NOT_SUPPORTED, "retained messages are not available")
+        session = self.session
+        assert session is not None
+        if qos == 2 and packet.packet_id in session.incoming_qos2:
+            self._send(Pubrec(packet.packet_id))
+            return
+        if qos == 2 and len(session.incoming_qos2) >= settings.receive_maximum:
+            self._close_with(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED, "more unacknowledged QoS 2 messages than Receive Maximum")
+        reason = await self._admit_publish(packet)
+        if reason is None:
+            reason = await broker.publish_from(self, packet)
+        if qos and not await self._stored_before_ack():
+            if self.protocol_level != 5:
+                return  # no v3 code says "not stored": leaving it unacknowledged makes the client resend
+            reason = ReasonCode.UNSPECIFIED_ERROR
+        if qos == 1:
+            self._send_ack(Puback, packet.packet_id, reason)
+        elif qos == 2:
+            if reason < 0x80:
+                session.incoming_qos2.add(packet.packet_id)
+                broker.persistence.incoming(session, packet.packet_id, True)
+            self._send_ack(Pubrec, packet.packet_id, reason)
+
+    async def _stored_before_ack(self) -> bool:
+        """With `ack_after_write`, wait for the store; False when it could not store."""
+        persistence = self.broker.persistence
+        if not persistence.must_wait:
+            return True
+        try:
+            await persistence.barrier()
+        except StorageFailed as exc:
+            log.warning("not acknowledging %s's message: %s", self.client_id, exc)
+            return False
+        return True
+
+    async def _admit_publish(self, packet: Publish) -> int | None:
+        """Refusals before routing: `$`-topics, payload format, ACL. None admits."""
+        if packet.topic.startswith("$"):
+            return ReasonCode.NOT_AUTHORIZED
+        if packet.properties.payload_format_indicator == 1:
+            try:
+                packet.payload.decode("utf-8")
+            except UnicodeDecodeError:
+                return ReasonCode.PAYLOAD_FORMAT_INVALID
+        hooks = self.broker.hooks
+        if hooks.enabled("on_acl_check") and not await hooks.decide(
+            "on_acl_check", client=self, topic=packet.topic, write=True
+        ):
+            return ReasonCode.NOT_AUTHORIZED
+        return None
+
+    def _send_ack(self, kind: type[Puback] | type[Pubrec], packet_id: int, reason: int) -> None:
+        """PUBACK/PUBREC; v3 has no reason codes, so a refused message is acknowledged plainly."""
+        if self.protocol_level == 5:
+            self._send(kind(packet_id, reason))
+        else:
+            self._send(kind(packet_id))
+
+    def _resolve_topic_alias(self, packet: Publish) -> Publish:
+        """Apply an inbound topic alias (set or use), returning the packet with its topic."""
+        alias = packet.properties.topic_alias
+        if alias is None:
+            if not packet.topic:
+                raise ProtocolError(ReasonCode.TOPIC_NAME_INVALID, "PUBLISH without a topic name or alias")
+            return packet
+        if alias == 0 or alias > self.broker.settings.topic_alias_maximum:
+            raise ProtocolError(ReasonCode.TOPIC_ALIAS_INVALID, f"topic alias {alias} is out of range")
+        if packet.topic:
+            self.topic_aliases[alias] = packet.topic
+            return packet
+        topic = self.topic_aliases.get(alias)
+        if topic is None:
+            raise ProtocolError(ReasonCode.PROTOCOL_ERROR, f"topic alias {alias} was never set")
+        return Publish(topic, packet.payload, packet.qos, packet.retain, packet.dup, packet.packet_id, packet.properties)
+
+    # ------------------------------------------------------------------ acknowledgements in
+
+    async def _on_puback(self, packet: Puback) -> None:
+        """The client acknowledged a QoS 1 message."""
+        self._complete(packet.packet_id, expect=1)
+        await self._qos_complete(packet.packet_id)
+
+    async def _on_pubrec(self, packet: Pubrec) -> None:
+        """QoS 2 step 1 towards the client: answer PUBREL (or complete on an error code)."""
+        session = self.session
+        assert session is not None
+        out = session.inflight.get(packet.packet_id)
+        if out is None or out.qos != 2:
+            self._send(Pubrel(packet.packet_id, ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+                              if self.protocol_level == 5 else 0))
+            return
+        if packet.reason_code >= 0x80:
+            self._complete(packet.packet_id, expect=2)
+            await self._qos_complete(packet.packet_id)
+            return
+        out.state = AWAIT_PUBCOMP
+        self.broker.persistence.save_outgoing(session, out)
+        self._send(Pubrel(packet.packet_id))
+
+    async def _on_pubcomp(self, packet: Pubcomp) -> None:
+        """QoS 2 completed towards the client."""
+        self._complete(packet.packet_id, expect=2)
+        await self._qos_complete(packet.packet_id)
+
+    async def _on_pubrel(self, packet: Pubrel) -> None:
+        """QoS 2 from the client: release the packet id and answer PUBCOMP."""
+        session = self.session
+        assert session is not None
+        if packet.packet_id in session.incoming_qos2:
+            session.incoming_qos2.discard(packet.packet_id)
+            self.broker.persistence.incoming(session, packet.packet_id, False)
+            self._send(Pubcomp(packet.packet_id))
+        else:
+            self._send(Pubcomp(packet.packet_id, ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+                               if self.protocol_level == 5 else 0))
+
+    def _complete(self, packet_id: int, expect: int) -> None:
+        """Free an inflight slot and refill the window from the queue."""
+        session = self.session
+        assert session is not None
+        out = session.inflight.get(packet_id)
+        if out is None or out.qos != expect:
+            return
+        del session.inflight[packet_id]
+        self.broker.persistence.outgoing_done(session, packet_id)
+        if session.queue:
+            self.broker.fill_window(self)
+
+    async def _qos_complete(self, packet_id: int) -> None:
+        hooks = self.broker.hooks
+        if hooks.enabled("on_qos_complete"):
+            await hooks.notify("on_qos_complete", client=self, packet_id=packet_id)
+
+    # ------------------------------------------------------------------ SUBSCRIBE / UNSUBSCRIBE
+
+    async def _on_subscribe(self, packet: Subscribe) -> None:
+        """Add subscriptions, answer SUBACK, then send matching retained messages."""
+        broker = self.broker
+        hooks = broker.hooks
+        if hooks.enabled("on_subscribe"):
+            packet = await hooks.transform("on_subscribe", "packet", client=self, packet=packet)
+        identifiers = packet.properties.subscription_identifiers
+        identifier = identifiers[0] if identifiers else None
+        if identifier is not None and not broker.settings.subscription_identifier_available:
+            self._close_with(ReasonCode.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED, "subscription identifiers are off")
+        codes: list[int] = []
+        retained_for: list[SubscriberEntry] = []
+        for subscription in packet.subscriptions:
+            code, entry, is_new = await self._subscribe_one(subscription, identifier)
+            codes.append(code)
+            if entry is not None and entry.share_group is None:
+                handling = entry.options.retain_handling
+                if handling == 0 or (handling == 1 and is_new):
+                    retained_for.append(entry)
+        self._send(Suback(packet.packet_id, tuple(codes)))
+        await hooks.notify("on_subscribed", client=self, packet=packet, reason_codes=tuple(codes))
+        for entry in retained_for:
+            broker.send_retained(self, entry)
+
+    async def _subscribe_one(self, subscription: Subscription, identifier: int | None
+                             ) -> tuple[int, SubscriberEntry | None, bool]:
+        """Check and add one filter; returns (reason code, entry, whether it is new)."""
+        broker = self.broker
+        settings = broker.settings
+        topic_filter = subscription.topic_filter
+        group, real_filter = parse_shared(topic_filter)
+        failure = SUBACK_V3_FAILURE if self.protocol_level != 5 else None
+        if group is not None:
+            if not settings.shared_subscription_available:
+                return failure or ReasonCode.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED, None, False
+            if subscription.options.no_local:
+                raise ProtocolViolation("No Local on a shared subscription")
+        if not settings.wildcard_subscription_available and ("+" in real_filter or "#" in real_filter):
+            return failure or ReasonCode.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED, None, False
+        hooks = broker.hooks
+        if hooks.enabled("on_acl_check") and not await hooks.decide(
+            "on_acl_check", client=self, topic=topic_filter, write=False
+        ):
+            return failure or ReasonCode.NOT_AUTHORIZED, None, False
+        options = subscription.options
+        if options.qos > settings.maximum_qos:
+            options = type(options)(settings.maximum_qos, options.no_local, options.retain_as_published,
+                                    options.retain_handling)
+        entry = SubscriberEntry(self.client_id, topic_filter, options, identifier)
+        replaced = broker.add_subscription(self, entry)
+        return options.qos, entry, replaced is None
+
+    async def _on_unsubscribe(self, packet: Unsubscribe) -> None:
+        """Remove subscriptions and answer UNSUBACK."""
+        hooks = self.broker.hooks
+        if hooks.enabled("on_unsubscribe"):
+            packet = await hooks.transform("on_unsubscribe", "packet", client=self, packet=packet)
+        codes = tuple(
+            ReasonCode.SUCCESS if self.broker.remove_subscription(self, topic_filter)
+            else ReasonCode.NO_SUBSCRIPTION_EXISTED
+            for topic_filter in packet.topic_filters
+        )
+        self._send(Unsuback(packet.packet_id, codes if self.protocol_level == 5 else ()))
+        await hooks.notify("on_unsubscribed", client=self, packet=packet)
+
+    # ------------------------------------------------------------------ PING, DISCONNECT, AUTH
+
+    async def _on_pingreq(self, packet: Pingreq) -> None:
+        self.write_bytes(_PINGRESP)
+
+    async def _on_disconnect(self, packet: Disconnect) -> None:
+        """The client closes: keep or discard the will, apply a new session expiry."""
+        session = self.session
+        assert session is not None
+        new_expiry = packet.properties.session_expiry_interval
+        if new_expiry is not None:
+            if session.expiry_interval == 0 and new_expiry != 0:
+                self._close_with(ReasonCode.PROTOCOL_ERROR, "session expiry changed from 0 at DISCONNECT")
+            session.expiry_interval = min(new_expiry, self.broker.settings.max_session_expiry)
+        self.disconnect_reason = packet.reason_code
+        self.clean_disconnect = packet.reason_code != ReasonCode.DISCONNECT_WITH_WILL_MESSAGE
+        raise ClientClosed
+
+    async def _on_auth(self, packet: Auth) -> None:
+        """Re-authentication (MQTT 5) after the connection is established."""
+        if self.protocol_level != 5 or self.connect is None:
+            raise ProtocolViolation("AUTH outside MQTT 5")
+        method = self.connect.properties.authentication_method
+        if method is None or packet.properties.authentication_method != method:
+            raise ProtocolViolation("AUTH with a different authentication method")
+        reply = await self.broker.hooks.first("on_auth_packet", client=self, packet=packet)
+        if not isinstance(reply, Auth) or reply.reason_code >= 0x80:
+            code = reply.reason_code if isinstance(reply, Auth) else ReasonCode.NOT_AUTHORIZED
+            self._close_with(code, "re-authentication failed")
+        self._send(reply)
+
+    # ------------------------------------------------------------------ writing
+
+    def _send(self, packet: Packet) -> None:
+        """Encode and write one control packet."""
+        hooks = self.broker.hooks
+        if hooks.enabled("on_packet_encode") or hooks.enabled("on_packet_sent"):
+            self.broker.send_hooked(self, packet)
+            return
+        self.write_bytes(encode(packet, self.protocol_level))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Write encoded bytes and count them."""
+        stats = self.broker.stats
+        stats.bytes_sent += len(data)
+        stats.packets_sent += 1
+        self.conn.write(data)
+
+    def send_outgoing(self, out: Outgoing, now: float, dup: bool = False) -> None:
+        """Write a QoS 1/2 message (or its PUBREL) that holds an inflight slot."""
+        if out.state == AWAIT_PUBCOMP:
+            self._send(Pubrel(out.packet_id))
+            return
+        out.sends += 1
+        if self.broker.hooks.enabled("on_packet_encode") or self.broker.hooks.enabled("on_packet_sent"):
+            self.broker.send_hooked(self, out.message.to_publish(out.qos, out.retain, out.packet_id, now,
+                                                                  out.subscription_ids, dup))
+            return
+        wire = out.message.wire(self.protocol_level, out.qos, out.retain, out.subscription_ids, now)
+        self.write_bytes(with_packet_id(wire, out.packet_id, dup))
+
+    def _send_disconnect(self, reason: int) -> None:
+        """Tell a v5 client why the server is closing; v3 has no server DISCONNECT."""
+        if self.protocol_level == 5 and self.established:
+            self.write_bytes(encode(Disconnect(reason_code=reason), 5))
+
+    def _close_with(self, reason: int, message: str) -> None:
+        """End the connection for a rule the client broke (raises to unwind the handler)."""
+        raise ProtocolError(reason, message)
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        """Close after bad input: v5 clients get DISCONNECT with the reason code first."""
+        self.error = exc.message
+        self.disconnect_reason = exc.reason_code
+        if self.established:
+            self._send_disconnect(exc.reason_code)
+        elif self.protocol_level == 5:
+            self._send(Connack(reason_code=exc.reason_code))
+
+    def kick(self, reason: int) -> None:
+        """Server-initiated disconnect (takeover, admin action, shutdown, keep-alive)."""
+        self.disconnect_reason = reason
+        self._send_disconnect(reason)
+        self.conn.close()
+
+    def schedule_drain(self, resume: Callable[[], None]) -> None:
+        """Call ``resume`` once the client's write buffer has drained (one waiter at most)."""
+        if self._drain_task is not None and not self._drain_task.done():
+            return
+
+        async def wait_then_resume() -> None:
+            await self.conn.drain()
+            if not self.detached:
+                resume()
+
+        self._drain_task = asyncio.get_running_loop().create_task(wait_then_resume())
+
+    # ------------------------------------------------------------------ views for plugins
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection is established and not detached."""
+        return self.established and not self.detached
+
+    def keep_alive_expired(self, now: float) -> bool:
+        """Whether 1.5 × keep-alive has passed without a packet (``now`` is monotonic)."""
+        return self.keep_alive > 0 and now - self.last_seen > self.keep_alive * 1.5
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-friendly summary for the dashboard and the API."""
+        session = self.session
+        return {
+            "client_id": self.client_id,
+            "username": self.username,
+            "remote_address": self.remote_address,
+            "listener": self.listener,
+            "protocol_level": self.protocol_level,
+            "connected": self.connected,
+            "connected_at": self.connected_at,
+            "keep_alive": self.keep_alive,
+            "clean_start": self.clean_start,
+            "subscriptions": len(session.subscriptions) if session else 0,
+            "inflight": len(session.inflight) if session else 0,
+            "queued": len(session.queue) if session else 0,
+        }
+
+
+def now_wall() -> float:
+    """Wall-clock time, the base of message and session expiry."""
+    return time.time()
+
+
+__all__ = ["AWAIT_ACK", "Client", "ClientClosed", "now_wall"]

@@ -1,0 +1,118 @@
+"""Application messages as the engine routes them, with their encoded forms cached.
+
+A message is encoded once per distinct wire form (protocol level, QoS, retain flag,
+subscription identifiers, remaining expiry) and the bytes are shared by every subscriber that
+needs that form; QoS 1/2 copies only patch in their own packet identifier.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from ..mqtt.codec import encode_publish
+from ..mqtt.packets import NO_PROPERTIES, Properties, Publish
+
+#: (bytes, offset of the packet identifier or -1)
+Wire = tuple[bytes, int]
+WireKey = tuple[int, int, bool, tuple[int, ...], int | None]
+
+
+class Message:
+    """One application message inside the broker; treat it as immutable once routed."""
+
+    __slots__ = ("_wire", "expiry_at", "origin", "payload", "properties", "qos", "retain", "topic")
+
+    def __init__(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        properties: Properties = NO_PROPERTIES,
+        expiry_at: float | None = None,
+        origin: str | None = None,
+    ) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        #: Properties forwarded to v5 subscribers (topic alias and subscription ids removed).
+        self.properties = properties
+        #: Wall-clock time after which the message must not be delivered, or None.
+        self.expiry_at = expiry_at
+        #: Client id of the publisher (None for the broker itself), for no-local.
+        self.origin = origin
+        self._wire: dict[WireKey, Wire] | None = None
+
+    @classmethod
+    def from_publish(cls, packet: Publish, origin: str | None, now: float, max_expiry: int | None) -> Message:
+        """Build a message from a received PUBLISH, resolving its expiry interval to a deadline."""
+        props = packet.properties
+        expiry_at: float | None = None
+        if props is not NO_PROPERTIES:
+            interval = props.message_expiry_interval
+            if max_expiry is not None and (interval is None or interval > max_expiry):
+                interval = max_expiry
+            if interval is not None:
+                expiry_at = now + interval
+            if props.topic_alias is not None or props.subscription_identifiers or props.message_expiry_interval:
+                props = replace(props, topic_alias=None, subscription_identifiers=(), message_expiry_interval=None)
+                if props == NO_PROPERTIES:
+                    props = NO_PROPERTIES
+        elif max_expiry is not None:
+            expiry_at = now + max_expiry
+        return cls(packet.topic, packet.payload, packet.qos, packet.retain, props, expiry_at, origin)
+
+    def expired(self, now: float) -> bool:
+        """Whether the message's expiry interval has passed."""
+        return self.expiry_at is not None and now >= self.expiry_at
+
+    def remaining_expiry(self, now: float) -> int | None:
+        """The expiry interval left, rounded up to whole seconds, or None."""
+        if self.expiry_at is None:
+            return None
+        return max(1, math.ceil(self.expiry_at - now))
+
+    def to_publish(self, qos: int, retain: bool, packet_id: int = 0, now: float | None = None,
+                   subscription_ids: tuple[int, ...] = (), dup: bool = False) -> Publish:
+        """The PUBLISH packet for one recipient (used where bytes are not cached)."""
+        props = self.properties
+        remaining = self.remaining_expiry(now) if now is not None else None
+        if subscription_ids or remaining is not None:
+            props = replace(props, subscription_identifiers=subscription_ids, message_expiry_interval=remaining)
+        return Publish(self.topic, self.payload, qos, retain, dup, packet_id if qos else 0, props)
+
+    def wire(self, level: int, qos: int, retain: bool, subscription_ids: tuple[int, ...], now: float) -> Wire:
+        """The encoded PUBLISH for this wire form, from the cache when another subscriber shared it."""
+        remaining = self.remaining_expiry(now) if self.expiry_at is not None else None
+        if level != 5:
+            subscription_ids = ()
+            remaining = None
+        key = (level, qos, retain, subscription_ids, remaining)
+        cache = self._wire
+        if cache is None:
+            cache = self._wire = {}
+        else:
+            found = cache.get(key)
+            if found is not None:
+                return found
+        props = self.properties if level == 5 else NO_PROPERTIES
+        if subscription_ids or remaining is not None:
+            props = replace(props, subscription_identifiers=subscription_ids, message_expiry_interval=remaining)
+        wire = encode_publish(Publish(self.topic, self.payload, qos, retain, False, 1 if qos else 0, props), level)
+        cache[key] = wire
+        return wire
+
+
+def with_packet_id(wire: Wire, packet_id: int, dup: bool = False) -> bytes:
+    """The cached bytes with this recipient's packet identifier (and DUP flag) patched in."""
+    data, offset = wire
+    if offset < 0:
+        return data
+    patched = bytearray(data)
+    patched[offset] = packet_id >> 8
+    patched[offset + 1] = packet_id & 0xFF
+    if dup:
+        patched[0] |= 0x08
+    return bytes(patched)

@@ -1,0 +1,370 @@
+"""How the engine keeps persistent sessions and retained messages in the configured store.
+
+The engine changes its in-memory state synchronously on the message path and records each
+change here as an operation. One writer task applies the operations to the store in order,
+so the message path never waits for storage, except where `durability = "ack_after_write"`
+asks it to: then a QoS 1/2 acknowledgement waits for `barrier()`, which returns once every
+operation recorded before it is durable.
+
+With the memory backend the engine's own state is the store, so nothing is recorded.
+Only persistent sessions (session expiry > 0) are written; clean sessions never touch storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ..mqtt.packets import NO_PROPERTIES, Publish
+from ..mqtt.trie import SubscriberEntry
+from ..store.records import OutgoingRecord, SessionRecord, StoredMessage, SubscriptionRecord
+from .message import Message
+from .session import AWAIT_PUBCOMP, Outgoing, Queued, Session
+
+if TYPE_CHECKING:
+    from ..store.base import Store
+    from .broker import Broker
+
+log = logging.getLogger("hookmq.persistence")
+
+Operation = Callable[[], Awaitable[Any]]
+
+
+class StorageFailed(Exception):
+    """The store could not make a write durable; the engine must not acknowledge."""
+
+
+class Persistence:
+    """The engine's write-behind (or write-through) link to its store."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.store: Store | None = None
+        self.active = False
+        self.must_wait = False
+        self._ops: deque[Operation] = deque()
+        self._issued = 0
+        self._applied = 0
+        self._failed_at = 0
+        self._wakeup = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        #: The last storage error, for logs, `$SYS` and the dashboard.
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        """Select, open and load the configured store."""
+        storage = self.broker.config.storage
+        self.store = await self._create_store(storage.backend)
+        await self.store.open()
+        self.active = storage.backend != "memory"
+        self.must_wait = self.active and storage.durability == "ack_after_write"
+        if self.active:
+            await self._load()
+            self._writer = asyncio.create_task(self._write_loop(), name="hookmq-store-writer")
+
+    async def _create_store(self, backend: str) -> Store:
+        """Build the store registered under ``backend`` by a `register_stores` implementation."""
+        factories: dict[str, Callable[[Any], Store]] = {}
+
+        def register(name: str, factory: Callable[[Any], Store]) -> None:
+            factories[name] = factory
+
+        await self.broker.hooks.per_plugin("register_stores", register=register)
+        if backend not in factories:
+            known = ", ".join(sorted(factories)) or "none"
+            raise RuntimeError(f"storage backend {backend!r} is not registered by any enabled plugin (known: {known})")
+        return factories[backend](self.broker.config)
+
+    async def close(self) -> None:
+        """Apply what is pending, then close the store."""
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(self.barrier(), timeout=10)
+            except (StorageFailed, TimeoutError) as exc:
+                log.error("state not fully stored at shutdown: %s", exc)
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+        if self.store is not None:
+            try:
+                await self.store.save_counters(_counters(self.broker))
+            except Exception as exc:  # the broker is stopping: report, do not raise
+                log.error("could not save counters: %s", exc)
+            await self.store.close()
+
+    async def _load(self) -> None:
+        """Rebuild sessions, subscriptions, inflight, queues and retained messages at start."""
+        store = self.store
+        assert store is not None
+        broker = self.broker
+        now = time.time()
+        for stored in await store.load_retained():
+            broker.retained.store(_message(stored))
+        subscriptions = await store.load_all_subscriptions()
+        for record in await store.list_sessions():
+            session = _session(record, now)
+            for sub in subscriptions.get(record.client_id, []):
+                entry = SubscriberEntry(record.client_id, sub.topic_filter, sub.options, sub.identifier)
+                broker.trie.subscribe(entry)
+                session.subscriptions[sub.topic_filter] = entry
+            await self._load_messages(session)
+            broker.sessions[session.client_id] = session
+        counters = await store.load_counters()
+        for key in ("messages_received", "messages_sent", "clients_total", "clients_maximum"):
+            value = counters.get(key)
+            if isinstance(value, int):
+                setattr(broker.stats, key, value)
+
+    async def _load_messages(self, session: Session) -> None:
+        """Inflight both ways and the offline queue of one session."""
+        store = self.store
+        assert store is not None
+        client_id = session.client_id
+        for record in await store.load_outgoing(client_id):
+            publish = record.message.publish
+            out = Outgoing(record.packet_id, _message(record.message), publish.qos, publish.retain,
+                           publish.properties.subscription_identifiers)
+            out.state = AWAIT_PUBCOMP if record.state == "pubrel" else 0
+            out.sends = record.sent_count
+            session.inflight[record.packet_id] = out
+            session.next_packet_id = record.packet_id % 65_535 + 1
+        session.incoming_qos2.update(await store.load_incoming(client_id))
+        for stored in await store.queue_peek(client_id):
+            publish = stored.publish
+            session.queue.append(Queued(_message(stored), publish.qos, publish.retain,
+                                        publish.properties.subscription_identifiers))
+
+    async def load_session(self, client_id: str) -> Session | None:
+        """A persistent session another broker process stored, for resumption here."""
+        if not self.active or self.store is None:
+            return None
+        await self.barrier()
+        record = await self.store.load_session(client_id)
+        if record is None or record.is_expired(time.time()):
+            return None
+        session = _session(record, time.time())
+        for sub in await self.store.load_subscriptions(client_id):
+            entry = SubscriberEntry(client_id, sub.topic_filter, sub.options, sub.identifier)
+            self.broker.trie.subscribe(entry)
+            session.subscriptions[sub.topic_filter] = entry
+        await self._load_messages(session)
+        return session
+
+    # ------------------------------------------------------------------ the writer
+
+    def _record(self, op: Operation) -> None:
+        self._ops.append(op)
+        self._issued += 1
+        self._wakeup.set()
+
+    async def _write_loop(self) -> None:
+        """Apply operations in order; on failure, retry with back-off and report."""
+        backoff = 0.1
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._ops:
+                op = self._ops[0]
+                try:
+                    await op()
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self._failed_at = self._issued
+                    self._progress.set()
+                    log.error("store write failed (retrying in %.1fs): %s", backoff, self.last_error)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.1
+                self._ops.popleft()
+                self._applied += 1
+                self.last_error = None
+            self._progress.set()
+
+    async def barrier(self) -> None:
+        """Return once everything recorded so far is durable; raise `StorageFailed` if it cannot be."""
+        if not self.active or self.store is None:
+            return
+        target = self._issued
+        while self._applied < target:
+            self._progress.clear()
+            if self.last_error is not None and self._failed_at >= target:
+                raise StorageFailed(self.last_error)
+            await self._progress.wait()
+        try:
+            await self.store.flush()
+        except Exception as exc:
+            raise StorageFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    # ------------------------------------------------------------------ what the engine records
+
+    def save_session(self, session: Session) -> None:
+        """The session's own record (expiry, will, connected or not)."""
+        if self.active and session.persistent:
+            store = self.store
+            assert store is not None
+            record = _record(session)
+            self._record(lambda: store.save_session(record))
+
+    def delete_session(self, session: Session) -> None:
+        """Everything of a session that ended."""
+        if self.active:
+            store = self.store
+            assert store is not None
+            client_id = session.client_id
+            self._record(lambda: store.delete_session(client_id))
+
+    def save_subscription(self, session: Session, entry: SubscriberEntry) -> None:
+        """A new or replaced subscription."""
+        if self.active and session.persistent:
+            store = self.store
+            assert store is not None
+            record = SubscriptionRecord(entry.topic_filter, entry.options, entry.identifier)
+            self._record(lambda: store.save_subscription(session.client_id, record))
+
+    def delete_subscription(self, session: Session, topic_filter: str) -> None:
+        """A removed subscription."""
+        if self.active and session.persistent:
+            store = self.store
+            assert store is not None
+            self._record(lambda: store.delete_subscription(session.client_id, topic_filter))
+
+    def save_outgoing(self, session: Session, out: Outgoing) -> None:
+        """A message that took (or changed) an inflight slot towards the client."""
+        if self.active and session.persistent:
+            store = self.store
+            assert store is not None
+            record = OutgoingRecord(
+                out.packet_id,
+                _stored(out.message, out.qos, out.retain, out.subscription_ids),
+                "pubrel" if out.state == AWAIT_PUBCOMP else "publish",
+                out.sends,
+            )
+            self._record(lambda: store.save_outgoing(session.client_id, record))
+
+    persist_outgoing = save_outgoing
+
+    def outgoing_done(self, session: Session, packet_id: int) -> None:
+        """An inflight message completed or was dropped."""
+        if self.active and session.persistent:
+            store = self.store
+            assert store is not None
+            self._record(lambda: store.delete_outgoing(session.client_id, packet_id))
+
+    def incoming(self, session: Session, packet_id: int, added: bool) -> None:
+        """A QoS 2 packet id from the client awaiting PUBREL (added) or released."""
+        if self.active and session.persistent:
+            store = self.store
+            assert store is not None
+            if added:
+                self._record(lambda: store.save_incoming(session.client_id, packet_id))
+            else:
+                self._record(lambda: store.delete_incoming(session.client_id, packet_id))
+
+    def queue_append(self, session: Session, item: Queued) -> None:
+        """A message queued for the session (the store applies the same bound and policy)."""
+        if self.active and session.persistent:
+            store = self.store
+            assert store is not None
+            settings = self.broker.settings
+            stored = _stored(item.message, item.qos, item.retain, item.subscription_ids)
+            self._record(lambda: store.queue_append(session.client_id, stored, settings.max_queued_messages,
+                                                    settings.queue_drop_policy))
+
+    def queue_rewritten(self, session: Session) -> None:
+        """The queue changed other than by appending: store it again as it now is."""
+        if self.active and session.persistent:
+            store = self.store
+            assert store is not None
+            client_id = session.client_id
+            settings = self.broker.settings
+            items = [_stored(q.message, q.qos, q.retain, q.subscription_ids) for q in session.queue]
+
+            async def rewrite() -> None:
+                await store.queue_pop(client_id)
+                for stored in items:
+                    await store.queue_append(client_id, stored, settings.max_queued_messages,
+                                             settings.queue_drop_policy)
+
+            self._record(rewrite)
+
+    def retained(self, message: Message, stored: bool) -> None:
+        """A retained message set (stored) or cleared."""
+        if self.active:
+            store = self.store
+            assert store is not None
+            if stored:
+                record = _stored(message, message.qos, True, ())
+                self._record(lambda: store.save_retained(record))
+            else:
+                topic = message.topic
+                self._record(lambda: store.delete_retained(topic))
+
+    def counters(self) -> None:
+        """The `$SYS` figures, on each `$SYS` tick."""
+        if self.active:
+            store = self.store
+            assert store is not None
+            figures = _counters(self.broker)
+            self._record(lambda: store.save_counters(figures))
+
+
+def _stored(message: Message, qos: int, retain: bool, ids: tuple[int, ...]) -> StoredMessage:
+    """The store's form of a message as one subscriber receives it."""
+    publish = message.to_publish(qos, retain, 0, None, ids)
+    return StoredMessage(publish, time.time(), message.expiry_at)
+
+
+def _message(stored: StoredMessage) -> Message:
+    """Back from the store's form to the engine's."""
+    publish: Publish = stored.publish
+    props = publish.properties
+    if props is not NO_PROPERTIES and props.subscription_identifiers:
+        from dataclasses import replace
+
+        props = replace(props, subscription_identifiers=())
+    return Message(publish.topic, publish.payload, publish.qos, publish.retain, props, stored.expiry_at)
+
+
+def _record(session: Session) -> SessionRecord:
+    return SessionRecord(
+        client_id=session.client_id,
+        protocol_level=session.protocol_level,
+        clean_start=False,
+        expiry_interval=session.expiry_interval,
+        disconnected_at=session.disconnected_at,
+        will=session.will,
+        will_delay=session.will_delay,
+        username=session.username,
+    )
+
+
+def _session(record: SessionRecord, now: float) -> Session:
+    """A stored session; one the store thinks connected was cut off by a crash: disconnected now."""
+    session = Session(record.client_id, record.protocol_level, record.username, record.expiry_interval,
+                      record.disconnected_at if record.disconnected_at is not None else now,
+                      record.will, record.will_delay)
+    if session.will is not None:
+        assert session.disconnected_at is not None
+        session.will_due_at = session.disconnected_at + min(session.will_delay, session.expiry_interval)
+    return session
+
+
+def _counters(broker: Broker) -> dict[str, int | float | str]:
+    stats = broker.stats
+    return {
+        "messages_received": stats.messages_received,
+        "messages_sent": stats.messages_sent,
+        "clients_total": stats.clients_total,
+        "clients_maximum": stats.clients_maximum,
+        "saved_at": time.time(),
+    }

@@ -1,0 +1,112 @@
+"""Per-client session state: what outlives a network connection.
+
+The session knows nothing of sockets or clocks: it holds subscriptions, the outgoing
+inflight window with packet identifiers, QoS 2 packet ids received and not yet released,
+and the queue of messages waiting for a free slot or for the client to come back.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..mqtt.packets import Will
+from ..mqtt.trie import SubscriberEntry
+from .message import Message
+
+if TYPE_CHECKING:
+    from .client import Client
+
+#: Outgoing QoS 1/2 states: waiting for PUBACK/PUBREC, or for PUBCOMP after our PUBREL.
+AWAIT_ACK = 0
+AWAIT_PUBCOMP = 1
+
+#: A shared subscription, identified by (group, filter).
+ShareKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One QoS 1/2 message sent (or to be sent) to the client and not yet completed."""
+
+    packet_id: int
+    message: Message
+    qos: int
+    retain: bool
+    subscription_ids: tuple[int, ...] = ()
+    share: ShareKey | None = None
+    state: int = AWAIT_ACK
+    sends: int = 0
+
+
+@dataclass(slots=True)
+class Queued:
+    """A message waiting for an inflight slot or for the client to reconnect."""
+
+    message: Message
+    qos: int
+    retain: bool
+    subscription_ids: tuple[int, ...] = ()
+    share: ShareKey | None = None
+
+
+@dataclass(slots=True)
+class Session:
+    """The state the broker keeps for one client identifier."""
+
+    client_id: str
+    protocol_level: int = 4
+    username: str | None = None
+    #: Seconds the session outlives its connection; 0xFFFFFFFF = never expires.
+    expiry_interval: int = 0
+    #: Wall-clock time the last connection ended, None while connected.
+    disconnected_at: float | None = None
+    will: Will | None = None
+    will_delay: int = 0
+    #: Wall-clock time at which a delayed will is due, if one is pending.
+    will_due_at: float | None = None
+    subscriptions: dict[str, SubscriberEntry] = field(default_factory=dict)
+    inflight: dict[int, Outgoing] = field(default_factory=dict)
+    #: QoS 2 packet ids received from the client and not yet released by PUBREL.
+    incoming_qos2: set[int] = field(default_factory=set)
+    queue: deque[Queued] = field(default_factory=deque)
+    next_packet_id: int = 1
+    #: The connection currently attached to the session, if any.
+    client: Client | None = None
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the session survives its connection."""
+        return self.expiry_interval > 0
+
+    def allocate_packet_id(self) -> int:
+        """A packet identifier not in use by the outgoing inflight window."""
+        inflight = self.inflight
+        candidate = self.next_packet_id
+        for _ in range(65_535):
+            if candidate not in inflight:
+                self.next_packet_id = candidate % 65_535 + 1
+                return candidate
+            candidate = candidate % 65_535 + 1
+        raise RuntimeError("no free packet identifier: the inflight window is full")
+
+    def expires_at(self) -> float | None:
+        """Wall-clock time at which a disconnected session expires, or None."""
+        if self.disconnected_at is None or self.expiry_interval >= 0xFFFFFFFF:
+            return None
+        return self.disconnected_at + self.expiry_interval
+
+    def enqueue(self, item: Queued, limit: int, drop_oldest: bool) -> Queued | None:
+        """Queue a message within ``limit``; returns the message dropped to make room, if any."""
+        queue = self.queue
+        if len(queue) < limit:
+            queue.append(item)
+            return None
+        if limit == 0:
+            return item
+        if drop_oldest:
+            dropped = queue.popleft()
+            queue.append(item)
+            return dropped
+        return item

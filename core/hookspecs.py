@@ -1,0 +1,457 @@
+"""The hook specifications of hookmq: the contract between the broker core and its plugins.
+
+Every hook takes keyword arguments only, and an implementation may accept any subset of the
+arguments a spec lists (pluggy's opt-in arguments), so new arguments can be added later
+without breaking existing plugins.
+
+The core never calls ``pm.hook.<name>(...)`` for these hooks: pluggy is synchronous and its
+``firstresult`` stops at the first coroutine object. :class:`hookmq.hooks.HookFacade` walks the
+implementations itself, in pluggy's order (last registered first, ``tryfirst``/``trylast``
+respected), and awaits each awaitable result before the next implementation runs. So any
+implementation may be ``async def`` unless its spec says "sync only".
+
+Kinds (how several implementations combine), named in each docstring:
+
+- **notify**: every implementation runs; return values are ignored; an exception is logged
+  with the plugin's name and never reaches the client or the broker.
+- **transform**: implementations form a chain; a non-``None`` return replaces the named
+  argument for the next implementation and for the core; ``None`` keeps it unchanged.
+- **decide**: tri-state vote. ``False`` denies (and stops the vote), ``True`` allows,
+  ``None`` abstains. Any deny denies; else any allow allows; if everyone abstains the result
+  is "allow" when no plugin implements the hook and "deny" otherwise. An exception counts as
+  a deny.
+- **first**: the first non-``None`` result wins; later implementations are not called.
+- **per-plugin**: the facade passes each implementation the validated ``settings`` of its own
+  plugin (the model from :func:`plugin_settings_model`, or ``None``).
+
+"msg" marks hooks on the per-message path: they run for every packet or message, so keep
+them fast and never block the event loop. A hook with no implementation costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pluggy import HookimplMarker, HookspecMarker
+
+if TYPE_CHECKING:
+    import argparse
+
+    from pydantic import BaseModel
+
+    from .config import Config
+    from .mqtt.packets import Auth, Connect, Publish, Subscribe, Unsubscribe, Will
+
+PROJECT_NAME = "hookmq"
+"""The one name tying together the hook markers and the entry-point group."""
+
+hookspec = HookspecMarker(PROJECT_NAME)
+"""Marks a function as a hook specification (used by this module only)."""
+
+hookimpl = HookimplMarker(PROJECT_NAME)
+"""Marks a plugin function as a hook implementation: ``from hookmq import hookimpl``."""
+
+# The engine's client and broker objects and the store interface are documented in
+# docs/architecture.md; they are typed as Any here so this module stays import-cycle free.
+Client = Any
+Broker = Any
+Packet = Any
+SubscriberEntry = Any
+StoreFactory = Callable[["Config"], Any]
+
+
+# -------------------------------------------------------------------------
+# Configuration and provider hooks
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def plugin_settings_model() -> type[BaseModel] | None:
+    """Return the pydantic model of this plugin's ``[plugins.<name>]`` table, or ``None``.
+
+    Fires once per plugin while the plugin manager is built, before anything else.
+
+    Kind: per-plugin, sync only. Each plugin answers for itself; the answer is not combined
+    with other plugins'. The table is validated by the returned model (give it
+    ``ConfigDict(extra="forbid")`` so a misspelt key is an error); the ``enabled`` key is
+    handled by hookmq and never reaches the model. The validated instance is what the
+    ``settings`` argument of the per-plugin hooks receives. Returning ``None`` (or not
+    implementing the hook) means the plugin takes no settings: any key in its table is an
+    error. Not on the per-message path.
+    """
+
+
+@hookspec
+def register_stores(register: Callable[[str, StoreFactory], None], settings: BaseModel | None) -> None:
+    """Offer store backends by calling ``register(name, factory)`` for each.
+
+    Fires once when the broker starts, before the store is opened.
+
+    :param register: ``register(name: str, factory: Callable[[Config], Store])``. The factory
+        builds the store from the broker's configuration; ``[storage] backend = "<name>"``
+        selects which registered backend is used (never "whichever plugin registered last").
+        Registering a name twice is an error.
+    :param settings: this plugin's validated ``[plugins.<name>]`` settings, or ``None``.
+
+    Kind: per-plugin. The return value is ignored. Not on the per-message path.
+    """
+
+
+@hookspec
+def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``hookmq <command>`` sub-commands to the command line.
+
+    Fires once per ``hookmq`` invocation, before the command line is parsed, for every
+    installed plugin that imports (enabled or not: a command such as ``hookmq passwd`` is
+    useful before the plugin is switched on).
+
+    :param subparsers: the ``argparse`` sub-parsers object; call ``subparsers.add_parser(...)``
+        and give the new parser ``set_defaults(func=run)`` where ``run(args) -> int | None``
+        is what the command does (its return value is the exit status).
+
+    Kind: notify, sync only. Not on the per-message path.
+    """
+
+
+# -------------------------------------------------------------------------
+# Lifespan hooks
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def plugin_start(broker: Broker, settings: BaseModel | None) -> None:
+    """Open the plugin's own resources (connection pools, servers, background tasks).
+
+    Fires once while the broker starts: after the store is open, before the listeners
+    accept clients.
+
+    :param broker: the :class:`hookmq.engine.Broker` being started.
+    :param settings: this plugin's validated ``[plugins.<name>]`` settings, or ``None``.
+
+    Kind: per-plugin. The return value is ignored. An exception aborts the broker's start,
+    naming the plugin. Not on the per-message path.
+    """
+
+
+@hookspec
+def plugin_stop(broker: Broker) -> None:
+    """Close what :func:`plugin_start` opened.
+
+    Fires once while the broker stops, after the listeners are closed and clients are
+    disconnected.
+
+    Kind: notify (errors are logged and the other plugins still stop). Not on the
+    per-message path.
+    """
+
+
+@hookspec
+def on_started(broker: Broker) -> None:
+    """The broker is serving: every listener accepts clients.
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_stopped(broker: Broker) -> None:
+    """The broker has stopped: listeners are closed and clients disconnected.
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_sys_info_tick(broker: Broker, info: dict[str, int | float | str]) -> None:
+    """The ``$SYS`` figures were refreshed (every ``[mqtt] sys_interval`` seconds).
+
+    :param info: a copy of :meth:`Broker.info` (version, uptime, bytes, packets, messages,
+        clients, subscriptions, retained, inflight, dropped).
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+# -------------------------------------------------------------------------
+# Connection hooks
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def on_connect_authenticate(client: Client, connect: Connect) -> bool | None:
+    """Decide whether a client may connect.
+
+    Fires for every CONNECT that passed protocol validation, after :func:`on_connect`.
+
+    :param client: the connecting client (``client_id``, ``username``, ``remote_address``,
+        ``listener``, ``protocol_level``, ``tls_peer_certificate``, ``connect``).
+    :param connect: the CONNECT packet (username, password, properties, will).
+    :return: ``True`` allow, ``False`` deny, ``None`` abstain.
+
+    Kind: decide. With no implementation every client is allowed; once any plugin implements
+    it, a client that no plugin allows is refused with a failing CONNACK. Not on the
+    per-message path.
+    """
+
+
+@hookspec
+def on_acl_check(client: Client, topic: str, write: bool) -> bool | None:
+    """Decide whether a client may publish to, subscribe to, or receive from a topic.
+
+    Fires for every inbound PUBLISH (``write=True``, the topic name), for every filter of a
+    SUBSCRIBE (``write=False``, the filter) and for every delivery to a subscriber
+    (``write=False``, the topic name).
+
+    :return: ``True`` allow, ``False`` deny, ``None`` abstain.
+
+    Kind: decide (as :func:`on_connect_authenticate`). On the per-message path (msg).
+    """
+
+
+@hookspec
+def on_connect(client: Client, connect: Connect) -> None:
+    """A valid CONNECT arrived, before authentication.
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_session_established(client: Client, connect: Connect, session_present: bool) -> None:
+    """A client is connected: CONNACK was sent and any resumed session restored.
+
+    :param session_present: whether an existing session was resumed.
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_disconnect(client: Client, reason_code: int, error: str | None) -> None:
+    """A client's connection ended (only for clients that were accepted).
+
+    :param reason_code: the DISCONNECT reason code (0 for a normal disconnection; the
+        server's reason when the server closed it).
+    :param error: what went wrong, or ``None`` after a normal DISCONNECT.
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_auth_packet(client: Client, packet: Auth) -> Auth | None:
+    """Answer an MQTT 5 AUTH packet (enhanced authentication or re-authentication).
+
+    :return: the AUTH packet to reply with (reason 0x18 continue, 0x00 success, >= 0x80
+        failure), or ``None`` to leave it to another plugin.
+
+    Kind: first (the first non-``None`` reply wins). When no plugin answers, the client is
+    disconnected with 0x8C Bad authentication method. Not on the per-message path.
+    """
+
+
+# -------------------------------------------------------------------------
+# Packet hooks
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def on_packet_read(client: Client, packet: Packet) -> Packet | None:
+    """Every packet decoded from a client, before the engine handles it.
+
+    :return: a packet to handle instead, or ``None`` to keep it.
+
+    Kind: transform on ``packet``. On the per-message path (msg).
+    """
+
+
+@hookspec
+def on_packet_encode(client: Client, packet: Packet) -> Packet | None:
+    """Every packet about to be encoded for a client.
+
+    :return: a packet to encode instead, or ``None`` to keep it.
+
+    Kind: transform on ``packet``. On the per-message path (msg).
+    """
+
+
+@hookspec
+def on_packet_sent(client: Client, packet: Packet, data: bytes) -> None:
+    """A packet was written (or buffered) to a client.
+
+    :param data: the bytes written.
+
+    Kind: notify. On the per-message path (msg).
+    """
+
+
+# -------------------------------------------------------------------------
+# Subscription hooks
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def on_subscribe(client: Client, packet: Subscribe) -> Subscribe | None:
+    """A SUBSCRIBE arrived, before its filters are validated and checked by ACL.
+
+    :return: a SUBSCRIBE to process instead (e.g. with filters rewritten or removed), or
+        ``None`` to keep it.
+
+    Kind: transform on ``packet``. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_subscribed(client: Client, packet: Subscribe, reason_codes: tuple[int, ...]) -> None:
+    """A SUBSCRIBE was processed, before SUBACK is sent and retained messages delivered.
+
+    :param reason_codes: one per filter: the granted QoS, or an error reason code.
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_select_subscribers(
+    client: Client, packet: Publish, subscribers: list[SubscriberEntry]
+) -> list[SubscriberEntry] | None:
+    """Choose who receives a message, after the subscription trie matched its topic.
+
+    :param client: the publishing client.
+    :param subscribers: the matched entries, one per receiving subscription (shared groups
+        already resolved to one member).
+    :return: the list to deliver to instead, or ``None`` to keep it.
+
+    Kind: transform on ``subscribers``. On the per-message path (msg).
+    """
+
+
+@hookspec
+def on_unsubscribe(client: Client, packet: Unsubscribe) -> Unsubscribe | None:
+    """An UNSUBSCRIBE arrived, before it is processed.
+
+    :return: an UNSUBSCRIBE to process instead, or ``None`` to keep it.
+
+    Kind: transform on ``packet``. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_unsubscribed(client: Client, packet: Unsubscribe) -> None:
+    """An UNSUBSCRIBE was processed, before UNSUBACK is sent.
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+# -------------------------------------------------------------------------
+# Message hooks
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def on_publish(client: Client, packet: Publish) -> Publish | None:
+    """A PUBLISH from a client passed validation and ACL, before it is retained and routed.
+
+    :return: a PUBLISH to route instead, or ``None`` to keep it. Raise
+        :class:`hookmq.RejectPublish` ``(reason_code)`` to refuse it: a v5 QoS 1/2 publisher
+        gets that reason code in PUBACK/PUBREC; the message is neither retained nor routed.
+
+    Kind: transform on ``packet`` (a ``RejectPublish`` stops the chain and reaches the
+    engine). On the per-message path (msg).
+    """
+
+
+@hookspec
+def on_published(client: Client, packet: Publish) -> None:
+    """A client's PUBLISH was routed to the subscribers.
+
+    Kind: notify. On the per-message path (msg).
+    """
+
+
+@hookspec
+def on_publish_dropped(client_id: str, packet: Publish, reason: str) -> None:
+    """A message for a subscriber was dropped (its queue was full, or it expired).
+
+    :param client_id: the subscriber that lost the message.
+    :param reason: why, e.g. ``"queue_full"``.
+
+    Kind: notify. Not on the per-message path (only when dropping).
+    """
+
+
+@hookspec
+def on_retain_message(client: Client, packet: Publish, stored: bool) -> None:
+    """A retained message was stored or cleared for a topic.
+
+    :param stored: ``True`` stored, ``False`` cleared (empty payload).
+
+    Kind: notify. Not on the per-message path (only for retained publishes).
+    """
+
+
+@hookspec
+def on_qos_publish(client: Client, packet: Publish, resends: int) -> None:
+    """A QoS 1/2 message was sent to a client and is inflight.
+
+    :param resends: 0 for the first sending, then the number of resends.
+
+    Kind: notify. On the per-message path (msg).
+    """
+
+
+@hookspec
+def on_qos_complete(client: Client, packet_id: int) -> None:
+    """A QoS 1/2 flow finished (PUBACK or PUBCOMP) and its inflight entry was removed.
+
+    Kind: notify. On the per-message path (msg).
+    """
+
+
+@hookspec
+def on_qos_dropped(client_id: str, packet: Publish, reason: str) -> None:
+    """An inflight QoS 1/2 message was abandoned (expired, error reason code, session ended).
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+# -------------------------------------------------------------------------
+# Will and expiry hooks
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def on_will(client: Client, will: Will) -> Will | None:
+    """A client's will message is about to be published.
+
+    :return: a will to publish instead, or ``None`` to keep it.
+
+    Kind: transform on ``will``. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_will_sent(client_id: str, packet: Publish) -> None:
+    """A will message was published (immediately or after its delay).
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_client_expired(client_id: str) -> None:
+    """A disconnected client's session expired and was deleted.
+
+    Kind: notify. Not on the per-message path.
+    """
+
+
+@hookspec
+def on_retained_expired(topic: str) -> None:
+    """A retained message expired (its message expiry interval ran out) and was deleted.
+
+    Kind: notify. Not on the per-message path.
+    """

@@ -1,0 +1,1 @@
+"""pytest fixtures for hookmq (being written: broker_config, broker, mqtt_client)."""

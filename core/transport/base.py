@@ -1,0 +1,63 @@
+"""The `Connection` protocol: what the engine sees of one client's byte stream."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+DEFAULT_HIGH_WATER = 64 * 1024
+"""Bytes queued towards a peer above which `Connection.drain` waits (asyncio's own default)."""
+
+DEFAULT_READ_HIGH_WATER = 256 * 1024
+"""Unread bytes held per connection before the transport stops reading from the socket."""
+
+
+@runtime_checkable
+class Connection(Protocol):
+    """One accepted client, whatever the listener type (TCP, TLS, WebSocket, WSS).
+
+    The engine reads chunks of bytes (not packets: a chunk may hold part of a packet or
+    several packets) and writes encoded packets. `write` never blocks, so the engine can fan a
+    message out to many clients synchronously; it watches `buffered_size` and awaits `drain`
+    to apply backpressure.
+    """
+
+    remote_address: str
+    """The peer as "host:port" ("[v6addr]:port" for IPv6)."""
+
+    listener: str
+    """The name of the listener that accepted this connection."""
+
+    tls_peer_certificate: dict[str, Any] | None
+    """`ssl.SSLSocket.getpeercert()` of a verified client certificate, else None."""
+
+    async def read(self) -> bytes:
+        """Return the next chunk received from the peer; b"" once the stream has ended."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the peer; never blocks. Ignored once the connection is closing."""
+        ...
+
+    def buffered_size(self) -> int:
+        """Bytes queued for the peer and not yet handed to the socket."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until the queued bytes fall below the high-water mark (or the connection ends)."""
+        ...
+
+    def close(self) -> None:
+        """Send what is buffered, then close the connection."""
+        ...
+
+    def abort(self) -> None:
+        """Close the connection now, discarding anything buffered."""
+        ...
+
+
+def format_peer(peername: Any) -> str:
+    """Format a socket peer name as "host:port", with brackets around an IPv6 host."""
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        host, port = str(peername[0]), peername[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return str(peername) if peername else "unknown"

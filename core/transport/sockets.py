@@ -1,0 +1,71 @@
+"""Listening sockets bound the way a Go-style address means."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+
+LISTEN_BACKLOG = 1024
+"""Pending connections the kernel queues per listener; asyncio's default of 100 is low for bursts."""
+
+
+def bind_listening_socket(host: str | None, port: int) -> socket.socket:
+    """Return a non-blocking socket listening on host:port.
+
+    A missing host means every interface: one dual-stack IPv6 socket when the system has IPv6
+    (so IPv4 and IPv6 clients share one port, also when port 0 picks it), else IPv4 only. A
+    name that resolves to several addresses binds the first one.
+    """
+    if host is None:
+        return _bind_any_interface(port)
+    family, address = _resolve(host, port)
+    return _bind(family, address, dual_stack=False)
+
+
+def _bind_any_interface(port: int) -> socket.socket:
+    if socket.has_ipv6:
+        try:
+            return _bind(socket.AF_INET6, ("::", port), dual_stack=True)
+        except OSError:
+            pass  # IPv6 disabled in this kernel or container: serve IPv4 alone
+    return _bind(socket.AF_INET, ("0.0.0.0", port), dual_stack=False)
+
+
+def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    if not infos:
+        raise OSError(f"cannot resolve listen host {host!r}")
+    family, _type, _proto, _canon, sockaddr = infos[0]
+    return family, (str(sockaddr[0]), int(sockaddr[1]))
+
+
+def _bind(family: socket.AddressFamily, address: tuple[str, int], *, dual_stack: bool) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if hasattr(socket, "SO_REUSEADDR") and not _is_windows():
+            # Lets a restarted broker rebind while old connections sit in TIME_WAIT.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _is_windows() -> bool:
+    # SO_REUSEADDR on Windows lets another process steal the port, unlike on Unix.
+    return sys.platform == "win32"
+
+
+def set_nodelay(sock: socket.socket | None) -> None:
+    """Disable Nagle's algorithm: MQTT packets are small and latency matters more than batching."""
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    # The peer may already be gone; the read path will notice, so a failure here is harmless.
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,0 +1,143 @@
+"""TCP and TLS connections: an `asyncio.Protocol` that is itself the engine's `Connection`.
+
+A bare Protocol avoids the StreamReader/StreamWriter layers: received chunks are handed to
+the engine as they arrive, and writes go straight into the transport's own buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, cast
+
+from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, format_peer
+from .sockets import set_nodelay
+from .tls import peer_certificate
+
+
+class StreamConnection(asyncio.Protocol):
+    """One TCP or TLS client; implements `hookmq.transport.base.Connection`.
+
+    Reading is flow-controlled: once `DEFAULT_READ_HIGH_WATER` bytes wait unread the socket is
+    paused, and `read` resumes it. Writing is flow-controlled by the transport, which calls
+    `pause_writing`/`resume_writing` around its high-water mark; `drain` waits on that.
+    """
+
+    def __init__(self, listener: str, on_open: Callable[[StreamConnection], None]) -> None:
+        self.listener = listener
+        self.remote_address = "unknown"
+        self.tls_peer_certificate: dict[str, Any] | None = None
+        self._on_open = on_open
+        self._transport: asyncio.Transport | None = None
+        self._chunks: list[bytes] = []
+        self._unread = 0
+        self._eof = False
+        self._tls = False
+        self._closing = False
+        self._reading_paused = False
+        self._writing_paused = False
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Record the peer, tune the socket, and hand the connection to the listener."""
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.set_write_buffer_limits(high=DEFAULT_HIGH_WATER)
+        set_nodelay(transport.get_extra_info("socket"))
+        self.remote_address = format_peer(transport.get_extra_info("peername"))
+        ssl_object = transport.get_extra_info("ssl_object")
+        self._tls = ssl_object is not None
+        self.tls_peer_certificate = peer_certificate(ssl_object)
+        self._on_open(self)
+
+    def data_received(self, data: bytes) -> None:
+        """Queue a received chunk for `read`; pause the socket if the engine falls behind."""
+        self._chunks.append(data)
+        self._unread += len(data)
+        if self._unread >= DEFAULT_READ_HIGH_WATER and not self._reading_paused and self._transport:
+            self._reading_paused = True
+            self._transport.pause_reading()
+        _wake(self._read_waiter)
+
+    def eof_received(self) -> bool:
+        """The peer closed its side: `read` returns b"" after the queued chunks.
+
+        On plain TCP the connection stays open so the engine can still flush (it closes once
+        `read` gave b""); asyncio's TLS transport always closes on EOF and warns if asked not to.
+        """
+        self._eof = True
+        _wake(self._read_waiter)
+        return not self._tls
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Wake every waiter: readers see the end of stream, drainers return."""
+        self._eof = True
+        self._closing = True
+        _wake(self._read_waiter)
+        _wake(self._drain_waiter)
+
+    def pause_writing(self) -> None:
+        """The transport's buffer passed its high-water mark."""
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        """The transport's buffer fell to its low-water mark."""
+        self._writing_paused = False
+        _wake(self._drain_waiter)
+
+    # -- Connection -------------------------------------------------------------------------
+
+    async def read(self) -> bytes:
+        """Return the bytes received since the last call; b"" at end of stream."""
+        while not self._chunks:
+            if self._eof:
+                return b""
+            self._read_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._read_waiter
+            finally:
+                self._read_waiter = None
+        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self._unread = 0
+        if self._reading_paused and self._transport is not None and not self._closing:
+            self._reading_paused = False
+            self._transport.resume_reading()
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Hand bytes to the transport's buffer; ignored once closing."""
+        if not self._closing and self._transport is not None:
+            self._transport.write(data)
+
+    def buffered_size(self) -> int:
+        """Bytes the transport still holds for the peer."""
+        if self._transport is None or self._transport.is_closing():
+            return 0
+        return self._transport.get_write_buffer_size()
+
+    async def drain(self) -> None:
+        """Wait while the transport's buffer is above its high-water mark."""
+        while self._writing_paused and not self._closing:
+            if self._drain_waiter is None or self._drain_waiter.done():
+                self._drain_waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drain_waiter)
+
+    def close(self) -> None:
+        """Flush the buffer, then close."""
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Close at once, dropping unsent bytes."""
+        self._closing = True
+        if self._transport is not None:
+            self._transport.abort()
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

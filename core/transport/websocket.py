@@ -1,0 +1,202 @@
+"""MQTT over WebSocket (ws and wss listeners), on the `websockets` asyncio server.
+
+The WebSocket framing is transparent to MQTT: binary messages carry a byte stream, a packet
+may span messages and a message may hold several packets. `write` only appends to a buffer;
+one writer task per connection sends everything buffered as one message, so the engine's
+fan-out stays synchronous and many small packets become few frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, NegotiationError
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from .base import DEFAULT_HIGH_WATER, format_peer
+from .config import ListenerConfig
+from .handlers import Handler, run_handler
+from .sockets import bind_listening_socket, set_nodelay
+from .tls import peer_certificate, server_ssl_context
+
+MQTT_SUBPROTOCOLS = (Subprotocol("mqtt"), Subprotocol("mqttv3.1"))
+"""`mqtt` is the name MQTT 3.1.1 and 5.0 register; `mqttv3.1` is what MQTT 3.1 clients send."""
+
+OPEN_TIMEOUT = 10.0
+"""Seconds a client has for the TLS and WebSocket handshakes."""
+
+
+class WebSocketConnection:
+    """One WebSocket client; implements `hookmq.transport.base.Connection`."""
+
+    def __init__(self, websocket: ServerConnection, listener: str) -> None:
+        self.listener = listener
+        self.remote_address = format_peer(websocket.remote_address)
+        self.tls_peer_certificate: dict[str, Any] | None = peer_certificate(
+            websocket.transport.get_extra_info("ssl_object")
+        )
+        self._websocket = websocket
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._closing = False
+        self._has_data = asyncio.Event()
+        self._below_high_water = asyncio.Event()
+        self._below_high_water.set()
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    async def read(self) -> bytes:
+        """Return the payload of the next binary message; b"" when the WebSocket closed.
+
+        A text message breaks the MQTT binding (MQTT 5.0 §6), so it ends the connection.
+        """
+        try:
+            message = await self._websocket.recv()
+        except ConnectionClosed:
+            return b""
+        if isinstance(message, str):
+            self._closing = True
+            await self._websocket.close(CloseCode.UNSUPPORTED_DATA, "MQTT needs binary frames")
+            return b""
+        return message
+
+    def write(self, data: bytes) -> None:
+        """Append bytes to the send buffer and wake the writer task; never blocks."""
+        if self._closing or not data:
+            return
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= DEFAULT_HIGH_WATER:
+            self._below_high_water.clear()
+        self._has_data.set()
+
+    def buffered_size(self) -> int:
+        """Bytes not yet sent: this buffer plus the socket transport's own."""
+        transport = self._websocket.transport
+        in_transport = 0 if transport.is_closing() else transport.get_write_buffer_size()
+        return self._pending_size + in_transport
+
+    async def drain(self) -> None:
+        """Wait until the writer task has the buffer below the high-water mark."""
+        await self._below_high_water.wait()
+
+    def close(self) -> None:
+        """Send what is buffered, then close the WebSocket (status 1000)."""
+        self._closing = True
+        self._has_data.set()
+
+    def abort(self) -> None:
+        """Drop the TCP connection now, without a closing handshake."""
+        self._closing = True
+        self._writer.cancel()
+        self._release_drainers()
+        self._websocket.transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until the writer has flushed and the WebSocket closed (or was aborted)."""
+        try:
+            await self._writer
+        except asyncio.CancelledError:
+            if not self._writer.cancelled():
+                raise  # our caller is cancelled, not just the writer
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._has_data.wait()
+                self._has_data.clear()
+                if self._pending:
+                    await self._send_pending()
+                elif self._closing:
+                    break
+            await self._websocket.close()
+        except ConnectionClosed:
+            pass  # the peer went away; read() reports it
+        finally:
+            self._closing = True
+            self._pending.clear()
+            self._pending_size = 0
+            self._release_drainers()
+
+    async def _send_pending(self) -> None:
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        if self._closing:
+            self._has_data.set()  # come back round to close after this send
+        # send() waits while the transport is above its own write limit: that is the
+        # backpressure we pass on through _below_high_water.
+        await self._websocket.send(data)
+        if self._pending_size < DEFAULT_HIGH_WATER:
+            self._below_high_water.set()
+
+    def _release_drainers(self) -> None:
+        self._below_high_water.set()
+
+
+def _select_subprotocol(
+    connection: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """Pick `mqtt` (or `mqttv3.1`); accept a client that offers no subprotocol at all.
+
+    The MQTT specifications require clients to offer `mqtt`, but some embedded clients send
+    nothing; refusing them gains nothing. A client that offers only other protocols is
+    refused (HTTP 400), because it expects to speak something else.
+    """
+    if not offered:
+        return None
+    for name in MQTT_SUBPROTOCOLS:
+        if name in offered:
+            return name
+    raise NegotiationError("unsupported subprotocol; expected mqtt or mqttv3.1")
+
+
+def _path_checker(path: str) -> Callable[[ServerConnection, Request], Response | None]:
+    def check_path(connection: ServerConnection, request: Request) -> Response | None:
+        requested = request.path.partition("?")[0]
+        if path == "/" or requested == path:
+            return None
+        return connection.respond(HTTPStatus.NOT_FOUND, f"no MQTT endpoint at {requested}\n")
+
+    return check_path
+
+
+async def start_websocket_server(config: ListenerConfig, handler: Handler) -> tuple[Server, tuple[str, int]]:
+    """Serve MQTT over WebSocket for one ws/wss listener; return the server and bound address."""
+    sock = bind_listening_socket(config.host, config.port)
+    bound = sock.getsockname()
+    ssl_context = server_ssl_context(config) if config.is_tls else None
+
+    async def on_websocket(websocket: ServerConnection) -> None:
+        set_nodelay(websocket.transport.get_extra_info("socket"))
+        connection = WebSocketConnection(websocket, config.name)
+        await run_handler(handler, connection, config.name)
+        await connection.wait_closed()
+
+    server = await serve(
+        on_websocket,
+        sock=sock,
+        ssl=ssl_context,
+        subprotocols=list(MQTT_SUBPROTOCOLS),
+        select_subprotocol=_select_subprotocol,
+        process_request=_path_checker(config.path),
+        # MQTT payloads are often already compressed or tiny; deflate costs CPU and memory
+        # per connection for little gain, so it is off.
+        compression=None,
+        max_size=config.ws_max_message_size,
+        # MQTT keep-alive detects dead peers; WebSocket pings would duplicate it.
+        ping_interval=None,
+        open_timeout=OPEN_TIMEOUT,
+        write_limit=DEFAULT_HIGH_WATER,
+        server_header=None,
+        logger=logging.getLogger("hookmq.transport.websocket"),
+    )
+    return server, (str(bound[0]), int(bound[1]))
+
+

@@ -1,0 +1,53 @@
+"""The part of the Broker API (docs/architecture.md "Broker API") the dashboard uses.
+
+Typed as a Protocol so the dashboard depends on the contract rather than on the engine's
+class, and so handler tests can run against a small stand-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from hookmq.mqtt.packets import Publish
+
+
+class BrokerLike(Protocol):
+    """What the dashboard reads from and asks of a running broker."""
+
+    @property
+    def listeners(self) -> Sequence[Any]:
+        """The running listeners, with bound addresses."""
+        ...
+
+    def info(self) -> Mapping[str, Any]:
+        """The `$SYS` figures."""
+        ...
+
+    def clients(self) -> Sequence[Any]:
+        """Every client session the broker knows (ClientView objects)."""
+        ...
+
+    def client(self, client_id: str) -> Any | None:
+        """One client session, or None."""
+        ...
+
+    async def disconnect_client(self, client_id: str, reason_code: int = 0x98) -> bool:
+        """Disconnect a client; False when it was not connected."""
+        ...
+
+    def subscriptions(self) -> Sequence[Any]:
+        """Every subscription (SubscriberEntry objects)."""
+        ...
+
+    def retained_messages(self) -> Sequence[Publish]:
+        """Every retained message."""
+        ...
+
+    async def delete_retained(self, topic: str) -> bool:
+        """Clear the retained message of a topic; False when there was none."""
+        ...
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> int:
+        """Publish as the broker; returns how many subscribers it was routed to."""
+        ...

@@ -1,0 +1,135 @@
+"""One running dashboard: the aiohttp server, the sampler task and the live feed.
+
+Runs inside the broker's event loop with aiohttp's AppRunner/TCPSite (never `run_app`,
+which would own the loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+from hookmq.transport.config import parse_address
+
+from .api import Api, dumps
+from .contract import BrokerLike
+from .live import LiveHub
+from .metrics import build_registry
+from .sampling import History, Sample
+from .security import Guard, generate_token
+from .settings import DashboardSettings
+
+log = logging.getLogger("hookmq.plugins.dashboard")
+
+
+class Dashboard:
+    """The dashboard of one broker. `start()` binds the HTTP server; `bound_address` says where."""
+
+    def __init__(self, broker: BrokerLike, settings: DashboardSettings) -> None:
+        self.broker = broker
+        self.settings = settings
+        #: The token in force: the configured one, or one generated at start.
+        self.token = settings.token or generate_token()
+        self.token_generated = settings.token is None
+        self.history = History(settings.history_length)
+        self.hub = LiveHub(settings.live_queue_frames, settings.live_stuck_seconds)
+        self.guard = Guard(self.token, settings.open_on_loopback, settings.session_hours * 3600)
+        self.registry = build_registry(lambda: self.history.latest, self._own_figures)
+        #: Whether the broker's listeners accept clients (set by on_started).
+        self.ready = False
+        #: (host, port) the HTTP server is bound to; None until started.
+        self.bound_address: tuple[str, int] | None = None
+        self._runner: web.AppRunner | None = None
+        self._sampler: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        """http://host:port/ of the running dashboard (IPv6 hosts bracketed)."""
+        if self.bound_address is None:
+            raise RuntimeError("the dashboard is not started")
+        host, port = self.bound_address
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}/"
+
+    async def start(self) -> None:
+        """Take a first sample, bind the server and start sampling."""
+        self.sample()
+        api = Api(self.broker, self.history, self.hub, self.guard, self.registry,
+                  lambda: self.ready, self.settings.sample_interval)
+        self._runner = web.AppRunner(api.application(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        host, port = parse_address(self.settings.address)
+        site = web.TCPSite(self._runner, host, port, shutdown_timeout=1.0)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
+        self.bound_address = _first_address(self._runner.addresses)
+        self._sampler = asyncio.create_task(self._sample_forever(), name="hookmq-dashboard-sampler")
+        self._announce()
+
+    def _announce(self) -> None:
+        log.info("dashboard listening on %s", self.url)
+        if self.token_generated:
+            # Logged once, at start: the only way to learn a generated token.
+            log.warning("dashboard token (generated; set [plugins.dashboard] token to fix it): %s", self.token)
+
+    async def stop(self) -> None:
+        """Stop sampling, close the browsers' feeds and the server."""
+        self.ready = False
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+            self._sampler = None
+        await self.hub.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def sample(self) -> Sample:
+        """Read broker.info() once, record it and push it to the browsers."""
+        sample = self.history.record(time.time(), self.broker.info())
+        if len(self.hub):
+            self.hub.broadcast(dumps({"type": "sample", **sample.as_json()}))
+        return sample
+
+    async def _sample_forever(self) -> None:
+        interval = self.settings.sample_interval
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            # Aim at a fixed cadence so the charts' x-axis stays regular under load.
+            deadline += interval
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            try:
+                self.sample()
+            except Exception:
+                log.exception("dashboard: sampling broker.info() failed")
+
+    def _own_figures(self) -> dict[str, float]:
+        return {
+            "dashboard_live_browsers": float(len(self.hub)),
+            "dashboard_live_frames_dropped": float(self.hub.dropped),
+            "ready": 1.0 if self.ready else 0.0,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """A short JSON description (for logs and tests)."""
+        return json.loads(dumps({"url": self.url if self.bound_address else None, "ready": self.ready,
+                                 "samples": len(self.history), "browsers": len(self.hub)}))
+
+
+def _first_address(addresses: list[Any]) -> tuple[str, int]:
+    """The first bound (host, port); IPv6 socknames carry two more fields."""
+    if not addresses:
+        raise RuntimeError("the dashboard server bound no socket")
+    host, port = addresses[0][0], addresses[0][1]
+    return str(host), int(port)

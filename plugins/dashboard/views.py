@@ -1,0 +1,205 @@
+"""JSON views of the broker's objects (clients, subscriptions, retained messages) and the
+filtering and paging the API applies to them.
+
+Kept apart from the HTTP handlers so the shapes are testable without a server. The views
+read attributes named in the Broker API contract (docs/architecture.md); a missing optional
+attribute reads as null rather than failing the whole listing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from hookmq.mqtt.packets import Publish
+
+T = TypeVar("T")
+
+PROTOCOL_NAMES: dict[int, str] = {3: "3.1", 4: "3.1.1", 5: "5.0"}
+"""MQTT protocol level (CONNECT byte) to the version name people use."""
+
+PROTOCOL_ALIASES: dict[str, int] = {
+    "3": 3, "3.1": 3, "mqttv3.1": 3, "4": 4, "3.1.1": 4, "mqttv3.1.1": 4, "5": 5, "5.0": 5, "mqttv5": 5,
+}
+"""Spellings accepted by `?protocol=`."""
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+
+
+class SubscriberEntryLike(Protocol):
+    """The subscription-trie entry the broker hands out (hookmq.mqtt.trie.SubscriberEntry)."""
+
+    client_id: str
+    topic_filter: str
+    share_group: str | None
+
+
+class BadQuery(ValueError):
+    """A query parameter the API cannot use; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a filtered listing."""
+
+    total: int
+    offset: int
+    limit: int
+    items: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        """The page as the API sends it."""
+        return {"total": self.total, "offset": self.offset, "limit": self.limit, "items": self.items}
+
+
+def paginate(items: Sequence[T], offset: int, limit: int, render: Callable[[T], dict[str, Any]]) -> Page:
+    """Render only the requested slice (rendering every client to show 50 would be wasted work)."""
+    return Page(len(items), offset, limit, [render(item) for item in items[offset:offset + limit]])
+
+
+def parse_paging(offset: str | None, limit: str | None) -> tuple[int, int]:
+    """Validate `?offset=&limit=`; the limit is capped so one request cannot ask for everything."""
+    try:
+        start = int(offset) if offset else 0
+        size = int(limit) if limit else DEFAULT_LIMIT
+    except ValueError:
+        raise BadQuery("offset and limit must be whole numbers") from None
+    if start < 0 or size < 1:
+        raise BadQuery("offset must be >= 0 and limit >= 1")
+    return start, min(size, MAX_LIMIT)
+
+
+def parse_protocol(value: str | None) -> int | None:
+    """Turn `?protocol=` (3, 4, 5, 3.1, 3.1.1, 5.0) into a protocol level."""
+    if not value:
+        return None
+    level = PROTOCOL_ALIASES.get(value.strip().lower())
+    if level is None:
+        raise BadQuery(f"protocol {value!r} is not one of 3.1, 3.1.1, 5.0 (or levels 3, 4, 5)")
+    return level
+
+
+def _attr(obj: object, name: str, default: Any = None) -> Any:
+    return getattr(obj, name, default)
+
+
+def _count(value: Any) -> int:
+    """Inflight and queued may be given as counts or as the collections themselves."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    try:
+        return len(value)
+    except TypeError:
+        return 0
+
+
+def subscription_view(entry: SubscriberEntryLike) -> dict[str, Any]:
+    """One subscription as JSON."""
+    options = _attr(entry, "options")
+    return {
+        "client_id": entry.client_id,
+        "topic_filter": entry.topic_filter,
+        "share_group": _attr(entry, "share_group"),
+        "identifier": _attr(entry, "identifier"),
+        "qos": _attr(options, "qos", 0),
+        "no_local": _attr(options, "no_local", False),
+        "retain_as_published": _attr(options, "retain_as_published", False),
+        "retain_handling": _attr(options, "retain_handling", 0),
+    }
+
+
+def client_view(client: object) -> dict[str, Any]:
+    """One client as the listing shows it."""
+    level = _attr(client, "protocol_level")
+    return {
+        "client_id": _attr(client, "client_id"),
+        "username": _attr(client, "username"),
+        "remote_address": _attr(client, "remote_address"),
+        "listener": _attr(client, "listener"),
+        "protocol_level": level,
+        "protocol": PROTOCOL_NAMES.get(level) if isinstance(level, int) else None,
+        "connected": bool(_attr(client, "connected", False)),
+        "connected_at": _attr(client, "connected_at"),
+        "keep_alive": _attr(client, "keep_alive"),
+        "clean_start": _attr(client, "clean_start"),
+        "subscriptions": len(_attr(client, "subscriptions", None) or ()),
+        "inflight": _count(_attr(client, "inflight")),
+        "queued": _count(_attr(client, "queued")),
+    }
+
+
+def client_detail(client: object) -> dict[str, Any]:
+    """One client with its subscriptions spelt out."""
+    detail = client_view(client)
+    detail["subscriptions"] = [subscription_view(entry) for entry in _attr(client, "subscriptions", None) or ()]
+    return detail
+
+
+def decode_payload(payload: bytes) -> tuple[str, str]:
+    """(text, encoding): UTF-8 text when the payload is text, base64 otherwise."""
+    try:
+        return payload.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(payload).decode("ascii"), "base64"
+
+
+def encode_payload(text: str, encoding: str) -> bytes:
+    """Inverse of decode_payload, for the publish form; raises BadQuery on bad base64."""
+    if encoding == "base64":
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadQuery("payload is not valid base64") from None
+    return text.encode("utf-8")
+
+
+def retained_view(packet: Publish) -> dict[str, Any]:
+    """One retained message as JSON (payload as text, or base64 when it is binary)."""
+    payload, encoding = decode_payload(packet.payload)
+    return {
+        "topic": packet.topic,
+        "qos": packet.qos,
+        "payload": payload,
+        "payload_encoding": encoding,
+        "size": len(packet.payload),
+    }
+
+
+def _contains(needle: str, *fields: object) -> bool:
+    return any(isinstance(value, str) and needle in value.lower() for value in fields)
+
+
+def filter_clients(clients: Iterable[object], query: str | None, level: int | None) -> list[object]:
+    """Clients whose id, username or remote address contains `query` (case-insensitive),
+    speaking protocol `level`; sorted by client id so paging is stable."""
+    needle = (query or "").strip().lower()
+    chosen = [
+        client for client in clients
+        if (level is None or _attr(client, "protocol_level") == level)
+        and (not needle or _contains(needle, _attr(client, "client_id"), _attr(client, "username"),
+                                     _attr(client, "remote_address")))
+    ]
+    return sorted(chosen, key=lambda client: str(_attr(client, "client_id", "")))
+
+
+def filter_subscriptions(entries: Iterable[SubscriberEntryLike], query: str | None) -> list[SubscriberEntryLike]:
+    """Subscriptions whose filter or client id contains `query`, sorted by filter then client."""
+    needle = (query or "").strip().lower()
+    chosen = [entry for entry in entries if not needle or _contains(needle, entry.topic_filter, entry.client_id)]
+    return sorted(chosen, key=lambda entry: (entry.topic_filter, entry.client_id))
+
+
+def filter_retained(messages: Iterable[Publish], query: str | None, include_system: bool) -> list[Publish]:
+    """Retained messages whose topic contains `query`; `$`-topics ($SYS) only when asked for."""
+    needle = (query or "").strip().lower()
+    chosen = [
+        packet for packet in messages
+        if (include_system or not packet.topic.startswith("$")) and (not needle or needle in packet.topic.lower())
+    ]
+    return sorted(chosen, key=lambda packet: packet.topic)

@@ -1,0 +1,231 @@
+"""TCP listeners over real sockets: reading, writing, flow control, close and abort."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import pytest
+from conftest import Start
+from transport_helpers import Captured, count_lines, echo, wait_until
+
+from hookmq.transport import Connection
+from hookmq.transport.base import DEFAULT_HIGH_WATER
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_echo_round_trip(start: Start) -> None:
+    listener = await start(echo)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    writer.write(b"\x10\x00hello")
+    assert await reader.readexactly(7) == b"\x10\x00hello"
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_connection_describes_its_peer(start: Start, captured: Captured) -> None:
+    listener = await start(captured)
+    _reader, writer = await asyncio.open_connection(*listener.address)
+    connection = await captured.next()
+    host, port = writer.get_extra_info("sockname")
+    assert connection.remote_address == f"{host}:{port}"
+    assert connection.listener == listener.name
+    assert connection.tls_peer_certificate is None
+    assert isinstance(connection, Connection)
+    writer.close()
+
+
+async def test_chunks_add_up_and_read_returns_empty_at_eof(start: Start) -> None:
+    listener = await start(count_lines)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    for index in range(1000):
+        writer.write(f"line {index}\n".encode())
+    writer.write(b"unterminated")
+    await writer.drain()
+    writer.write_eof()
+    # count_lines only answers once read() returned b"", and close() after the handler flushes it.
+    assert await reader.read() == b"1000\n"
+    writer.close()
+
+
+async def test_handler_return_flushes_then_closes(start: Start) -> None:
+    payload = b"x" * (4 * 1024 * 1024)
+
+    async def write_and_leave(connection: Connection) -> None:
+        connection.write(payload)
+
+    listener = await start(write_and_leave)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    assert await reader.read() == payload
+    writer.close()
+
+
+async def test_abort_drops_what_is_buffered(start: Start, captured: Captured) -> None:
+    listener = await start(captured)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    connection = await captured.next()
+    written = 32 * 1024 * 1024
+    connection.write(b"y" * written)
+    assert connection.buffered_size() > 0  # far more than the kernel takes in one go
+    connection.abort()
+    received = 0
+    try:
+        while chunk := await reader.read(1 << 20):
+            received += len(chunk)
+    except ConnectionResetError:
+        pass  # an abort is a reset: the peer may see it instead of an orderly end
+    assert received < written
+    writer.close()
+
+
+async def test_write_after_close_is_ignored(start: Start, captured: Captured) -> None:
+    listener = await start(captured)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    connection = await captured.next()
+    connection.write(b"before")
+    connection.close()
+    connection.write(b"after")
+    assert await reader.read() == b"before"
+    assert await connection.read() == b""
+    await connection.drain()  # returns at once on a closed connection
+    writer.close()
+
+
+async def test_slow_reader_builds_a_buffer_that_drains(start: Start, captured: Captured) -> None:
+    listener = await start(captured)
+    client = socket.create_connection(listener.address)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.setblocking(False)
+    connection = await captured.next()
+    chunk = b"z" * 65536
+    written = 0
+    while connection.buffered_size() <= DEFAULT_HIGH_WATER:
+        connection.write(chunk)
+        written += len(chunk)
+        await asyncio.sleep(0)  # let the transport push what the kernel accepts
+    drained = asyncio.ensure_future(connection.drain())
+    await asyncio.sleep(0.05)
+    assert not drained.done()  # the client has not read anything yet
+    loop = asyncio.get_running_loop()
+    received = 0
+    while received < written:
+        received += len(await loop.sock_recv(client, 1 << 20))
+    await asyncio.wait_for(drained, 10)
+    assert received == written
+    assert connection.buffered_size() == 0
+    client.close()
+
+
+async def test_reading_pauses_when_the_engine_does_not_consume(start: Start, captured: Captured) -> None:
+    listener = await start(captured)
+    _reader, writer = await asyncio.open_connection(*listener.address)
+    connection = await captured.next()
+    sent = 64 * 1024 * 1024
+    block = b"p" * (1024 * 1024)
+    for _ in range(sent // len(block)):
+        writer.write(block)
+    # The server stops reading, so the kernel buffers fill and the client's own buffer stays full.
+    await asyncio.sleep(0.2)
+    assert writer.transport.get_write_buffer_size() > 0
+    received = 0
+    while received < sent:
+        received += len(await connection.read())
+    assert received == sent
+    await writer.drain()
+    writer.close()
+
+
+async def test_many_connections(start: Start) -> None:
+    listener = await start(echo)
+
+    async def one(index: int) -> bytes:
+        reader, writer = await asyncio.open_connection(*listener.address)
+        message = f"client {index}\n".encode()
+        writer.write(message)
+        answer = await reader.readexactly(len(message))
+        writer.close()
+        await writer.wait_closed()
+        return answer
+
+    answers = await asyncio.gather(*(one(index) for index in range(300)))
+    assert answers == [f"client {index}\n".encode() for index in range(300)]
+
+
+async def test_failing_handler_is_logged_and_listener_survives(start: Start, caplog: pytest.LogCaptureFixture) -> None:
+    calls = 0
+
+    async def sometimes_fails(connection: Connection) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("engine bug")
+        await echo(connection)
+
+    listener = await start(sometimes_fails)
+    with caplog.at_level(logging.ERROR, logger="hookmq.transport"):
+        reader, writer = await asyncio.open_connection(*listener.address)
+        assert await reader.read() == b""  # the failed connection was closed
+        writer.close()
+    assert "engine bug" in caplog.text
+    assert listener.name in caplog.text
+    reader, writer = await asyncio.open_connection(*listener.address)
+    writer.write(b"still here")
+    assert await reader.readexactly(10) == b"still here"
+    writer.close()
+
+
+async def test_listener_close_ends_open_connections(start: Start, captured: Captured) -> None:
+    listener = await start(captured)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    await captured.next()
+    await listener.close()
+    assert await reader.read() == b""
+    writer.close()
+    with pytest.raises(OSError):
+        await asyncio.open_connection(*listener.address)
+
+
+async def test_nodelay_is_set(start: Start, captured: Captured) -> None:
+    listener = await start(captured)
+    _reader, writer = await asyncio.open_connection(*listener.address)
+    connection = await captured.next()
+    server_socket = connection._transport.get_extra_info("socket")  # type: ignore[attr-defined]
+    assert server_socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    writer.close()
+
+
+def _ipv6_loopback_available() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback_available(), reason="no IPv6 loopback here")
+async def test_ipv6_loopback(start: Start, captured: Captured) -> None:
+    listener = await start(captured, address="[::1]:0")
+    assert listener.address[0] == "::1"
+    assert listener.url == f"mqtt://[::1]:{listener.address[1]}"
+    reader, writer = await asyncio.open_connection("::1", listener.address[1])
+    connection = await captured.next()
+    assert connection.remote_address.startswith("[::1]:")
+    connection.write(b"v6")
+    assert await reader.readexactly(2) == b"v6"
+    writer.close()
+
+
+@pytest.mark.skipif(not _ipv6_loopback_available(), reason="no IPv6 loopback here")
+async def test_all_interfaces_serves_ipv4_and_ipv6_on_one_port(start: Start) -> None:
+    listener = await start(echo, address=":0")
+    port = listener.address[1]
+    for host in ("127.0.0.1", "::1"):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(host.encode())
+        assert await reader.readexactly(len(host)) == host.encode()
+        writer.close()
