@@ -80,9 +80,9 @@ def _arguments(hook: str, impl: _Impl, kwargs: Mapping[str, Any]) -> list[Any]:
         raise TypeError(f"hook {hook} was called without argument {missing} (needed by {impl.plugin_name})") from None
 
 
-async def _call(hook: str, impl: _Impl, kwargs: Mapping[str, Any]) -> Any:
+async def _call(impl: _Impl, args: list[Any]) -> Any:
     """Call one implementation and await its result when it is awaitable."""
-    result = impl.function(*_arguments(hook, impl, kwargs))
+    result = impl.function(*args)
     if inspect.isawaitable(result):
         result = await result
     return result
@@ -128,16 +128,18 @@ class HookFacade:
     async def notify(self, name: str, **kwargs: Any) -> None:
         """Call every implementation; an exception is logged with the plugin's name, never raised."""
         for impl in self._impls.get(name, ()):
+            args = _arguments(name, impl, kwargs)  # a missing argument is the caller's bug: raise it
             try:
-                await _call(name, impl, kwargs)
+                await _call(impl, args)
             except Exception:
                 logger.exception("plugin %r failed in %s", impl.plugin_name, name)
 
     def notify_sync(self, name: str, **kwargs: Any) -> None:
         """Call every implementation of a sync-only hook (e.g. register_commands) without a loop."""
         for impl in self._impls.get(name, ()):
+            args = _arguments(name, impl, kwargs)
             try:
-                result = impl.function(*_arguments(name, impl, kwargs))
+                result = impl.function(*args)
                 if inspect.iscoroutine(result):
                     result.close()
                     raise TypeError(f"{name} must not be async")
@@ -152,8 +154,9 @@ class HookFacade:
         implementation's result is ignored (the chain continues with the previous value).
         """
         for impl in self._impls.get(name, ()):
+            args = _arguments(name, impl, kwargs)
             try:
-                result = await _call(name, impl, kwargs)
+                result = await _call(impl, args)
             except RejectPublish:
                 raise
             except Exception:
@@ -172,8 +175,9 @@ class HookFacade:
         impls = self._impls.get(name, ())
         allowed = False
         for impl in impls:
+            args = _arguments(name, impl, kwargs)
             try:
-                vote = await _call(name, impl, kwargs)
+                vote = await _call(impl, args)
             except Exception:
                 logger.exception("plugin %r failed in %s; denying", impl.plugin_name, name)
                 return False
@@ -189,8 +193,9 @@ class HookFacade:
         An exception is logged and counts as ``None``.
         """
         for impl in self._impls.get(name, ()):
+            args = _arguments(name, impl, kwargs)
             try:
-                result = await _call(name, impl, kwargs)
+                result = await _call(impl, args)
             except Exception:
                 logger.exception("plugin %r failed in %s", impl.plugin_name, name)
                 continue
@@ -207,9 +212,9 @@ class HookFacade:
         """
         results: dict[str, Any] = {}
         for impl in self._impls.get(name, ()):
-            call_kwargs = {**kwargs, "settings": self._settings_of(impl.plugin_name)}
+            args = _arguments(name, impl, {**kwargs, "settings": self._settings_of(impl.plugin_name)})
             try:
-                results[impl.plugin_name] = await _call(name, impl, call_kwargs)
+                results[impl.plugin_name] = await _call(impl, args)
             except Exception as error:
                 raise PluginError(impl.plugin_name, name, error) from error
         return results

@@ -237,6 +237,7 @@ class Broker:
             if out.state == AWAIT_ACK and out.message.expired(now):
                 del session.inflight[out.packet_id]
                 self.persistence.outgoing_done(session, out.packet_id)
+                self._qos_dropped(session, out, "message expired")
                 continue
             client.send_outgoing(out, now, dup=out.sends > 0)
         self.fill_window(client)
@@ -300,6 +301,8 @@ class Broker:
         for out in inflight:
             if out.share is not None:
                 self._redeliver_shared(out.message, out.qos, out.share, session.client_id)
+            else:
+                self._qos_dropped(session, out, "session ended")
         self._release_shared_queue(session)
         if self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
@@ -537,6 +540,13 @@ class Broker:
         if session is not None and self.hooks.enabled("on_publish_dropped"):
             self.defer("on_publish_dropped", client_id=session.client_id,
                        packet=message.to_publish(message.qos, message.retain), reason=reason)
+
+    def _qos_dropped(self, session: Session, out: Outgoing, reason: str) -> None:
+        """An inflight QoS 1/2 message will never complete: count it and tell `on_qos_dropped`."""
+        self.stats.messages_dropped += 1
+        if self.hooks.enabled("on_qos_dropped"):
+            self.defer("on_qos_dropped", client_id=session.client_id,
+                       packet=out.message.to_publish(out.qos, out.retain, out.packet_id), reason=reason)
 
     def send_hooked(self, client: Client, packet: Packet) -> None:
         """Writing when `on_packet_encode`/`on_packet_sent` are implemented: in order, off the hot path."""

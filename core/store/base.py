@@ -97,7 +97,7 @@ class Store(ABC):
 
     @abstractmethod
     async def load_subscriptions(self, client_id: str) -> list[SubscriptionRecord]:
-        """The client's subscriptions, in the order they were first made."""
+        """The client's subscriptions, in any order."""
 
     @abstractmethod
     async def load_all_subscriptions(self) -> dict[str, list[SubscriptionRecord]]:

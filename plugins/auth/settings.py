@@ -18,15 +18,40 @@ TlsIdentity = Literal["cn", "san_dns", "san_email", "none"]
 """Which part of a verified client certificate names the user."""
 
 
+class _RefusedPassword:
+    """Stands in for a password that is not a usable hash, so error reports never echo the secret."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __repr__(self) -> str:
+        return "'<hidden>'"
+
+
+_REFUSAL_ADVICE = "plain-text passwords are refused, create a hash with `hookmq passwd`"
+
+
 class UserEntry(BaseModel):
     """One user of the `file` source. In TOML: ``[plugins.auth.users.alice] password = "$scrypt$…"``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     password: str | None = Field(
         default=None,
         description="A hash printed by `hookmq passwd`; omit for a user who only logs in by client certificate.",
     )
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password_is_a_hash(cls, value: Any) -> Any:
+        if isinstance(value, _RefusedPassword):
+            raise ValueError(value.message)
+        if isinstance(value, str):
+            try:
+                check_hash(value)
+            except InvalidHashError as exc:
+                raise ValueError(f"the password is not a usable hash ({exc}); {_REFUSAL_ADVICE}") from None
+        return value
 
 
 class AclRule(BaseModel):
@@ -59,7 +84,7 @@ class AclRule(BaseModel):
 class AuthSettings(BaseModel):
     """Settings of the auth plugin: the `[plugins.auth]` table (see docs/auth.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     allow_anonymous: bool = Field(default=False, description="Let clients connect without a user name.")
     source: Literal["file", "redis"] = Field(default="file", description="Where users and ACL rules come from.")
@@ -95,25 +120,12 @@ class AuthSettings(BaseModel):
 
     @field_validator("users", mode="before")
     @classmethod
-    def _bare_string_is_a_hash(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {name: {"password": entry} if isinstance(entry, str) else entry for name, entry in value.items()}
-        return value
-
-    @field_validator("users")
-    @classmethod
-    def _passwords_are_hashes(cls, users: dict[str, UserEntry]) -> dict[str, UserEntry]:
-        for name, entry in users.items():
-            if entry.password is None:
-                continue
-            try:
-                check_hash(entry.password)
-            except InvalidHashError as exc:
-                raise ValueError(
-                    f"user {name!r}: the password is not a usable hash ({exc}); plain-text passwords are "
-                    "refused, create a hash with `hookmq passwd`"
-                ) from None
-        return users
+    def _hide_unusable_passwords(cls, value: Any) -> Any:
+        # pydantic reports the raw input of a failing field; swap a bad password for a marker
+        # first, so neither the message nor the config error can reveal it.
+        if not isinstance(value, dict):
+            return value
+        return {name: _screen_entry(name, entry) for name, entry in value.items()}
 
     @model_validator(mode="after")
     def _one_source(self) -> AuthSettings:
@@ -122,3 +134,17 @@ class AuthSettings(BaseModel):
         if self.lockout_max < self.lockout_base:
             raise ValueError("lockout_max must be at least lockout_base")
         return self
+
+
+def _screen_entry(name: str, entry: Any) -> Any:
+    """Normalise a user entry (a bare string is the hash) and mask a password that is no hash."""
+    if isinstance(entry, str):
+        entry = {"password": entry}
+    if not isinstance(entry, dict) or not isinstance(entry.get("password"), str):
+        return entry
+    try:
+        check_hash(entry["password"])
+    except InvalidHashError as exc:
+        message = f"user {name!r}: the password is not a usable hash ({exc}); {_REFUSAL_ADVICE}"
+        return {**entry, "password": _RefusedPassword(message)}
+    return entry

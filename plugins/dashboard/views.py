@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -84,7 +84,19 @@ def parse_protocol(value: str | None) -> int | None:
 
 
 def _attr(obj: object, name: str, default: Any = None) -> Any:
+    """Read a field of a view object or of a plain dictionary (the engine may hand out either)."""
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
     return getattr(obj, name, default)
+
+
+def _subscription_list(client: object) -> Sequence[object]:
+    """A client's subscriptions, whether given as entries or as a separate list of summaries."""
+    entries = _attr(client, "subscriptions")
+    if isinstance(entries, Sequence) and not isinstance(entries, str):
+        return entries
+    listed = _attr(client, "subscription_list")
+    return listed if isinstance(listed, Sequence) else ()
 
 
 def _count(value: Any) -> int:
@@ -99,17 +111,17 @@ def _count(value: Any) -> int:
         return 0
 
 
-def subscription_view(entry: SubscriberEntryLike) -> dict[str, Any]:
-    """One subscription as JSON."""
-    options = _attr(entry, "options")
+def subscription_view(entry: object, client_id: str | None = None) -> dict[str, Any]:
+    """One subscription as JSON (options read from `entry.options`, or flat in a summary)."""
+    options = _attr(entry, "options", entry)
     return {
-        "client_id": entry.client_id,
-        "topic_filter": entry.topic_filter,
+        "client_id": _attr(entry, "client_id", client_id),
+        "topic_filter": _attr(entry, "topic_filter"),
         "share_group": _attr(entry, "share_group"),
         "identifier": _attr(entry, "identifier"),
         "qos": _attr(options, "qos", 0),
-        "no_local": _attr(options, "no_local", False),
-        "retain_as_published": _attr(options, "retain_as_published", False),
+        "no_local": bool(_attr(options, "no_local", False)),
+        "retain_as_published": bool(_attr(options, "retain_as_published", False)),
         "retain_handling": _attr(options, "retain_handling", 0),
     }
 
@@ -128,7 +140,7 @@ def client_view(client: object) -> dict[str, Any]:
         "connected_at": _attr(client, "connected_at"),
         "keep_alive": _attr(client, "keep_alive"),
         "clean_start": _attr(client, "clean_start"),
-        "subscriptions": len(_attr(client, "subscriptions", None) or ()),
+        "subscriptions": _count(_attr(client, "subscriptions")),
         "inflight": _count(_attr(client, "inflight")),
         "queued": _count(_attr(client, "queued")),
     }
@@ -137,7 +149,7 @@ def client_view(client: object) -> dict[str, Any]:
 def client_detail(client: object) -> dict[str, Any]:
     """One client with its subscriptions spelt out."""
     detail = client_view(client)
-    detail["subscriptions"] = [subscription_view(entry) for entry in _attr(client, "subscriptions", None) or ()]
+    detail["subscriptions"] = [subscription_view(entry, detail["client_id"]) for entry in _subscription_list(client)]
     return detail
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from hookmq.testing.certs import TestCertificates, generate_certificates
-from hookmq.transport import Connection, ListenerConfig, RunningListener, start_listeners
-from transport_helpers import Captured
-
-Handler = Callable[[Connection], Awaitable[None]]
-Start = Callable[..., Awaitable[RunningListener]]
+from hookmq.transport import ListenerConfig, RunningListener, start_listeners
+from transport_helpers import Captured, Handler, Start
 
 
 @pytest.fixture(scope="session")

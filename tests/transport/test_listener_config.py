@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
-
 from hookmq.transport.config import DEFAULT_LISTENERS, ListenerConfig, parse_address
+from pydantic import ValidationError
 
 
 @pytest.mark.parametrize(

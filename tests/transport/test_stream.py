@@ -7,11 +7,9 @@ import logging
 import socket
 
 import pytest
-from conftest import Start
-from transport_helpers import Captured, count_lines, echo, wait_until
-
 from hookmq.transport import Connection
 from hookmq.transport.base import DEFAULT_HIGH_WATER
+from transport_helpers import Captured, Start, count_lines, echo
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -96,7 +94,6 @@ async def test_write_after_close_is_ignored(start: Start, captured: Captured) ->
 async def test_slow_reader_builds_a_buffer_that_drains(start: Start, captured: Captured) -> None:
     listener = await start(captured)
     client = socket.create_connection(listener.address)
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     client.setblocking(False)
     connection = await captured.next()
     chunk = b"z" * 65536

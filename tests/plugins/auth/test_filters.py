@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from hookmq.plugins.auth.filters import covers, matches, overlaps, split
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
-
 from hookmq.plugins.auth.passwords import hash_password
 from hookmq.plugins.auth.settings import AclRule, AuthSettings
+from pydantic import ValidationError
 
 HASH = hash_password("pw", n=2**10)
 
@@ -23,7 +22,14 @@ def test_plain_text_password_is_refused_naming_the_user() -> None:
         AuthSettings.model_validate({"users": {"alice": {"password": HASH}, "bob": {"password": "hunter2"}}})
     message = str(info.value)
     assert "'bob'" in message and "plain-text" in message and "hookmq passwd" in message
-    assert "alice" not in message
+    assert [error["loc"] for error in info.value.errors()] == [("users", "bob", "password")]
+
+
+def test_refused_password_is_never_echoed() -> None:
+    with pytest.raises(ValidationError) as info:
+        AuthSettings.model_validate({"users": {"bob": {"password": "hunter2"}}})
+    assert "hunter2" not in str(info.value)
+    assert "hunter2" not in repr(info.value.errors())
 
 
 def test_bare_string_is_the_password_hash() -> None:
