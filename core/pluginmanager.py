@@ -253,6 +253,8 @@ def build_plugin_manager(
 def _register(pm: HookmqPluginManager, name: str, plugin: object) -> None:
     try:
         pm.register(plugin, name)
+        # A misspelt hook name (on_conect) would otherwise be silently never called.
+        pm.check_pending()
     except (pluggy.PluginValidationError, ValueError) as error:
         raise PluginLoadError(f"plugin {name!r} cannot be registered: {error}") from None
 

@@ -61,10 +61,11 @@ class Dashboard:
         self.sample()
         api = Api(self.broker, self.history, self.hub, self.guard, self.registry,
                   lambda: self.ready, self.settings.sample_interval)
-        self._runner = web.AppRunner(api.application(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(api.application(), access_log=None, handle_signals=False,
+                                    shutdown_timeout=1.0)
         await self._runner.setup()
         host, port = parse_address(self.settings.address)
-        site = web.TCPSite(self._runner, host, port, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, host, port)
         try:
             await site.start()
         except OSError:

@@ -151,11 +151,11 @@ async def test_publish_validation(http: aiohttp.ClientSession) -> None:
 async def test_retained_listing_and_delete_with_slashes(http: aiohttp.ClientSession, broker: Any) -> None:
     await broker.publish("plant/a/level", b"42", retain=True)
     await broker.publish("/leading/slash", b"\xff\xfe", retain=True)
-    await broker.publish("odd topic #1?", b"x", retain=True)
+    await broker.publish("odd topic %1?", b"x", retain=True)
 
     page = await get_json(http, "/api/retained")
     by_topic = {item["topic"]: item for item in page["items"]}
-    assert set(by_topic) == {"plant/a/level", "/leading/slash", "odd topic #1?"}
+    assert set(by_topic) == {"plant/a/level", "/leading/slash", "odd topic %1?"}
     assert by_topic["plant/a/level"]["payload"] == "42"
     assert by_topic["/leading/slash"]["payload_encoding"] == "base64"
     assert by_topic["/leading/slash"]["size"] == 2
@@ -166,9 +166,9 @@ async def test_retained_listing_and_delete_with_slashes(http: aiohttp.ClientSess
         assert (await response.json()) == {"topic": "plant/a/level", "deleted": True}
     async with http.delete("/api/retained//leading/slash") as response:
         assert response.status == 200, await response.text()
-    async with http.delete("/api/retained/odd%20topic%20%231%3F") as response:
+    async with http.delete("/api/retained/odd%20topic%20%251%3F") as response:
         assert response.status == 200, await response.text()
-    assert broker.retained_messages() == []
+    assert [m.topic for m in broker.retained_messages() if not m.topic.startswith("$")] == []
     async with http.delete("/api/retained/plant/a/level") as response:
         assert response.status == 404
     async with http.delete("/api/retained", params={"topic": "nothing"}) as response:
@@ -176,12 +176,13 @@ async def test_retained_listing_and_delete_with_slashes(http: aiohttp.ClientSess
 
 
 async def test_system_topics_hidden_unless_asked(http: aiohttp.ClientSession, broker: Any) -> None:
-    await broker.publish("$internal/x", b"1", retain=True) if False else None
+    await broker.publish("$internal/x", b"1", retain=True)
     await broker.publish("visible", b"1", retain=True)
     listed = await get_json(http, "/api/retained")
     with_system = await get_json(http, "/api/retained?system=true")
     assert all(not item["topic"].startswith("$") for item in listed["items"])
-    assert with_system["total"] >= listed["total"] == 1
+    assert listed["total"] == 1
+    assert {item["topic"] for item in with_system["items"]} >= {"$internal/x", "visible"}
 
 
 async def test_openapi_describes_every_documented_route(http: aiohttp.ClientSession) -> None:
