@@ -21,12 +21,13 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from . import __version__
 from .config import Config, ConfigError, config_reference, config_to_toml, load_config, with_listener_address
-from .hooks import HookFacade
+from .hooks import HookFacade, PluginError
 from .pluginmanager import (
     HookmqPluginManager,
     PluginInfo,
@@ -146,6 +147,7 @@ def _command_in(argv: Sequence[str], parser: argparse.ArgumentParser) -> str | N
 def _add_plugins_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     plugins = commands.add_parser("plugins", help="list installed plugins: version, hooks, enabled")
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_broker_options(plugins, suppress=True)
     plugins.set_defaults(func=plugins_command)
 
 
@@ -154,11 +156,15 @@ def _add_config_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     config.set_defaults(func=lambda args: _usage(config))
     actions = config.add_subparsers(dest="config_command", metavar="ACTION")
     show = actions.add_parser("show", help="print the effective configuration (file + environment + flags) as TOML")
+    _add_broker_options(show, suppress=True)
     show.set_defaults(func=config_show_command)
     check = actions.add_parser("check", help="validate a configuration file, plugin tables included")
     check.add_argument("file", metavar="FILE", help="the TOML file to check")
     check.set_defaults(func=config_check_command)
     reference = actions.add_parser("reference", help="print the reference of every key as Markdown")
+    reference.add_argument(
+        "--update", metavar="FILE", help="rewrite the generated part of FILE (docs/configuration.md) instead"
+    )
     reference.set_defaults(func=config_reference_command)
 
 
@@ -254,7 +260,10 @@ def serve_command(args: argparse.Namespace) -> int:
     broker = Broker(config)
     # The broker handles SIGINT itself once serving; this covers a ^C during start-up.
     with contextlib.suppress(KeyboardInterrupt):
-        run_async(broker.serve())
+        try:
+            run_async(broker.serve())
+        except PluginError as error:
+            return _fail(str(error))
     return 0
 
 
@@ -305,9 +314,25 @@ def config_check_command(args: argparse.Namespace) -> int:
 
 
 def config_reference_command(args: argparse.Namespace) -> int:
-    """Print the Markdown reference that docs/configuration.md embeds."""
-    print(reference_markdown(), end="")
+    """Print the Markdown reference that docs/configuration.md embeds, or update that file."""
+    if args.update is None:
+        print(reference_markdown(), end="")
+        return 0
+    path = Path(args.update)
+    path.write_text(embed_reference(path.read_text(), reference_markdown()))
+    print(f"{path}: reference updated")
     return 0
+
+
+REFERENCE_BEGIN = "<!-- BEGIN GENERATED REFERENCE: hookmq config reference --update docs/configuration.md -->"
+REFERENCE_END = "<!-- END GENERATED REFERENCE -->"
+
+
+def embed_reference(document: str, reference: str) -> str:
+    """Replace what lies between the two reference markers of ``document``."""
+    start = document.index(REFERENCE_BEGIN) + len(REFERENCE_BEGIN)
+    end = document.index(REFERENCE_END)
+    return f"{document[:start]}\n\n{reference}\n{document[end:]}"
 
 
 def reference_markdown() -> str:

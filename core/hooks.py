@@ -94,6 +94,9 @@ class HookFacade:
     ``enabled(name)`` is a set lookup, recomputed whenever a plugin is registered or
     unregistered through a :class:`hookmq.pluginmanager.HookmqPluginManager` (or when
     :meth:`refresh` is called after changing a plain ``pluggy.PluginManager``).
+
+    Plugin failures are isolated as each method says; a call that lacks an argument an
+    implementation needs is the caller's bug and raises ``TypeError`` from every method.
     """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:

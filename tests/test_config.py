@@ -93,7 +93,7 @@ def test_wrong_type_names_the_key(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.toml"
-    with pytest.raises(ConfigError, match="absent.toml: configuration file not found"):
+    with pytest.raises(ConfigError, match=r"absent.toml: configuration file not found"):
         load_config(path, environ={})
 
 

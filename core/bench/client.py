@@ -11,6 +11,7 @@ import asyncio
 import struct
 import time
 from collections.abc import Callable
+from typing import cast
 
 from . import wire
 
@@ -87,8 +88,8 @@ class BenchClient(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport; the lost-future lets callers wait for the close."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport, so no isinstance check here.
+        self.transport = cast(asyncio.Transport, transport)
         self._lost = asyncio.get_running_loop().create_future()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -148,7 +149,8 @@ class BenchClient(asyncio.Protocol):
     def _on_publish(self, buffer: bytes, first: int, start: int, out: list[bytes]) -> None:
         qos = (first >> 1) & 3
         if qos:
-            packet_id = buffer[start + 2 + (buffer[start] << 8 | buffer[start + 1]) :][:2]
+            at = start + 2 + (buffer[start] << 8 | buffer[start + 1])
+            packet_id = buffer[at : at + 2]
             ack = wire.PUBACK if qos == 1 else wire.PUBREC
             out.append(bytes((ack, 2)) + packet_id)
         if self.latencies_ns is not None:

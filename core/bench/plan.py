@@ -38,7 +38,7 @@ class WorkerPlan:
     setup_timeout: float
     run_timeout: float
     measure_latency: bool = False
-    connect_concurrency: int = 128
+    connect_concurrency: int = 32
 
 
 @dataclass(slots=True)

@@ -50,7 +50,7 @@ class RunOptions:
     workers: int = max(1, os.cpu_count() or 1)
     level: int = 4
     payload: int = 64
-    window: int = 100
+    window: int = 20
     setup_timeout: float = 120.0
     run_timeout: float = 120.0
     progress: bool = True
@@ -159,7 +159,7 @@ def _progress_bar(coordinator: _Coordinator, show: bool) -> Any:
     if not (show and coordinator.options.progress):
         yield None
         return
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     unit = "conn" if coordinator.workload.kind == "connections" else "msg"
     label = f"{coordinator.target.name}: {coordinator.workload.name}"

@@ -127,7 +127,7 @@ def _skip_property(data: bytes, pos: int, kind: int) -> int:
     if kind == _PAIR:
         pos += 2 + length
         length = _PACK_ID.unpack_from(data, pos)[0]
-    return pos + 2 + length
+    return int(pos + 2 + length)
 
 
 def receive_maximum(properties: bytes) -> int | None:
@@ -169,7 +169,7 @@ def parse_suback(body: bytes, level: int) -> tuple[int, bytes]:
 
 def publish_payload_offset(data: bytes | bytearray, body_start: int, qos: int, level: int) -> int:
     """Where the payload of a received PUBLISH starts, ``body_start`` being after the fixed header."""
-    pos = body_start + 2 + _PACK_ID.unpack_from(data, body_start)[0]
+    pos: int = body_start + 2 + _PACK_ID.unpack_from(data, body_start)[0]
     if qos:
         pos += 2
     if level >= 5:

@@ -282,7 +282,7 @@ class Broker:
             return
         hooks = self.hooks
         if hooks.enabled("on_will"):
-            will = await hooks.transform("on_will", "will", client=session.client or _Offline(session), will=will)
+            will = await hooks.transform("on_will", "will", client=session.client or _Offline(self, session), will=will)
             if will is None:
                 return
         packet = Publish(will.topic, will.payload, will.qos, will.retain, properties=_will_publish_properties(will))
@@ -751,7 +751,8 @@ class Broker:
 class _Offline:
     """What hooks see as `client` for a session whose connection is gone (delayed wills)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, broker: Broker, session: Session) -> None:
+        self.broker = broker
         self.client_id = session.client_id
         self.username = session.username
         self.protocol_level = session.protocol_level

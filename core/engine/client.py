@@ -221,6 +221,8 @@ class Client:
             refusal = broker.connection_refusal(self, connect)
         if refusal is None:
             refusal = await self._authenticate(connect)
+        if refusal is None and connect.will is not None:
+            refusal = await self._check_will_topic(connect.will.topic)
         if refusal is not None:
             self._refuse(refusal)
             return False
@@ -261,6 +263,15 @@ class Client:
         if connect.username is not None or connect.password is not None:
             return ReasonCode.BAD_USER_NAME_OR_PASSWORD
         return ReasonCode.NOT_AUTHORIZED
+
+    async def _check_will_topic(self, topic: str) -> int | None:
+        """A will is a publish the client arranges in advance: the same ACL applies."""
+        hooks = self.broker.hooks
+        if hooks.enabled("on_acl_check") and not await hooks.decide(
+            "on_acl_check", client=self, topic=topic, write=True
+        ):
+            return ReasonCode.NOT_AUTHORIZED
+        return None
 
     async def _enhanced_authentication(self, connect: Connect) -> int | None:
         """The MQTT 5 AUTH exchange at CONNECT, driven by `on_auth_packet` implementations."""

@@ -59,8 +59,4 @@ class MqttSettings(BaseModel):
     connect_timeout: float = Field(10.0, gt=0, description="Seconds a new connection has to send CONNECT.")
     client_id_max_length: int = Field(65_535, ge=23, le=65_535, description="Longest client identifier accepted.")
     allow_empty_client_id: bool = Field(True, description="Whether an empty client id gets an assigned one.")
-    retry_interval: float = Field(
-        0.0, ge=0,
-        description="Seconds after which an unacknowledged QoS 1/2 message is resent to a connected v3 client; 0 = only on reconnect (as MQTT 5 requires).",
-    )
     sys_interval: float = Field(10.0, ge=0, description="Seconds between `$SYS` updates; 0 disables them.")

@@ -1,10 +1,12 @@
 """The incremental MQTT codec: bytes in, packets out; packets in, bytes out.
 
->>> decoder = Decoder()
->>> decoder.feed(b"\\x10\\x0c\\x00\\x04MQTT\\x04\\x02\\x00\\x3c\\x00\\x00")
-[Connect(client_id='', protocol_level=4, ...)]
->>> encode(Pingresp(), decoder.protocol_level)
-b'\\xd0\\x00'
+::
+
+    decoder = Decoder(max_packet_size=1 << 20)
+    for packet in decoder.feed(chunk):          # any chunking of the stream
+        ...                                     # decoder.protocol_level is learnt from CONNECT
+    transport.write(encode(Connack(), decoder.protocol_level))
+    data, id_offset = encode_publish(message, 5)  # once per wire form; patch the id per subscriber
 
 :class:`Decoder` takes arbitrary chunks of a byte stream and returns every packet completed
 by them; :func:`encode` and :func:`encode_publish` turn packets into bytes. Bad input raises

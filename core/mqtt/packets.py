@@ -43,7 +43,7 @@ class ProtocolLevel(IntEnum):
 UserProperty = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Properties:
     """MQTT 5 properties. ``None`` (or an empty tuple) means the property is absent.
 
@@ -83,6 +83,11 @@ class Properties:
     def __bool__(self) -> bool:
         """True when at least one property is present."""
         return self != NO_PROPERTIES
+
+    def __repr__(self) -> str:
+        """Only the properties that are present, so packets print readably."""
+        present = (f"{name}={getattr(self, name)!r}" for name in self.__slots__ if getattr(self, name) not in (None, ()))
+        return f"Properties({', '.join(present)})"
 
 
 #: The shared "no properties" value; packets default to it, so absent properties cost nothing.

@@ -171,33 +171,95 @@ def _read_pair(data: bytes, pos: int, end: int, what: str) -> tuple[tuple[str, s
     return (name, value), pos
 
 
+def _write_pair(pair: tuple[str, str]) -> bytes:
+    return encode_string(pair[0]) + encode_string(pair[1])
+
+
 _Reader = Callable[[bytes, int, int, str], tuple[Any, int]]
-_READERS: dict[PropertyType, _Reader] = {
-    _T.BYTE: read_u8,
-    _T.TWO_BYTE_INTEGER: read_u16,
-    _T.FOUR_BYTE_INTEGER: read_u32,
-    _T.VARIABLE_BYTE_INTEGER: read_varint,
-    _T.UTF8_STRING: read_string,
-    _T.BINARY_DATA: read_binary,
-    _T.UTF8_STRING_PAIR: _read_pair,
+_CODERS: dict[PropertyType, tuple[_Reader, Callable[[Any], bytes]]] = {
+    _T.BYTE: (read_u8, lambda value: bytes((value,))),
+    _T.TWO_BYTE_INTEGER: (read_u16, pack_u16),
+    _T.FOUR_BYTE_INTEGER: (read_u32, pack_u32),
+    _T.VARIABLE_BYTE_INTEGER: (read_varint, encode_varint),
+    _T.UTF8_STRING: (read_string, encode_string),
+    _T.BINARY_DATA: (read_binary, encode_binary),
+    _T.UTF8_STRING_PAIR: (_read_pair, _write_pair),
 }
 
 
-def _check_value(spec: PropertySpec, value: Any) -> None:
-    """Reject values the specification calls a protocol error."""
-    if spec.id in _BOOLEAN_BYTES and value > 1:
-        raise ProtocolError(ReasonCode.PROTOCOL_ERROR, f"{spec.field} must be 0 or 1, not {value}")
-    if value == 0 and spec.id in _NONZERO:
-        raise ProtocolError(_NONZERO[spec.id], f"{spec.field} must not be 0")
-    if spec.id == _I.RESPONSE_TOPIC and ("+" in value or "#" in value or not value):
-        raise ProtocolError(ReasonCode.PROTOCOL_ERROR, f"response_topic {value!r} is not a valid topic name")
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A spec prepared for the codec: plain ints (hashing IntEnum members runs Python code)."""
+
+    field: str
+    head: bytes
+    read: _Reader
+    write: Callable[[Any], bytes]
+    contexts: frozenset[int]
+    repeatable_in: frozenset[int]
+    multi_valued: bool
+    check: Callable[[Any], None] | None
+
+
+def _checker(spec: PropertySpec) -> Callable[[Any], None] | None:
+    """The value check the specification asks for, if any (protocol errors)."""
+    name = spec.field
+    if spec.id in _BOOLEAN_BYTES:
+        def check_boolean(value: int) -> None:
+            if value > 1:
+                raise ProtocolError(ReasonCode.PROTOCOL_ERROR, f"{name} must be 0 or 1, not {value}")
+        return check_boolean
+    if spec.id in _NONZERO:
+        reason = _NONZERO[spec.id]
+
+        def check_nonzero(value: int) -> None:
+            if value == 0:
+                raise ProtocolError(reason, f"{name} must not be 0")
+        return check_nonzero
+    if spec.id == _I.RESPONSE_TOPIC:
+        def check_topic(value: str) -> None:
+            if not value or "+" in value or "#" in value:
+                raise ProtocolError(ReasonCode.PROTOCOL_ERROR, f"{name} {value!r} is not a valid topic name")
+        return check_topic
+    return None
+
+
+def _row(spec: PropertySpec) -> _Row:
+    read, write = _CODERS[spec.type]
+    return _Row(spec.field, bytes((spec.id,)), read, write, frozenset(map(int, spec.contexts)),
+                frozenset(map(int, spec.repeatable_in)), spec.id in _MULTI_VALUED, _checker(spec))
+
+
+_ROWS: Final[dict[int, _Row]] = {int(spec.id): _row(spec) for spec in PROPERTY_SPECS}
+_ROWS_IN_ORDER: Final = tuple(_ROWS[spec.id] for spec in PROPERTY_SPECS)
+
+# Decoded blocks by (context, raw bytes). A publisher usually repeats the same properties
+# (expiry, content type, user properties), and Properties objects are immutable, so sharing
+# one is safe and skips building a 27-field object. Bounded: small blocks only, and the
+# whole cache is dropped when full (cheaper than tracking recency on the hot path).
+_CACHE: dict[tuple[int, bytes], Properties] = {}
+_CACHE_ENTRIES: Final = 1024
+_CACHE_BLOCK_BYTES: Final = 256
+
+
+# Encoded blocks by the identity of the Properties object: the engine forwards the object it
+# decoded (often itself from _CACHE), so the same one comes back for every message. Each
+# entry keeps its object alive, so its id cannot be reused by another object meanwhile.
+_ENCODED: dict[tuple[int, int], tuple[Properties, bytes]] = {}
+
+
+def clear_property_cache() -> None:
+    """Forget the decoded and encoded property blocks (for benchmarks of the cold path)."""
+    _CACHE.clear()
+    _ENCODED.clear()
 
 
 def decode_properties(data: bytes, pos: int, end: int, context: int) -> tuple[Properties, int]:
     """Read a property block (length + properties) allowed for ``context``.
 
     Raises :class:`ProtocolError`: 0x81 for an unknown identifier, a property the context does
-    not allow or a truncated value; 0x82 for a forbidden repetition or an illegal value.
+    not allow or a truncated value; 0x82 for a forbidden repetition or an illegal value (0x94
+    for topic alias 0).
     """
     length, pos = read_varint(data, pos, end, "property length")
     if length == 0:
@@ -205,47 +267,39 @@ def decode_properties(data: bytes, pos: int, end: int, context: int) -> tuple[Pr
     stop = pos + length
     if stop > end:
         raise MalformedPacket("property length runs past the end of the packet")
+    if length > _CACHE_BLOCK_BYTES:
+        return _decode_block(data, pos, stop, context), stop
+    key = (context, data[pos:stop])
+    properties = _CACHE.get(key)
+    if properties is None:
+        properties = _decode_block(data, pos, stop, context)
+        if len(_CACHE) >= _CACHE_ENTRIES:
+            _CACHE.clear()
+        _CACHE[key] = properties
+    return properties, stop
+
+
+def _decode_block(data: bytes, pos: int, stop: int, context: int) -> Properties:
     values: dict[str, Any] = {}
     while pos < stop:
         pid, pos = read_varint(data, pos, stop, "property identifier")
-        spec = SPEC_BY_ID.get(pid)
-        if spec is None:
+        row = _ROWS.get(pid)
+        if row is None:
             raise MalformedPacket(f"unknown property identifier 0x{pid:02X}")
-        if context not in spec.contexts:
-            raise MalformedPacket(f"property {spec.field} is not allowed in {context_name(context)}")
-        value, pos = _READERS[spec.type](data, pos, stop, spec.field)
-        _check_value(spec, value)
-        _store(values, spec, value, context)
-    return Properties(**values), pos
-
-
-def _store(values: dict[str, Any], spec: PropertySpec, value: Any, context: int) -> None:
-    seen = values.get(spec.field)
-    if seen is not None and context not in spec.repeatable_in:
-        raise ProtocolError(ReasonCode.PROTOCOL_ERROR,
-                            f"property {spec.field} appears more than once in {context_name(context)}")
-    if spec.id in _MULTI_VALUED:
-        values[spec.field] = (*seen, value) if seen else (value,)
-    else:
-        values[spec.field] = value
-
-
-def _write_value(spec: PropertySpec, value: Any) -> bytes:
-    head = bytes((spec.id,))
-    ptype = spec.type
-    if ptype is _T.BYTE:
-        return head + bytes((value,))
-    if ptype is _T.TWO_BYTE_INTEGER:
-        return head + pack_u16(value)
-    if ptype is _T.FOUR_BYTE_INTEGER:
-        return head + pack_u32(value)
-    if ptype is _T.VARIABLE_BYTE_INTEGER:
-        return head + encode_varint(value)
-    if ptype is _T.UTF8_STRING:
-        return head + encode_string(value)
-    if ptype is _T.BINARY_DATA:
-        return head + encode_binary(value)
-    return head + encode_string(value[0]) + encode_string(value[1])
+        if context not in row.contexts:
+            raise MalformedPacket(f"property {row.field} is not allowed in {context_name(context)}")
+        value, pos = row.read(data, pos, stop, row.field)
+        if row.check is not None:
+            row.check(value)
+        seen = values.get(row.field)
+        if seen is not None and context not in row.repeatable_in:
+            raise ProtocolError(ReasonCode.PROTOCOL_ERROR,
+                                f"property {row.field} appears more than once in {context_name(context)}")
+        if row.multi_valued:
+            values[row.field] = (*seen, value) if seen else (value,)
+        else:
+            values[row.field] = value
+    return Properties(**values)
 
 
 #: A property block with no properties: the single length byte 0.
@@ -255,20 +309,33 @@ EMPTY_PROPERTY_BLOCK: Final = b"\x00"
 def encode_properties(properties: Properties, context: int) -> bytes:
     """Encode a property block (length + properties) in ascending identifier order.
 
+    Only present properties are written (``None`` and ``()`` are absent; 0 is a value).
     Raises ``ValueError`` when ``properties`` holds one that ``context`` does not allow.
     """
     if properties is NO_PROPERTIES:
         return EMPTY_PROPERTY_BLOCK
+    key = (id(properties), context)
+    cached = _ENCODED.get(key)
+    if cached is not None and cached[0] is properties:
+        return cached[1]
+    block = _encode_block(properties, context)
+    if len(_ENCODED) >= _CACHE_ENTRIES:
+        _ENCODED.clear()
+    _ENCODED[key] = (properties, block)
+    return block
+
+
+def _encode_block(properties: Properties, context: int) -> bytes:
     parts: list[bytes] = []
-    for spec in PROPERTY_SPECS:
-        value = getattr(properties, spec.field)
+    for row in _ROWS_IN_ORDER:
+        value = getattr(properties, row.field)
         if value is None or value == ():
             continue
-        if context not in spec.contexts:
-            raise ValueError(f"property {spec.field} is not allowed in {context_name(context)}")
-        if spec.id in _MULTI_VALUED:
-            parts.extend(_write_value(spec, item) for item in value)
+        if context not in row.contexts:
+            raise ValueError(f"property {row.field} is not allowed in {context_name(context)}")
+        if row.multi_valued:
+            parts.extend(row.head + row.write(item) for item in value)
         else:
-            parts.append(_write_value(spec, value))
+            parts.append(row.head + row.write(value))
     body = b"".join(parts)
     return encode_varint(len(body)) + body

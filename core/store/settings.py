@@ -16,12 +16,12 @@ class StorageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: str = Field(
-        "memory",
+        default="memory",
         min_length=1,
         description='Name of the store backend: "memory", "sqlite", "redis" or one a third-party plugin registers.',
     )
     durability: Durability = Field(
-        "ack_after_write",
+        default="ack_after_write",
         description=(
             '"ack_after_write": the broker acknowledges a QoS 1/2 message only once the store has committed it. '
             '"async": writes are queued and committed in the background (write-behind); a crash loses '
@@ -29,7 +29,7 @@ class StorageSettings(BaseModel):
         ),
     )
     write_batch_ms: float = Field(
-        0.0,
+        default=0.0,
         ge=0,
         le=1000,
         description=(
@@ -38,5 +38,5 @@ class StorageSettings(BaseModel):
         ),
     )
     write_batch_max: int = Field(
-        4096, ge=1, le=1_000_000, description="Most operations committed together in one batch."
+        default=4096, ge=1, le=1_000_000, description="Most operations committed together in one batch."
     )

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import pytest
 
 if TYPE_CHECKING:
-    from hookmq.config import Config
     from paho.mqtt.client import Client as PahoClient
+
+    from ..config import Config
 
 # A slim install may lack the module; the other fixtures still work.
 with contextlib.suppress(ImportError):
-    from hookmq.testing.redis import redis_server  # noqa: F401 - re-exported as a fixture
+    from .redis import redis_server  # noqa: F401 - re-exported as a fixture
 
 Transport = Literal["tcp", "websockets"]
 
@@ -59,7 +60,7 @@ class MqttClientFactory(Protocol):
 @pytest.fixture
 def broker_config() -> Config:
     """Loopback TCP and WebSocket listeners on free ports, the memory store, no dashboard."""
-    from hookmq.config import Config
+    from ..config import Config
 
     return Config.from_mapping(
         {
@@ -82,7 +83,7 @@ def broker_plugins() -> Mapping[str, object]:
 
 def broker_class() -> Any:
     """The engine's Broker class (imported late so pytest starts even when it does not import)."""
-    from hookmq.engine.broker import Broker
+    from ..engine.broker import Broker
 
     return Broker
 
@@ -131,7 +132,8 @@ else:
 
 
 def _new_client(protocol: int, transport: Transport, client_id: str, clean_start: bool) -> PahoClient:
-    from paho.mqtt.client import CallbackAPIVersion, Client, MQTTProtocolVersion
+    from paho.mqtt.client import Client
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
     versions = {3: MQTTProtocolVersion.MQTTv31, 4: MQTTProtocolVersion.MQTTv311, 5: MQTTProtocolVersion.MQTTv5}
     # paho only takes clean_session for v3; v5 gets clean_start at connect().

@@ -10,6 +10,9 @@ DEFAULT_HIGH_WATER = 64 * 1024
 DEFAULT_READ_HIGH_WATER = 256 * 1024
 """Unread bytes held per connection before the transport stops reading from the socket."""
 
+OPEN_TIMEOUT = 10.0
+"""Seconds a client has for the TLS and WebSocket handshakes."""
+
 
 @runtime_checkable
 class Connection(Protocol):
@@ -56,8 +59,14 @@ class Connection(Protocol):
 
 
 def format_peer(peername: Any) -> str:
-    """Format a socket peer name as "host:port", with brackets around an IPv6 host."""
+    """Format a socket peer name as "host:port", with brackets around an IPv6 host.
+
+    An IPv4 client of a dual-stack socket appears as "::ffff:a.b.c.d"; it is shown as the
+    plain IPv4 address, which is what ACLs and logs expect.
+    """
     if isinstance(peername, tuple) and len(peername) >= 2:
         host, port = str(peername[0]), peername[1]
+        if host.startswith("::ffff:") and "." in host:
+            host = host.removeprefix("::ffff:")
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return str(peername) if peername else "unknown"

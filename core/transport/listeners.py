@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .base import Connection
 from .config import ListenerConfig
-from .handlers import Handler, run_handler
-from .sockets import bind_listening_socket
-from .stream import StreamConnection
-from .tls import server_ssl_context
-from .websocket import OPEN_TIMEOUT, start_websocket_server
-
-logger = logging.getLogger("hookmq.transport")
+from .handlers import Handler
+from .stream import StreamListener
+from .websocket import WebSocketListener
 
 _SCHEMES = {"tcp": "mqtt", "tls": "mqtts", "ws": "ws", "wss": "wss"}
 _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+
+
+class _Server(Protocol):
+    """What `RunningListener` needs of a stream or WebSocket server."""
+
+    def close(self) -> None: ...
+
+    async def close_connections(self, grace: float) -> None: ...
 
 
 @dataclass(eq=False)
@@ -33,7 +36,7 @@ class RunningListener:
     """The bound host and port ("::" or "0.0.0.0" when listening on every interface)."""
     config: ListenerConfig
     """The configuration the listener was started from."""
-    _close: Callable[[], Awaitable[None]] = field(repr=False)
+    _server: _Server = field(repr=False)
 
     @property
     def url(self) -> str:
@@ -52,8 +55,25 @@ class RunningListener:
         return self.address[0] in _WILDCARD_HOSTS
 
     async def close(self) -> None:
-        """Stop accepting, end the connections still open and wait for their handlers."""
-        await self._close()
+        """Stop accepting new clients. Connections already accepted stay open.
+
+        This lets the engine say goodbye to its clients (DISCONNECT, flush) after the door is
+        shut; `close_connections` then ends whatever is left.
+        """
+        self._server.close()
+
+    async def close_connections(self, grace: float = 0.0) -> None:
+        """Wait up to `grace` seconds for connection handlers to finish, then end the rest.
+
+        Remaining handlers are cancelled and their connections aborted (WebSocket clients first
+        get a 1001 "going away" close). Call after `close`; safe to call more than once.
+        """
+        await self._server.close_connections(grace)
+
+    async def aclose(self, grace: float = 0.0) -> None:
+        """`close` then `close_connections(grace)`: shut the listener down completely."""
+        await self.close()
+        await self.close_connections(grace)
 
 
 async def start_listeners(
@@ -71,64 +91,21 @@ async def start_listeners(
             started.append(await start_listener(config, handler))
     except BaseException:
         for listener in started:
-            await listener.close()
+            await listener.aclose()
         raise
     return started
 
 
 async def start_listener(config: ListenerConfig, handler: Handler) -> RunningListener:
     """Start one listener (see `start_listeners`)."""
+    server = WebSocketListener(config, handler) if config.is_websocket else StreamListener(config, handler)
     try:
-        if config.is_websocket:
-            return await _start_websocket(config, handler)
-        return await _start_stream(config, handler)
+        address = await server.start()
     except OSError as error:
         raise OSError(
             error.errno, f"listener {config.name!r} ({config.type}) cannot listen on {config.address!r}: {error.strerror or error}"
         ) from error
-
-
-async def _start_stream(config: ListenerConfig, handler: Handler) -> RunningListener:
-    loop = asyncio.get_running_loop()
-    ssl_context = server_ssl_context(config) if config.is_tls else None
-    sock = bind_listening_socket(config.host, config.port)
-    bound = sock.getsockname()
-    handlers: set[asyncio.Task[None]] = set()
-
-    def on_open(connection: StreamConnection) -> None:
-        task = loop.create_task(run_handler(handler, connection, config.name))
-        handlers.add(task)
-        task.add_done_callback(handlers.discard)
-
-    try:
-        server = await loop.create_server(
-            lambda: StreamConnection(config.name, on_open),
-            sock=sock,
-            ssl=ssl_context,
-            ssl_handshake_timeout=OPEN_TIMEOUT if ssl_context else None,
-        )
-    except BaseException:
-        sock.close()
-        raise
-
-    async def close() -> None:
-        server.close()
-        for task in list(handlers):
-            task.cancel()  # run_handler aborts the connection on cancellation
-        await asyncio.gather(*handlers, return_exceptions=True)
-        await server.wait_closed()
-
-    return RunningListener(config.name, config.type, (str(bound[0]), int(bound[1])), config, close)
-
-
-async def _start_websocket(config: ListenerConfig, handler: Handler) -> RunningListener:
-    server, bound = await start_websocket_server(config, handler)
-
-    async def close() -> None:
-        server.close(close_connections=True)
-        await server.wait_closed()
-
-    return RunningListener(config.name, config.type, bound, config, close)
+    return RunningListener(config.name, config.type, address, config, server)
 
 
 def _check_unique_names(configs: Sequence[ListenerConfig]) -> None:
@@ -140,12 +117,19 @@ def _check_unique_names(configs: Sequence[ListenerConfig]) -> None:
 
 
 def banner_lines(listeners: Sequence[RunningListener]) -> list[str]:
-    """One line per listener for the startup banner: name, type, URL and what it binds."""
-    width = max((len(listener.name) for listener in listeners), default=0)
-    return [_banner_line(listener, width) for listener in listeners]
+    """One aligned line per listener for the startup banner: name, type, URL and binding notes.
+
+    For example ``"tcp     tcp  mqtt://127.0.0.1:1883     (all interfaces)"``.
+    """
+    name_width = max((len(listener.name) for listener in listeners), default=0)
+    url_width = max((len(listener.url) for listener in listeners), default=0)
+    return [
+        f"{listener.name:<{name_width}}  {listener.kind:<3}  {listener.url:<{url_width}}  ({_notes(listener)})"
+        for listener in listeners
+    ]
 
 
-def _banner_line(listener: RunningListener, width: int) -> str:
+def _notes(listener: RunningListener) -> str:
     notes = ["all interfaces" if listener.all_interfaces else f"bound to {listener.address[0]}"]
     if listener.config.is_tls:
         notes.append(f"TLS >= {listener.config.tls_min_version}")
@@ -153,4 +137,4 @@ def _banner_line(listener: RunningListener, width: int) -> str:
             notes.append("client certificate required")
         elif listener.config.cafile is not None:
             notes.append("client certificate optional")
-    return f"{listener.name:<{width}}  {listener.kind:<3}  {listener.url}  ({', '.join(notes)})"
+    return ", ".join(notes)

@@ -10,9 +10,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
-from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, format_peer
-from .sockets import set_nodelay
-from .tls import peer_certificate
+from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, OPEN_TIMEOUT, format_peer
+from .config import ListenerConfig
+from .handlers import Handler, run_handler
+from .sockets import LISTEN_BACKLOG, bind_listening_socket, set_nodelay
+from .tls import peer_certificate, server_ssl_context
 
 
 class StreamConnection(asyncio.Protocol):
@@ -136,6 +138,53 @@ class StreamConnection(asyncio.Protocol):
         self._closing = True
         if self._transport is not None:
             self._transport.abort()
+
+
+class StreamListener:
+    """A running tcp/tls server and the handler tasks of its connections."""
+
+    def __init__(self, config: ListenerConfig, handler: Handler) -> None:
+        self.config = config
+        self._handler = handler
+        self._active: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> tuple[str, int]:
+        """Bind and start serving; return the bound host and port."""
+        loop = asyncio.get_running_loop()
+        ssl_context = server_ssl_context(self.config) if self.config.is_tls else None
+        sock = bind_listening_socket(self.config.host, self.config.port)
+        bound = sock.getsockname()
+        try:
+            self._server = await loop.create_server(
+                lambda: StreamConnection(self.config.name, self._on_open),
+                sock=sock,
+                backlog=LISTEN_BACKLOG,  # asyncio would listen() again with its default of 100
+                ssl=ssl_context,
+                ssl_handshake_timeout=OPEN_TIMEOUT if ssl_context else None,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        return str(bound[0]), int(bound[1])
+
+    def close(self) -> None:
+        """Stop accepting new clients; open connections stay with their handlers."""
+        if self._server is not None:
+            self._server.close()
+
+    async def close_connections(self, grace: float) -> None:
+        """Give handlers `grace` seconds to finish, then cancel the rest (aborting their connections)."""
+        if self._active and grace > 0:
+            await asyncio.wait(list(self._active), timeout=grace)
+        for task in list(self._active):
+            task.cancel()  # run_handler aborts the connection on cancellation
+        await asyncio.gather(*self._active, return_exceptions=True)
+
+    def _on_open(self, connection: StreamConnection) -> None:
+        task = asyncio.get_running_loop().create_task(run_handler(self._handler, connection, self.config.name))
+        self._active.add(task)
+        task.add_done_callback(self._active.discard)
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:

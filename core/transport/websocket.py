@@ -20,17 +20,14 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from .base import DEFAULT_HIGH_WATER, format_peer
+from .base import DEFAULT_HIGH_WATER, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
 from .handlers import Handler, run_handler
-from .sockets import bind_listening_socket, set_nodelay
+from .sockets import LISTEN_BACKLOG, bind_listening_socket, set_nodelay
 from .tls import peer_certificate, server_ssl_context
 
 MQTT_SUBPROTOCOLS = (Subprotocol("mqtt"), Subprotocol("mqttv3.1"))
 """`mqtt` is the name MQTT 3.1.1 and 5.0 register; `mqttv3.1` is what MQTT 3.1 clients send."""
-
-OPEN_TIMEOUT = 10.0
-"""Seconds a client has for the TLS and WebSocket handshakes."""
 
 
 class WebSocketConnection:
@@ -167,36 +164,71 @@ def _path_checker(path: str) -> Callable[[ServerConnection, Request], Response |
     return check_path
 
 
-async def start_websocket_server(config: ListenerConfig, handler: Handler) -> tuple[Server, tuple[str, int]]:
-    """Serve MQTT over WebSocket for one ws/wss listener; return the server and bound address."""
-    sock = bind_listening_socket(config.host, config.port)
-    bound = sock.getsockname()
-    ssl_context = server_ssl_context(config) if config.is_tls else None
+class WebSocketListener:
+    """A running ws/wss server and the handler tasks of its connections."""
 
-    async def on_websocket(websocket: ServerConnection) -> None:
-        set_nodelay(websocket.transport.get_extra_info("socket"))
-        connection = WebSocketConnection(websocket, config.name)
-        await run_handler(handler, connection, config.name)
-        await connection.wait_closed()
+    def __init__(self, config: ListenerConfig, handler: Handler) -> None:
+        self.config = config
+        self._handler = handler
+        self._active: dict[asyncio.Task[Any], ServerConnection] = {}
+        self._server: Server | None = None
 
-    server = await serve(
-        on_websocket,
-        sock=sock,
-        ssl=ssl_context,
-        subprotocols=list(MQTT_SUBPROTOCOLS),
-        select_subprotocol=_select_subprotocol,
-        process_request=_path_checker(config.path),
-        # MQTT payloads are often already compressed or tiny; deflate costs CPU and memory
-        # per connection for little gain, so it is off.
-        compression=None,
-        max_size=config.ws_max_message_size,
-        # MQTT keep-alive detects dead peers; WebSocket pings would duplicate it.
-        ping_interval=None,
-        open_timeout=OPEN_TIMEOUT,
-        write_limit=DEFAULT_HIGH_WATER,
-        server_header=None,
-        logger=logging.getLogger("hookmq.transport.websocket"),
-    )
-    return server, (str(bound[0]), int(bound[1]))
+    async def start(self) -> tuple[str, int]:
+        """Bind and start serving; return the bound host and port."""
+        sock = bind_listening_socket(self.config.host, self.config.port)
+        bound = sock.getsockname()
+        ssl_context = server_ssl_context(self.config) if self.config.is_tls else None
+        try:
+            self._server = await serve(
+                self._on_websocket,
+                sock=sock,
+                backlog=LISTEN_BACKLOG,  # asyncio would listen() again with its default of 100
+                ssl=ssl_context,
+                subprotocols=list(MQTT_SUBPROTOCOLS),
+                select_subprotocol=_select_subprotocol,
+                process_request=_path_checker(self.config.path),
+                # MQTT payloads are often already compressed or tiny; deflate costs CPU and
+                # memory per connection for little gain, so it is off.
+                compression=None,
+                max_size=self.config.ws_max_message_size,
+                # MQTT keep-alive detects dead peers; WebSocket pings would duplicate it.
+                ping_interval=None,
+                open_timeout=OPEN_TIMEOUT,
+                write_limit=DEFAULT_HIGH_WATER,
+                server_header=None,
+                logger=logging.getLogger("hookmq.transport.websocket"),
+            )
+        except BaseException:
+            sock.close()
+            raise
+        return str(bound[0]), int(bound[1])
 
+    def close(self) -> None:
+        """Stop accepting new clients; open connections stay with their handlers."""
+        if self._server is not None:
+            self._server.close(close_connections=False)
 
+    async def close_connections(self, grace: float) -> None:
+        """Give handlers `grace` seconds to finish, then close the rest with 1001 and cancel them."""
+        if self._active and grace > 0:
+            await asyncio.wait(list(self._active), timeout=grace)
+        websockets = list(self._active.values())
+        if websockets:
+            closing = [asyncio.ensure_future(ws.close(CloseCode.GOING_AWAY)) for ws in websockets]
+            await asyncio.wait(closing, timeout=OPEN_TIMEOUT)
+        for task in list(self._active):
+            task.cancel()  # run_handler aborts the connection on cancellation
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _on_websocket(self, websocket: ServerConnection) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # websockets runs each handler in its own task
+        self._active[task] = websocket
+        try:
+            set_nodelay(websocket.transport.get_extra_info("socket"))
+            connection = WebSocketConnection(websocket, self.config.name)
+            await run_handler(self._handler, connection, self.config.name)
+            await connection.wait_closed()
+        finally:
+            del self._active[task]

@@ -50,7 +50,9 @@ def covers(rule: Levels, requested: Levels) -> bool:
             return False
         wanted = requested[index]
         if wanted == "#":
-            return False  # `#` in the request reaches deeper than any non-`#` rule level
+            # A requested `#` also matches its parent level, which a rule `+` cannot, except at
+            # the first level, where no parent exists: there `+/#` is the same set as `#`.
+            return index == 0 and level == "+" and rule[1:] == ("#",)
         if level == "+":
             continue
         if wanted == "+" or level != wanted:

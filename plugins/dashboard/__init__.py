@@ -61,7 +61,7 @@ async def plugin_start(broker: Any, settings: BaseModel | None) -> None:
         return
     from .server import Dashboard
 
-    dashboard = Dashboard(broker, settings if isinstance(settings, DashboardSettings) else DashboardSettings())
+    dashboard = Dashboard(broker, settings if isinstance(settings, DashboardSettings) else DashboardSettings.model_validate({}))
     await dashboard.start()
     _dashboards[broker] = dashboard
 

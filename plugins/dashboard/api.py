@@ -134,14 +134,17 @@ class Api:
         return web.Response(text=self._login.replace("<!--notice-->", notice), content_type="text/html",
                             status=status)
 
-    async def login(self, request: web.Request) -> web.StreamResponse:
+    async def login(self, request: web.Request) -> web.Response:
         """POST /login: check the token, open a session, set the HttpOnly SameSite=Strict cookie."""
+        if self._guard.login_blocked(request.remote):
+            return self._login_page("Too many wrong tokens: wait a minute.", status=429)
         form = await request.post()
         token = form.get("token")
         if not isinstance(token, str) or not self._guard.token_matches(token.strip()):
+            self._guard.login_failed(request.remote)
             return self._login_page("That token is not right.", status=401)
         session_id, _session = self._guard.open_session()
-        response = web.HTTPSeeOther("/")
+        response = web.Response(status=303, headers={"Location": "/"})
         response.set_cookie(
             COOKIE_NAME, session_id, max_age=int(self._guard.session_seconds), path="/",
             httponly=True, samesite="Strict", secure=request.secure,

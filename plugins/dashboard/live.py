@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from typing import Any
 
 from aiohttp import WSCloseCode, web
 
@@ -87,7 +88,8 @@ class LiveHub:
     async def _send_loop(self, browser: LiveBrowser, reader: asyncio.Future[None]) -> None:
         while not reader.done() and not browser.ws.closed:
             frame_task = asyncio.ensure_future(browser.next_frame())
-            await asyncio.wait({frame_task, reader}, return_when=asyncio.FIRST_COMPLETED)
+            waited: set[asyncio.Future[Any]] = {frame_task, reader}
+            await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
             if not frame_task.done():
                 frame_task.cancel()
                 return

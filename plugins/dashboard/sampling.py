@@ -56,7 +56,7 @@ def rates_between(previous: Sample | None, time: float, figures: Mapping[str, Fi
     for name, value in figures.items():
         before = previous.figures.get(name)
         if is_counter(name) and is_number(value) and before is not None and is_number(before):
-            delta = float(value) - float(before)  # type: ignore[arg-type]
+            delta = float(value) - float(before)
             rates[f"{name}_per_second"] = round(max(delta, 0.0) / elapsed, 3)
     return rates
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 log = logging.getLogger("hookmq.plugins.dashboard")
 
@@ -35,6 +36,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COOKIE_NAME = "hookmq_dashboard"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_SESSIONS = 1024
+LOGIN_FAILURES_ALLOWED = 10
+"""Wrong tokens one address may post per LOGIN_WINDOW_SECONDS before /login answers 429."""
+LOGIN_WINDOW_SECONDS = 60.0
+MAX_TRACKED_ADDRESSES = 4096
 PUBLIC_PATHS: frozenset[str] = frozenset({"/healthz", "/readyz", "/login"})
 """Paths served without a token: probes reveal nothing, and the login form must be reachable."""
 PUBLIC_PREFIX = "/static/"
@@ -50,7 +55,8 @@ SECURITY_HEADERS: dict[str, str] = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # "no-referrer" would make browsers send `Origin: null` with our own form posts.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -103,8 +109,9 @@ def same_origin(request: web.Request) -> bool:
         return True
     if origin == "null":
         return False
-    expected = f"{request.scheme}://{request.host}"
-    return hmac.compare_digest(origin.lower().rstrip("/"), expected.lower())
+    # Compare host and port only: behind a TLS-terminating proxy the scheme seen here is http.
+    _, _, origin_host = origin.lower().rstrip("/").partition("://")
+    return hmac.compare_digest(origin_host.encode(), request.host.lower().encode())
 
 
 class Guard:
@@ -117,6 +124,22 @@ class Guard:
         self._sessions: dict[str, Session] = {}
         #: What same-origin pages served to open-loopback visitors send with their mutations.
         self.loopback_csrf = secrets.token_urlsafe(24)
+        self._failures: dict[str, list[float]] = {}
+
+    def login_blocked(self, address: str | None) -> bool:
+        """Whether an address has posted too many wrong tokens lately (slows guessing a weak token)."""
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(address or "", ()) if now - t < LOGIN_WINDOW_SECONDS]
+        return len(recent) >= LOGIN_FAILURES_ALLOWED
+
+    def login_failed(self, address: str | None) -> None:
+        """Remember a wrong token from an address (bounded memory: the oldest addresses are forgotten)."""
+        now = time.monotonic()
+        key = address or ""
+        recent = [t for t in self._failures.pop(key, []) if now - t < LOGIN_WINDOW_SECONDS]
+        while len(self._failures) >= MAX_TRACKED_ADDRESSES:
+            self._failures.pop(next(iter(self._failures)))
+        self._failures[key] = [*recent, now][-LOGIN_FAILURES_ALLOWED:]
 
     def token_matches(self, candidate: str) -> bool:
         """Constant-time comparison with the configured token."""
@@ -191,7 +214,7 @@ def forbidden(detail: str) -> web.StreamResponse:
     return web.json_response({"error": "forbidden", "detail": detail}, status=403)
 
 
-def auth_middleware(guard: Guard) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def auth_middleware(guard: Guard) -> Middleware:
     """The middleware enforcing the rules of this module's docstring."""
 
     @web.middleware

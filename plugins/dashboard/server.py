@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
@@ -121,11 +120,6 @@ class Dashboard:
             "dashboard_live_frames_dropped": float(self.hub.dropped),
             "ready": 1.0 if self.ready else 0.0,
         }
-
-    def describe(self) -> dict[str, Any]:
-        """A short JSON description (for logs and tests)."""
-        return json.loads(dumps({"url": self.url if self.bound_address else None, "ready": self.ready,
-                                 "samples": len(self.history), "browsers": len(self.hub)}))
 
 
 def _first_address(addresses: list[Any]) -> tuple[str, int]:

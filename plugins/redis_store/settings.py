@@ -11,20 +11,20 @@ class RedisStoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(
-        "redis://127.0.0.1:6379/0",
+        default="redis://127.0.0.1:6379/0",
         description="redis:// or rediss:// (TLS) URL; user, password and database may be part of it.",
     )
-    prefix: str = Field("hookmq:", description="Prepended to every key, so several brokers or clusters can share one Redis.")
-    username: str | None = Field(None, description="ACL user name; overrides the one in the URL.")
-    password: SecretStr | None = Field(None, description="Password; overrides the one in the URL.")
-    db: int | None = Field(None, ge=0, description="Database number; overrides the one in the URL.")
-    tls: bool | None = Field(None, description="Force TLS on (or off); by default the URL scheme decides (rediss:// = TLS).")
-    tls_ca_file: str | None = Field(None, description="CA bundle to verify the server certificate with.")
-    tls_cert_file: str | None = Field(None, description="Client certificate, for servers that require one.")
-    tls_key_file: str | None = Field(None, description="Private key of the client certificate.")
-    tls_verify: bool = Field(True, description="Verify the server certificate and host name.")
-    connect_timeout: float = Field(2.0, gt=0, description="Seconds to wait for a connection to Redis.")
-    timeout: float = Field(5.0, gt=0, description="Seconds to wait for Redis to answer a batch.")
+    prefix: str = Field(default="hookmq:", description="Prepended to every key, so several brokers or clusters can share one Redis.")
+    username: str | None = Field(default=None, description="ACL user name; overrides the one in the URL.")
+    password: SecretStr | None = Field(default=None, description="Password; overrides the one in the URL.")
+    db: int | None = Field(default=None, ge=0, description="Database number; overrides the one in the URL.")
+    tls: bool | None = Field(default=None, description="Force TLS on (or off); by default the URL scheme decides (rediss:// = TLS).")
+    tls_ca_file: str | None = Field(default=None, description="CA bundle to verify the server certificate with.")
+    tls_cert_file: str | None = Field(default=None, description="Client certificate, for servers that require one.")
+    tls_key_file: str | None = Field(default=None, description="Private key of the client certificate.")
+    tls_verify: bool = Field(default=True, description="Verify the server certificate and host name.")
+    connect_timeout: float = Field(default=2.0, gt=0, description="Seconds to wait for a connection to Redis.")
+    timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for Redis to answer a batch.")
     max_backoff: float = Field(
-        5.0, gt=0, description="Longest pause, in seconds, between reconnection attempts while Redis is down."
+        default=5.0, gt=0, description="Longest pause, in seconds, between reconnection attempts while Redis is down."
     )

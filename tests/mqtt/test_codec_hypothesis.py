@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from hookmq.mqtt.codec import Decoder, encode, encode_publish
 from hookmq.mqtt.errors import ProtocolError
 from hookmq.mqtt.packets import (
+    PACKET_TYPES,
     Auth,
     Connack,
     Connect,
@@ -35,6 +35,8 @@ from hookmq.mqtt.packets import (
 )
 from hookmq.mqtt.properties import PROPERTY_SPECS, WILL, PropertyId, PropertySpec, PropertyType
 from hookmq.mqtt.reason_codes import REASON_CODES_BY_PACKET_TYPE, SUBACK_V3_CODES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 LEVELS = st.sampled_from([3, 4, 5])
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -143,13 +145,10 @@ def _code(level: int, ptype: PacketType) -> st.SearchStrategy[int]:
     return st.sampled_from(sorted(REASON_CODES_BY_PACKET_TYPE[ptype])) if level == 5 else st.just(0)
 
 
-@st.composite
-def acks(draw: st.DrawFn, level: int) -> Packet:
-    """PUBACK, PUBREC, PUBREL or PUBCOMP."""
-    cls, ptype = draw(st.sampled_from([(Puback, PacketType.PUBACK), (Pubrec, PacketType.PUBREC),
-                                       (Pubrel, PacketType.PUBREL), (Pubcomp, PacketType.PUBCOMP)]))
-    packet: Packet = cls(draw(packet_ids), draw(_code(level, ptype)), draw(_props(level, ptype)))
-    return packet
+def acks(cls: type[Puback | Pubrec | Pubrel | Pubcomp], level: int) -> st.SearchStrategy[Packet]:
+    """PUBACK, PUBREC, PUBREL or PUBCOMP (v3: no code, no properties)."""
+    ptype = PACKET_TYPES[cls]
+    return st.builds(cls, packet_ids, _code(level, ptype), _props(level, ptype))
 
 
 @st.composite
@@ -197,23 +196,39 @@ def connacks(draw: st.DrawFn, level: int) -> Connack:
     return Connack(code, level > 3 and draw(st.booleans()), draw(_props(level, PacketType.CONNACK)))
 
 
+#: A strategy for each packet class, given the level.
+STRATEGIES: dict[type, Callable[[int], st.SearchStrategy[Any]]] = {
+    Connect: connects,
+    Connack: connacks,
+    Publish: publishes,
+    Puback: partial(acks, Puback),
+    Pubrec: partial(acks, Pubrec),
+    Pubrel: partial(acks, Pubrel),
+    Pubcomp: partial(acks, Pubcomp),
+    Subscribe: subscribes,
+    Suback: subacks,
+    Unsubscribe: unsubscribes,
+    Unsuback: unsubacks,
+    Pingreq: lambda level: st.just(Pingreq()),
+    Pingresp: lambda level: st.just(Pingresp()),
+    Disconnect: lambda level: st.builds(Disconnect, _code(level, PacketType.DISCONNECT),
+                                        _props(level, PacketType.DISCONNECT)),
+    Auth: lambda level: st.builds(Auth, _code(5, PacketType.AUTH), properties(PacketType.AUTH)),
+}
+CASES = [(level, cls) for level in (3, 4, 5) for cls in STRATEGIES if level == 5 or cls is not Auth]
+
+
 def non_connect_packets(level: int) -> st.SearchStrategy[Packet]:
     """Every packet type but CONNECT, valid at ``level``."""
-    choices: list[st.SearchStrategy[Any]] = [
-        connacks(level), publishes(level), acks(level), subscribes(level), subacks(level), unsubscribes(level),
-        unsubacks(level), st.just(Pingreq()), st.just(Pingresp()),
-        st.builds(Disconnect, _code(level, PacketType.DISCONNECT), _props(level, PacketType.DISCONNECT)),
-    ]
-    if level == 5:
-        choices.append(st.builds(Auth, _code(5, PacketType.AUTH), properties(PacketType.AUTH)))
-    return st.one_of(choices)
+    return st.one_of([make(level) for cls, make in STRATEGIES.items()
+                      if cls is not Connect and (level == 5 or cls is not Auth)])
 
 
 @st.composite
 def level_and_packet(draw: st.DrawFn) -> tuple[int, Packet]:
     """A protocol level and a packet valid at it, CONNECT included."""
-    level = draw(LEVELS)
-    packet = draw(st.one_of(connects(level), non_connect_packets(level)))
+    level, cls = draw(st.sampled_from(CASES))
+    packet: Packet = draw(STRATEGIES[cls](level))
     return level, packet
 
 
@@ -221,12 +236,15 @@ def _decoder_for(level: int, packet: Packet) -> Decoder:
     return Decoder() if isinstance(packet, Connect) else Decoder(protocol_level=level)
 
 
-@FAST
-@given(level_and_packet())
-def test_encode_then_decode_is_identity(case: tuple[int, Packet]) -> None:
-    level, packet = case
-    data = encode(packet, level)
-    assert _decoder_for(level, packet).feed(data) == [packet]
+@pytest.mark.parametrize(("level", "cls"), CASES, ids=[f"v{level}-{cls.__name__}" for level, cls in CASES])
+def test_encode_then_decode_is_identity(level: int, cls: type) -> None:
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(STRATEGIES[cls](level))
+    def round_trip(packet: Packet) -> None:
+        data = encode(packet, level)
+        assert _decoder_for(level, packet).feed(data) == [packet]
+
+    round_trip()
 
 
 @FAST
@@ -310,15 +328,6 @@ def test_mutated_packets_raise_only_protocol_error(case: tuple[int, Packet], dat
     _feed_all(_decoder_for(level, packet), [bytes(raw[:cut]), bytes(raw[cut:])])
 
 
-@pytest.mark.parametrize("level", [3, 4, 5])
-def test_every_packet_type_has_a_strategy(level: int) -> None:
-    seen: set[type] = set()
-
-    @settings(max_examples=300, deadline=None, database=None)
-    @given(st.one_of(connects(level), non_connect_packets(level)))
-    def collect(packet: Packet) -> None:
-        seen.add(type(packet))
-
-    collect()
-    expected = 15 if level == 5 else 14
-    assert len(seen) == expected
+def test_every_packet_type_is_generated_at_every_level() -> None:
+    assert set(STRATEGIES) == set(PACKET_TYPES)
+    assert len(CASES) == 14 + 14 + 15

@@ -31,11 +31,11 @@ async def start() -> AsyncIterator[Start]:
 
     async def start_one(handler: Handler, type: str = "tcp", **options: object) -> RunningListener:
         options.setdefault("address", "127.0.0.1:0")
-        config = ListenerConfig(name=f"{type}-{len(running)}", type=type, **options)  # type: ignore[arg-type]
+        config = ListenerConfig(name=f"{type}-{len(running)}", type=type, **options)
         (listener,) = await start_listeners([config], handler)
         running.append(listener)
         return listener
 
     yield start_one
     for listener in running:
-        await listener.close()
+        await listener.aclose()

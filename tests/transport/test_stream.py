@@ -173,15 +173,35 @@ async def test_failing_handler_is_logged_and_listener_survives(start: Start, cap
     writer.close()
 
 
-async def test_listener_close_ends_open_connections(start: Start, captured: Captured) -> None:
-    listener = await start(captured)
+async def test_listener_close_stops_accepting_but_keeps_connections(start: Start) -> None:
+    listener = await start(echo)
     reader, writer = await asyncio.open_connection(*listener.address)
-    await captured.next()
     await listener.close()
-    assert await reader.read() == b""
-    writer.close()
     with pytest.raises(OSError):
         await asyncio.open_connection(*listener.address)
+    writer.write(b"still served")  # the engine says goodbye to accepted clients itself
+    assert await reader.readexactly(12) == b"still served"
+    await listener.close_connections(grace=0)
+    assert await reader.read() == b""
+    writer.close()
+
+
+async def test_close_connections_waits_for_handlers_within_grace(start: Start) -> None:
+    finished = asyncio.Event()
+
+    async def says_goodbye(connection: Connection) -> None:
+        await connection.read()
+        connection.write(b"bye")
+        finished.set()
+
+    listener = await start(says_goodbye)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    writer.write(b"hi")
+    await listener.close()
+    await listener.close_connections(grace=10)
+    assert finished.is_set()
+    assert await reader.read() == b"bye"
+    writer.close()
 
 
 async def test_nodelay_is_set(start: Start, captured: Captured) -> None:
@@ -218,11 +238,13 @@ async def test_ipv6_loopback(start: Start, captured: Captured) -> None:
 
 
 @pytest.mark.skipif(not _ipv6_loopback_available(), reason="no IPv6 loopback here")
-async def test_all_interfaces_serves_ipv4_and_ipv6_on_one_port(start: Start) -> None:
-    listener = await start(echo, address=":0")
+async def test_all_interfaces_serves_ipv4_and_ipv6_on_one_port(start: Start, captured: Captured) -> None:
+    listener = await start(captured, address=":0")
     port = listener.address[1]
-    for host in ("127.0.0.1", "::1"):
+    for host, shown in (("127.0.0.1", "127.0.0.1:"), ("::1", "[::1]:")):
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(host.encode())
+        connection = await captured.next()
+        assert connection.remote_address.startswith(shown)  # no "::ffff:" IPv4-mapped form
+        connection.write(host.encode())
         assert await reader.readexactly(len(host)) == host.encode()
         writer.close()

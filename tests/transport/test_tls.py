@@ -102,6 +102,14 @@ async def test_certificate_from_another_ca_is_refused(
     assert captured.connections.empty()
 
 
+async def test_optional_client_certificate_is_still_verified(
+    start: Start, captured: Captured, certs: TestCertificates
+) -> None:
+    listener = await start(captured, "tls", **tls_options(certs, cafile=certs.cafile))
+    assert await refused(listener.address, client_context(certs, certs.stranger("eve")))
+    assert captured.connections.empty()
+
+
 async def test_minimum_version_is_enforced(start: Start, captured: Captured, certs: TestCertificates) -> None:
     listener = await start(captured, "tls", **tls_options(certs, tls_min_version="1.3"))
     old_client = client_context(certs)

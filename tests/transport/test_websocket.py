@@ -21,7 +21,7 @@ from transport_helpers import (
     wait_until,
 )
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -145,6 +145,17 @@ async def test_text_frames_end_the_connection(start: Start, captured: Captured) 
         assert websocket.close_code == 1003
 
 
+async def test_oversized_message_closes_with_1009(start: Start, captured: Captured) -> None:
+    listener = await start(captured, "ws", ws_max_message_size=4096)
+    async with connect(listener.url, subprotocols=["mqtt"]) as websocket:
+        connection = await captured.next()
+        await websocket.send(b"\x30" + b"\xff" * 5000)
+        assert await connection.read() == b""
+        with pytest.raises(ConnectionClosed):
+            await websocket.recv()
+        assert websocket.close_code == 1009
+
+
 async def test_close_flushes_and_sends_a_normal_close(start: Start, captured: Captured) -> None:
     listener = await start(captured, "ws")
     async with connect(listener.url, subprotocols=["mqtt"]) as websocket:
@@ -204,8 +215,11 @@ async def test_many_websocket_connections(start: Start) -> None:
 async def test_listener_close_ends_websocket_connections(start: Start, captured: Captured) -> None:
     listener = await start(captured, "ws")
     websocket: ClientConnection = await connect(listener.url, subprotocols=["mqtt"])
-    await captured.next()
+    connection = await captured.next()
     await listener.close()
+    connection.write(b"\xe0\x00")  # accepted clients are still served after close()
+    assert await websocket.recv() == b"\xe0\x00"
+    await listener.close_connections()
     with pytest.raises(ConnectionClosed):
         await websocket.recv()
     assert websocket.close_code == 1001  # going away
@@ -230,7 +244,7 @@ async def test_wss_refuses_a_client_without_certificate(
 ) -> None:
     listener = await start(captured, "wss", **tls_options(certs, cafile=certs.cafile, require_client_cert=True))
     context = ssl.create_default_context(cafile=certs.cafile)
-    with pytest.raises((ssl.SSLError, ConnectionError, ConnectionClosed, InvalidStatus, EOFError, OSError)):
+    with pytest.raises((ssl.SSLError, ConnectionError, ConnectionClosed, InvalidHandshake, OSError)):
         async with connect(listener.url, subprotocols=["mqtt"], ssl=context, open_timeout=10) as websocket:
             await websocket.recv()
     assert captured.connections.empty()

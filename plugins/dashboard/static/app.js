@@ -255,7 +255,8 @@
     clients: { columns: 11, render: renderClient,
       query: () => ({ q: $("clients-q").value, protocol: $("clients-protocol").value }) },
     subscriptions: { columns: 5, render: renderSubscription, query: () => ({ q: $("subscriptions-q").value }) },
-    retained: { columns: 5, render: renderRetained, query: () => ({ q: $("retained-q").value }) },
+    retained: { columns: 5, render: renderRetained,
+      query: () => ({ q: $("retained-q").value, system: $("retained-system").checked ? "true" : "" }) },
   };
 
   async function loadTable(name) {
@@ -307,6 +308,7 @@
       });
     }
     $("clients-protocol").addEventListener("change", () => { state.tables.clients.offset = 0; loadTable("clients"); });
+    $("retained-system").addEventListener("change", () => { state.tables.retained.offset = 0; loadTable("retained"); });
   }
 
   // Refresh the tables when the figures behind them change, and at least every 10 samples.

@@ -11,7 +11,7 @@ import pytest
 from auth_helpers import cheap_hash
 from broker_helpers import paho, port_of, raw, running_broker
 from hookmq.engine import Broker
-from hookmq.mqtt.packets import Puback, Publish
+from hookmq.mqtt.packets import Puback, Publish, Pubrec
 from hookmq.testing.certs import generate_certificates
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,7 +46,7 @@ async def broker() -> Any:
         yield running
 
 
-@pytest.mark.parametrize(("level", "good", "bad_password", "anonymous"), [(4, 0x00, 0x04, 0x05), (5, 0x00, 0x86, 0x87)])
+@pytest.mark.parametrize(("level", "good", "bad_password", "anonymous"), [(3, 0x00, 0x04, 0x05), (4, 0x00, 0x04, 0x05), (5, 0x00, 0x86, 0x87)])
 async def test_connack_codes(broker: Broker, level: int, good: int, bad_password: int, anonymous: int) -> None:
     client, code = await raw(broker, level, "alice", ALICE, client_id="ok")
     assert code == good
@@ -92,11 +92,19 @@ async def test_v5_publish_denials_per_rule_form(broker: Broker) -> None:
         assert await asyncio.to_thread(alice.publish, "devices/dev-2/state") == 0x87
         assert await asyncio.to_thread(alice.publish, "ops/restart") == 0x87
         assert await asyncio.to_thread(alice.publish, "console/cmd") == 0x87
-        assert await asyncio.to_thread(alice.publish, "test/nosubscribe", 2) == 0x87
+        assert await asyncio.to_thread(alice.publish, "test/nosubscribe") == 0x87
     async with paho(5, "console-1") as bob:
         assert await asyncio.to_thread(bob.connect, port_of(broker), "bob", "builder") == 0
         assert await asyncio.to_thread(bob.publish, "ops/restart") in ACCEPTED
         assert await asyncio.to_thread(bob.publish, "console/cmd") in ACCEPTED
+
+
+async def test_v5_denied_qos2_publish_gets_pubrec_0x87(broker: Broker) -> None:
+    client, code = await raw(broker, 5, "alice", ALICE, client_id="qos2")
+    assert code == 0
+    pubrec = await client.publish("test/nosubscribe", b"x", qos=2)
+    assert isinstance(pubrec, Pubrec) and pubrec.reason_code == 0x87
+    await client.disconnect()
 
 
 @pytest.mark.parametrize(("protocol", "refused"), [(4, 0x80), (5, 0x87)])

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 from auth_helpers import ClientRecord, cheap_hash
+from broker_helpers import raw, running_broker
 from hookmq.mqtt.packets import Connect
 from hookmq.plugins.auth.service import AuthService
 from hookmq.plugins.auth.settings import AuthSettings
@@ -147,3 +148,22 @@ async def test_unreachable_redis_fails_closed(redis_server: RedisServer) -> None
             await service.source.user("alice")
     finally:
         await service.close()
+
+
+async def test_broker_with_redis_source_picks_up_changes_without_restart(
+    redis_server: RedisServer, admin: redis.asyncio.Redis
+) -> None:
+    table = {"source": "redis", "redis_url": redis_server.url, "redis_prefix": PREFIX, "cache_ttl": 0}
+    await admin.hset(PREFIX + "users", "alice", cheap_hash("wonderland"))
+    await admin.rpush(PREFIX + "acl", json.dumps({"topic": "users/%u/#"}))
+    async with running_broker(table) as broker:
+        client, code = await raw(broker, 5, "alice", b"wonderland", client_id="r1")
+        assert code == 0
+        assert (await client.subscribe("news/#", qos=1)).reason_codes == (0x87,)
+        await admin.rpush(PREFIX + "acl", json.dumps({"topic": "news/#", "access": "read"}))
+        assert (await client.subscribe("news/#", qos=1)).reason_codes == (1,)
+        await client.disconnect()
+        await admin.hset(PREFIX + "users", "alice", cheap_hash("changed"))
+        client, code = await raw(broker, 5, "alice", b"wonderland", client_id="r2")
+        assert code == 0x86
+        await client.close()

@@ -8,7 +8,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from hookmq.plugins.dashboard.server import Dashboard
 
 

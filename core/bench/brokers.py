@@ -1,0 +1,225 @@
+"""Start and stop the brokers that ``hookmq bench compare`` measures, each on a free loopback port.
+
+- hookmq: ``python -m hookmq -c FILE serve`` with one TCP listener and the dashboard disabled.
+- mosquitto: the Debian ``mosquitto`` binary with a generated configuration.
+- amqtt: installed from PyPI into a virtual environment of its own under the cache directory on
+  first use (its pinned dependencies must not meet ours), started by a tiny launcher that keeps
+  logging at WARNING and loads only the anonymous-auth plugin.
+
+Every queue limit that would make a broker drop messages in the benchmark is raised to the same
+value (``QUEUE_LIMIT``) for hookmq and mosquitto; amqtt's queues are unbounded anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runner import Target
+
+BROKERS = ("hookmq", "mosquitto", "amqtt")
+QUEUE_LIMIT = 1_000_000
+AMQTT_VERSION = "0.12.1"
+_START_TIMEOUT = 30.0
+_STOP_TIMEOUT = 10.0
+_INSTALL_TIMEOUT = 900.0
+
+_AMQTT_LAUNCHER = """
+import asyncio, logging, signal, sys
+import yaml
+from amqtt.broker import Broker
+
+logging.basicConfig(level=logging.WARNING)
+
+async def main() -> None:
+    with open(sys.argv[1]) as file:
+        broker = Broker(yaml.safe_load(file))
+    await broker.start()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await broker.shutdown()
+
+asyncio.run(main())
+"""
+
+
+class BrokerUnavailable(Exception):
+    """A broker cannot be installed or started; the message says exactly what is missing."""
+
+
+@dataclass(slots=True)
+class RunningBroker:
+    """A broker process started for a benchmark."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    version: str = "unknown"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target(self) -> Target:
+        """Where the load generator connects, with the PID for memory readings."""
+        return Target(self.name, "127.0.0.1", self.port, self.process.pid)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not gone within the stop timeout."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(_STOP_TIMEOUT)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cache_dir() -> Path:
+    """Where the amqtt virtual environment lives (``$XDG_CACHE_HOME/hookmq-bench``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hookmq-bench"
+
+
+def start_broker(name: str, workdir: Path, amqtt_version: str = AMQTT_VERSION) -> RunningBroker:
+    """Start broker ``name`` (one of :data:`BROKERS`) and wait until it accepts connections."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    if name == "hookmq":
+        command, version = _hookmq_command(workdir, port)
+    elif name == "mosquitto":
+        command, version = _mosquitto_command(workdir, port)
+    elif name == "amqtt":
+        command, version = _amqtt_command(workdir, port, amqtt_version)
+    else:
+        raise BrokerUnavailable(f"unknown broker {name!r}; choose from {', '.join(BROKERS)}")
+    log_path = workdir / f"{name}-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    broker = RunningBroker(name, port, process, log_path, version)
+    _wait_until_listening(broker)
+    return broker
+
+
+def _wait_until_listening(broker: RunningBroker) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if broker.process.poll() is not None:
+            tail = broker.log_path.read_text(errors="replace")[-800:]
+            raise BrokerUnavailable(f"{broker.name} exited with status {broker.process.returncode}: {tail}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", broker.port), timeout=1.0):
+            return
+        time.sleep(0.05)
+    broker.stop()
+    raise BrokerUnavailable(f"{broker.name} did not listen on 127.0.0.1:{broker.port} within {_START_TIMEOUT:g} s")
+
+
+# -- hookmq ------------------------------------------------------------------------------------
+
+
+def _hookmq_command(workdir: Path, port: int) -> tuple[list[str], str]:
+    from .. import __version__
+
+    config = workdir / f"hookmq-{port}.toml"
+    config.write_text(
+        'disabled_plugins = ["dashboard"]\n\n'
+        f"[mqtt]\nmax_queued_messages = {QUEUE_LIMIT}\n\n"
+        f'[[listeners]]\nname = "tcp"\ntype = "tcp"\naddress = "127.0.0.1:{port}"\n\n'
+        '[log]\nlevel = "WARNING"\n'
+    )
+    return [sys.executable, "-m", "hookmq", "-c", str(config), "serve"], __version__
+
+
+# -- mosquitto ---------------------------------------------------------------------------------
+
+
+def _mosquitto_command(workdir: Path, port: int) -> tuple[list[str], str]:
+    binary = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
+    )
+    if binary is None:
+        raise BrokerUnavailable("mosquitto is not installed: apt-get install mosquitto")
+    config = workdir / f"mosquitto-{port}.conf"
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous true",
+        f"max_queued_messages {QUEUE_LIMIT}",
+        "persistence false",
+        "log_type error",
+        "log_type warning",
+        "log_dest stdout",
+    ]
+    if os.geteuid() == 0:
+        lines.append("user root")  # otherwise it switches to the "mosquitto" user and cannot read our files
+    config.write_text("\n".join(lines) + "\n")
+    return [binary, "-c", str(config)], _mosquitto_version(binary)
+
+
+def _mosquitto_version(binary: str) -> str:
+    try:
+        shown = subprocess.run([binary, "-h"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    first = shown.splitlines()[0] if shown else ""
+    return first.removeprefix("mosquitto version ").strip() or "unknown"
+
+
+# -- amqtt -------------------------------------------------------------------------------------
+
+
+def amqtt_python(version: str = AMQTT_VERSION) -> Path:
+    """The interpreter of a virtual environment holding amqtt ``version``; created on first use."""
+    venv = cache_dir() / f"amqtt-{version}"
+    python = venv / "bin" / "python"
+    marker = venv / ".installed"
+    if marker.exists() and python.exists():
+        return python
+    print(f"hookmq bench: installing amqtt=={version} into {venv} (first use)", file=sys.stderr)
+    _run_step([sys.executable, "-m", "venv", "--clear", str(venv)], f"creating the virtual environment {venv}")
+    _run_step(
+        [str(python), "-m", "pip", "install", "--quiet", f"amqtt=={version}"],
+        f"pip install amqtt=={version} into {venv}",
+    )
+    marker.write_text(version)
+    return python
+
+
+def _run_step(command: list[str], what: str) -> None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BrokerUnavailable(f"amqtt: {what} failed: {error}") from error
+    if done.returncode:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise BrokerUnavailable(f"amqtt: {what} failed (status {done.returncode}): {' | '.join(tail)}")
+
+
+def _amqtt_command(workdir: Path, port: int, version: str) -> tuple[list[str], str]:
+    python = amqtt_python(version)
+    config = workdir / f"amqtt-{port}.yaml"
+    config.write_text(
+        "listeners:\n"
+        "  default:\n"
+        "    type: tcp\n"
+        f"    bind: 127.0.0.1:{port}\n"
+        "plugins:\n"
+        "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+        "    allow_anonymous: true\n"
+    )
+    return [str(python), "-c", _AMQTT_LAUNCHER, str(config)], version

@@ -1,0 +1,109 @@
+"""``hookmq bench compare``: the same workloads against hookmq, mosquitto and amqtt in one run.
+
+Each broker is started fresh for each workload (so memory is measured from a clean process and
+no state leaks between workloads), and the order of the brokers rotates from one workload to
+the next so that none always runs first on a cold machine.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import report
+from .brokers import AMQTT_VERSION, BrokerUnavailable, start_broker
+from .runner import RunOptions, run_workload
+from .sysinfo import machine
+from .workloads import Workload, WorkloadResult
+
+
+@dataclass(slots=True)
+class Comparison:
+    """What a comparison run produced."""
+
+    results: list[WorkloadResult] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def rotated(brokers: Sequence[str], turn: int) -> list[str]:
+    """``brokers`` starting at position ``turn`` (wrapping)."""
+    shift = turn % len(brokers)
+    return [*brokers[shift:], *brokers[:shift]]
+
+
+def run_comparison(
+    brokers: Sequence[str],
+    workloads: Sequence[Workload],
+    options: RunOptions,
+    amqtt_version: str = AMQTT_VERSION,
+) -> Comparison:
+    """Run every workload against every broker; a broker that cannot start is skipped from then on."""
+    comparison = Comparison()
+    with tempfile.TemporaryDirectory(prefix="hookmq-bench-") as scratch:
+        for turn, workload in enumerate(workloads):
+            for name in rotated(brokers, turn):
+                if name in comparison.unavailable:
+                    continue
+                result = _measure(name, workload, options, Path(scratch), amqtt_version, comparison)
+                if result is not None:
+                    comparison.results.append(result)
+                    _say(f"{name:10} {workload.name:32} {_headline(result)}")
+    return comparison
+
+
+def _measure(
+    name: str,
+    workload: Workload,
+    options: RunOptions,
+    scratch: Path,
+    amqtt_version: str,
+    comparison: Comparison,
+) -> WorkloadResult | None:
+    try:
+        broker = start_broker(name, scratch, amqtt_version)
+    except BrokerUnavailable as error:
+        comparison.unavailable[name] = str(error)
+        _say(f"{name}: skipped for the rest of the run: {error}")
+        return None
+    comparison.versions[name] = broker.version
+    try:
+        return run_workload(workload, broker.target, options)
+    finally:
+        broker.stop()
+
+
+def _headline(result: WorkloadResult) -> str:
+    figures = report.HEADLINES[result.kind]
+    shown = ", ".join(f"{report.format_number(result.metrics.get(h.key))} {h.label}" for h in figures)
+    return shown if result.complete else f"{shown} {report.INCOMPLETE} ({result.received}/{result.expected})"
+
+
+def write_outputs(comparison: Comparison, brokers: Sequence[str], out_dir: Path, meta: dict[str, object]) -> str:
+    """Write ``compare-<time>.md/.json/.png`` into ``out_dir``; return the Markdown."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / time.strftime("compare-%Y%m%d-%H%M%S")
+    measured = [b for b in brokers if b not in comparison.unavailable] or list(brokers)
+    table = report.markdown_table(comparison.results, brokers)
+    footnotes = report.notes(comparison.results, comparison.unavailable)
+    versions = ", ".join(f"{name} {version}" for name, version in comparison.versions.items())
+    markdown = f"{table}\n{footnotes}\nVersions: {versions}.\n"
+    Path(f"{stem}.md").write_text(
+        markdown + "\n### Per-client rates (msg/s)\n\n" + report.client_rates_table(comparison.results)
+    )
+    report.write_json(
+        Path(f"{stem}.json"),
+        comparison.results,
+        {**meta, "machine": machine(), "versions": comparison.versions, "unavailable": comparison.unavailable},
+    )
+    problem = report.write_chart(Path(f"{stem}.png"), comparison.results, measured)
+    _say(f"wrote {stem}.md, {stem}.json" + (f" ({problem})" if problem else f", {stem}.png"))
+    return markdown
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
