@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._decode import DECODERS, REQUIRED_FLAGS, decode_connect, decode_publish
+from ._decode import DECODERS, PROTOCOL_NAMES, REQUIRED_FLAGS, decode_connect, decode_publish
 from ._encode import encode, encode_publish
 from .errors import MalformedPacket, ProtocolError, ProtocolViolation
 from .packets import Connect, Packet, PacketType
 from .reason_codes import ReasonCode
 
-__all__ = ["MAX_PACKET_SIZE", "Decoder", "encode", "encode_publish"]
+__all__ = ["MAX_PACKET_SIZE", "Decoder", "encode", "encode_publish", "patch_packet_id"]
 
 #: The largest packet MQTT can express: 5 header bytes and a 268 435 455-byte remaining length.
 MAX_PACKET_SIZE: Final = 268_435_460
@@ -36,7 +36,9 @@ class Decoder:
     refused from its fixed header, before its body is buffered (reason code 0x95).
     ``protocol_level`` is ``None`` until a CONNECT is decoded (a server) or is set by the
     caller (a client, or a server resuming a stream). Until it is known only CONNECT is
-    accepted. After a :class:`ProtocolError` the decoder refuses any more input.
+    accepted. After a :class:`ProtocolError` the decoder refuses any more input; if the bad
+    packet was a CONNECT with a known protocol name and level, ``protocol_level`` holds that
+    level, so the engine can answer with a CONNACK of the right form.
     """
 
     __slots__ = ("_connected", "_error", "_needed", "_pending", "_pending_size", "max_packet_size",
@@ -157,7 +159,28 @@ class Decoder:
             raise MalformedPacket(f"CONNECT: fixed-header flags 0x{flags:X} are reserved")
         if self._connected:
             raise ProtocolViolation("a second CONNECT on the same connection")
-        connect = decode_connect(flags, data, body, end, 0)
+        try:
+            connect = decode_connect(flags, data, body, end, 0)
+        except ProtocolError:
+            # Let the engine answer a bad CONNECT with a CONNACK the client can read.
+            self.protocol_level = _peek_protocol_level(data, body, end)
+            raise
         self.protocol_level = connect.protocol_level
         self._connected = True
         return connect
+
+
+def _peek_protocol_level(data: bytes, body: int, end: int) -> int | None:
+    """The level of a CONNECT whose protocol name and level are valid, else None."""
+    if body + 2 > end:
+        return None
+    level_at = body + 2 + ((data[body] << 8) | data[body + 1])
+    if level_at >= end:
+        return None
+    level = data[level_at]
+    return level if PROTOCOL_NAMES.get(level, "").encode() == data[body + 2 : level_at] else None
+
+
+def patch_packet_id(data: bytes, offset: int, packet_id: int) -> bytes:
+    """A copy of an encoded PUBLISH with another packet id at ``offset`` (from :func:`encode_publish`)."""
+    return b"".join((data[:offset], packet_id.to_bytes(2, "big"), data[offset + 2 :]))

@@ -319,9 +319,10 @@ def encode_properties(properties: Properties, context: int) -> bytes:
     if cached is not None and cached[0] is properties:
         return cached[1]
     block = _encode_block(properties, context)
-    if len(_ENCODED) >= _CACHE_ENTRIES:
-        _ENCODED.clear()
-    _ENCODED[key] = (properties, block)
+    if len(block) <= _CACHE_BLOCK_BYTES:
+        if len(_ENCODED) >= _CACHE_ENTRIES:
+            _ENCODED.clear()
+        _ENCODED[key] = (properties, block)
     return block
 
 

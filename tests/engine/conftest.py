@@ -5,48 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
-from engine_helpers import make_config, port_of
+from engine_helpers import Connect, StartBroker, make_config, port_of
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import NO_PROPERTIES, Connack, Properties, Will
 from hookmq.testing.certs import TestCertificates, generate_certificates
 from hookmq.testing.raw import RawClient
-
-
-class StartBroker(Protocol):
-    """The ``start_broker`` fixture: start a broker with per-test settings."""
-
-    async def __call__(
-        self,
-        mqtt: Mapping[str, Any] | None = None,
-        *,
-        listeners: list[dict[str, Any]] | None = None,
-        extra_plugins: Mapping[str, object] | None = None,
-        **config: Any,
-    ) -> Broker:
-        """Start and return a broker; it is stopped at teardown."""
-        ...
-
-
-class Connect(Protocol):
-    """The ``connect`` fixture: a raw client connected to a broker, closed at teardown."""
-
-    async def __call__(
-        self,
-        broker: Broker,
-        client_id: str = "raw",
-        level: int = 5,
-        clean_start: bool = True,
-        keep_alive: int = 60,
-        username: str | None = None,
-        password: bytes | None = None,
-        will: Will | None = None,
-        properties: Properties = NO_PROPERTIES,
-    ) -> tuple[RawClient, Connack]:
-        """Connect over the broker's TCP listener and return the client and its CONNACK."""
-        ...
 
 
 @pytest.fixture

@@ -5,17 +5,51 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from hookmq.config import Config
 from hookmq.engine import Broker
-from hookmq.mqtt.packets import Disconnect, Packet, Publish
+from hookmq.mqtt.packets import NO_PROPERTIES, Connack, Disconnect, Packet, Properties, Publish, Will
 from hookmq.testing.raw import RawClient
 
 T = TypeVar("T")
 
 #: The default `[mqtt]` overrides of test brokers: no `$SYS` chatter unless a test asks for it.
 TEST_MQTT_DEFAULTS: dict[str, Any] = {"sys_interval": 0}
+
+
+class StartBroker(Protocol):
+    """The ``start_broker`` fixture: start a broker with per-test settings."""
+
+    async def __call__(
+        self,
+        mqtt: Mapping[str, Any] | None = None,
+        *,
+        listeners: list[dict[str, Any]] | None = None,
+        extra_plugins: Mapping[str, object] | None = None,
+        **config: Any,
+    ) -> Broker:
+        """Start and return a broker; it is stopped at teardown."""
+        ...
+
+
+class Connect(Protocol):
+    """The ``connect`` fixture: a raw client connected to a broker, closed at teardown."""
+
+    async def __call__(
+        self,
+        broker: Broker,
+        client_id: str = "raw",
+        level: int = 5,
+        clean_start: bool = True,
+        keep_alive: int = 60,
+        username: str | None = None,
+        password: bytes | None = None,
+        will: Will | None = None,
+        properties: Properties = NO_PROPERTIES,
+    ) -> tuple[RawClient, Connack]:
+        """Connect over the broker's TCP listener and return the client and its CONNACK."""
+        ...
 
 
 def loopback_listeners() -> list[dict[str, Any]]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Connect, StartBroker
-from engine_helpers import messages
+from engine_helpers import Connect, StartBroker, messages
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Pingreq, Pingresp, Publish, Will
 

@@ -6,8 +6,7 @@ import asyncio
 import socket
 
 import pytest
-from conftest import Connect, StartBroker
-from engine_helpers import disconnect_reason, eventually, port_of, still_serves
+from engine_helpers import Connect, StartBroker, disconnect_reason, eventually, port_of, still_serves
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Connect as ConnectPacket
 from hookmq.mqtt.packets import Pingreq, Pingresp, Publish

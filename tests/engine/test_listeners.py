@@ -7,8 +7,7 @@ import ssl
 from typing import Any
 
 import pytest
-from conftest import Connect, StartBroker
-from engine_helpers import port_of
+from engine_helpers import Connect, StartBroker, port_of
 from hookmq.engine import Broker
 from hookmq.mqtt.codec import Decoder, encode
 from hookmq.mqtt.packets import Connack, Publish, Suback, Subscribe, Subscription, SubscriptionOptions

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import Connect, StartBroker
-from engine_helpers import disconnect_reason, eventually, messages
+from engine_helpers import Connect, StartBroker, disconnect_reason, eventually, messages
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Properties, Publish, Will
 from hookmq.mqtt.reason_codes import ReasonCode

@@ -6,8 +6,7 @@ import asyncio
 from collections import Counter
 
 import pytest
-from conftest import Connect, StartBroker
-from engine_helpers import messages
+from engine_helpers import Connect, StartBroker, messages
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Properties, Publish
 from hookmq.mqtt.reason_codes import ReasonCode

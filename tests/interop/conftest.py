@@ -1,66 +1,53 @@
-"""Fixtures of the interop tests: a hookmq broker on free loopback ports and paho clients."""
+"""Fixtures of the interop tests: a hookmq broker in its own thread and event loop, real clients.
+
+The tests themselves are synchronous: paho-mqtt and the mosquitto command-line clients block,
+and the broker must keep running meanwhile, so it gets a loop of its own.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hookmq.config import Config
-from hookmq.engine import Broker
 from hookmq.testing.certs import TestCertificates, generate_certificates
-from interop_helpers import Paho
-
-
-def loopback_config(mqtt: dict[str, Any] | None = None, listeners: list[dict[str, Any]] | None = None) -> Config:
-    """TCP and WebSocket on free loopback ports, no dashboard, `$SYS` off unless asked."""
-    return Config.model_validate({
-        "listeners": listeners or [
-            {"name": "tcp", "type": "tcp", "address": "127.0.0.1:0"},
-            {"name": "ws", "type": "ws", "address": "127.0.0.1:0"},
-        ],
-        "disabled_plugins": ["dashboard"],
-        "mqtt": {"sys_interval": 0, **(mqtt or {})},
-    })
-
-
-def listener_port(broker: Broker, name: str) -> int:
-    """The bound port of one listener."""
-    return next(int(listener.address[1]) for listener in broker.listeners if listener.name == name)
+from interop_helpers import BrokerThread, Paho, loopback_config
 
 
 @pytest.fixture
-async def start_interop_broker() -> AsyncIterator[Callable[..., Any]]:
-    """Start brokers (with `[mqtt]` overrides or custom listeners); stopped at teardown."""
-    brokers: list[Broker] = []
+def start_broker_thread() -> Iterator[Callable[..., BrokerThread]]:
+    """Start brokers in threads (with `[mqtt]` overrides or custom listeners); stopped at teardown."""
+    running: list[BrokerThread] = []
 
-    async def start(mqtt: dict[str, Any] | None = None, listeners: list[dict[str, Any]] | None = None) -> Broker:
-        broker = Broker(loopback_config(mqtt, listeners))
-        await asyncio.wait_for(broker.start(), 10)
-        brokers.append(broker)
+    def start(mqtt: dict[str, Any] | None = None, listeners: list[dict[str, Any]] | None = None) -> BrokerThread:
+        broker = BrokerThread(loopback_config(mqtt, listeners))
+        running.append(broker)
         return broker
 
     yield start
-    for broker in reversed(brokers):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(broker.stop(), 10)
+    for broker in reversed(running):
+        broker.stop()
 
 
 @pytest.fixture
-async def interop_broker(start_interop_broker: Callable[..., Any]) -> Broker:
+def hookmq_broker(start_broker_thread: Callable[..., BrokerThread]) -> BrokerThread:
     """A broker with default settings and TCP + WebSocket listeners."""
-    broker: Broker = await start_interop_broker()
-    return broker
+    return start_broker_thread()
 
 
 @pytest.fixture
-def paho_clients() -> Iterator[list[Paho]]:
-    """A list a test appends its paho clients to; every one is stopped at teardown."""
+def paho() -> Iterator[Callable[..., Paho]]:
+    """Make paho clients (`paho("id", protocol=5, transport="tcp")`); all stopped at teardown."""
     clients: list[Paho] = []
-    yield clients
+
+    def make(client_id: str, protocol: int = 5, transport: str = "tcp", clean: bool = True) -> Paho:
+        client = Paho(client_id, protocol, transport, clean)  # type: ignore[arg-type]
+        clients.append(client)
+        return client
+
+    yield make
     for client in clients:
         with contextlib.suppress(Exception):
             client.stop()

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import ssl
 import threading
-from typing import Any, Literal
+from collections.abc import Coroutine
+from typing import Any, Literal, TypeVar
 
 import paho.mqtt.client as mqtt
+from hookmq.config import Config
+from hookmq.engine import Broker
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+T = TypeVar("T")
 
 #: Seconds any single wait on a paho client may take before the test fails.
 WAIT = 5.0
@@ -130,3 +137,47 @@ class Paho:
         sock = self.client.socket()
         if sock is not None:
             sock.close()
+
+
+def loopback_config(mqtt: dict[str, Any] | None = None, listeners: list[dict[str, Any]] | None = None) -> Config:
+    """TCP and WebSocket on free loopback ports, no dashboard, `$SYS` off unless asked."""
+    return Config.model_validate({
+        "listeners": listeners or [
+            {"name": "tcp", "type": "tcp", "address": "127.0.0.1:0"},
+            {"name": "ws", "type": "ws", "address": "127.0.0.1:0"},
+        ],
+        "disabled_plugins": ["dashboard"],
+        "mqtt": {"sys_interval": 0, **(mqtt or {})},
+    })
+
+
+class BrokerThread:
+    """A broker served by an event loop in a daemon thread."""
+
+    def __init__(self, config: Config) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="hookmq-interop", daemon=True)
+        self.thread.start()
+        self.broker = self.call(self._create(config))
+        self.call(self.broker.start())
+
+    @staticmethod
+    async def _create(config: Config) -> Broker:
+        # Built inside the loop: the broker's asyncio objects belong to it.
+        return Broker(config)
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        """Run a coroutine on the broker's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def port(self, name: str = "tcp") -> int:
+        """The bound port of one listener."""
+        return next(int(listener.address[1]) for listener in self.broker.listeners if listener.name == name)
+
+    def stop(self) -> None:
+        """Stop the broker, then the loop and its thread."""
+        with contextlib.suppress(Exception):
+            self.call(self.broker.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
