@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from hookmq.cli import build_parser, effective_config, main
 
 SEED = ["--mode=true", "--port=7947", "--members=127.0.0.1:7946", "--tcp=:1885", "--ws=:1886", "--info=:1887"]

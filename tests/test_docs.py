@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from hookmq import hookspecs
 from hookmq.cli import REFERENCE_BEGIN, REFERENCE_END, build_parser, reference_markdown
 from hookmq.config import Config

@@ -8,10 +8,11 @@ from typing import Any
 
 import pluggy
 import pytest
+from pydantic import BaseModel
+
 from hookmq import RejectPublish, hookimpl
 from hookmq.hooks import HookFacade, PluginError
 from hookmq.pluginmanager import HookmqPluginManager
-from pydantic import BaseModel
 
 
 @pytest.fixture

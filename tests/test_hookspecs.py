@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict
+
 from hookmq import hookimpl, hookspecs
 from hookmq.config import Config
 from hookmq.hooks import HookFacade
 from hookmq.pluginmanager import HookmqPluginManager, build_plugin_manager
-from pydantic import BaseModel, ConfigDict
 
 ARCHITECTURE = Path(__file__).parents[1] / "docs" / "architecture.md"
 

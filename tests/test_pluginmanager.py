@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict
+
 from hookmq import hookimpl
 from hookmq.config import Config, ConfigError
 from hookmq.pluginmanager import PluginLoadError, build_plugin_manager, describe_plugins, installed_plugins
-from pydantic import BaseModel, ConfigDict
 
 BUILTINS = {"auth", "dashboard", "memory_store", "redis_store", "sqlite_store"}
 

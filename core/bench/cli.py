@@ -125,7 +125,7 @@ def _compare(args: argparse.Namespace, workloads: Sequence[Workload], options: R
         print(f"hookmq bench: unknown broker(s) {', '.join(unknown)}; choose from {', '.join(BROKERS)}", file=sys.stderr)
         return 2
     comparison = run_comparison(brokers, workloads, options, args.amqtt_version)
-    meta = {"command": "hookmq bench " + " ".join(sys.argv[2:]), "options": dataclasses.asdict(options)}
+    meta = {"argv": sys.argv, "options": dataclasses.asdict(options)}
     print(write_outputs(comparison, brokers, args.out, json.loads(json.dumps(meta, default=str))))
     return 0 if comparison.results else 1
 

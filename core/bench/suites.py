@@ -21,17 +21,17 @@ FULL: tuple[Workload, ...] = (
 )
 
 QUICK: tuple[Workload, ...] = (
-    Workload("pairs", clients=10, messages=200, qos=0),
-    Workload("pairs", clients=10, messages=200, qos=1),
-    Workload("pairs", clients=10, messages=200, qos=2),
-    Workload("pairs", clients=50, messages=20, qos=0),
-    Workload("fanout", clients=10, messages=200, qos=0),
-    Workload("fanin", clients=10, messages=200, qos=0),
-    Workload("filters", clients=10, messages=50, qos=0, filters=0),
-    Workload("filters", clients=10, messages=50, qos=0, filters=1_000),
-    Workload("filters", clients=10, messages=50, qos=0, filters=10_000),
-    Workload("connections", clients=500),
-    Workload("latency", clients=2, qos=0, rate=200.0, duration=2.0),
+    Workload("pairs", clients=20, messages=500, qos=0),
+    Workload("pairs", clients=20, messages=500, qos=1),
+    Workload("pairs", clients=20, messages=500, qos=2),
+    Workload("pairs", clients=100, messages=50, qos=0),
+    Workload("fanout", clients=20, messages=500, qos=0),
+    Workload("fanin", clients=20, messages=500, qos=0),
+    Workload("filters", clients=10, messages=100, qos=0, filters=0),
+    Workload("filters", clients=10, messages=100, qos=0, filters=1_000),
+    Workload("filters", clients=10, messages=100, qos=0, filters=10_000),
+    Workload("connections", clients=1_000),
+    Workload("latency", clients=2, qos=0, rate=500.0, duration=2.0),
 )
 
 

@@ -209,7 +209,7 @@ class Broker:
             requested = connect.properties.session_expiry_interval or 0
             session.expiry_interval = min(requested, self.settings.max_session_expiry)
         else:
-            session.expiry_interval = 0 if connect.clean_start else NEVER_EXPIRES
+            session.expiry_interval = 0 if connect.clean_start else self.settings.max_session_expiry
         will = connect.will
         session.will = will
         session.will_delay = (will.properties.will_delay_interval or 0) if will is not None else 0
@@ -238,8 +238,8 @@ class Broker:
                 del session.inflight[out.packet_id]
                 self.persistence.outgoing_done(session, out.packet_id)
                 self._qos_dropped(session, out, "message expired")
-                continue
-            client.send_outgoing(out, now, dup=out.sends > 0)
+            else:
+                out.awaiting_resend = True
         self.fill_window(client)
 
     async def client_gone(self, client: Client) -> None:
@@ -517,6 +517,8 @@ class Broker:
         queue = session.queue
         now = time.time()
         limit = self.settings.max_write_buffer
+        if session.inflight and not self._resend_held(client, session, now):
+            return
         popped = False
         while queue and len(session.inflight) < client.send_quota:
             if client.conn.buffered_size() > limit:
@@ -533,6 +535,23 @@ class Broker:
                                item.share, now)
         if popped:
             self.persistence.queue_rewritten(session)
+
+    def _resend_held(self, client: Client, session: Session, now: float) -> bool:
+        """Resend inflight messages held back at reconnect, within the client's Receive Maximum.
+
+        Returns False while some are still held (new messages must wait behind them).
+        """
+        held = [out for out in session.inflight.values() if out.awaiting_resend]
+        if not held:
+            return True
+        in_flight = len(session.inflight) - len(held)
+        for out in held:
+            if in_flight >= client.send_quota:
+                return False
+            out.awaiting_resend = False
+            client.send_outgoing(out, now, dup=out.sends > 0)
+            in_flight += 1
+        return True
 
     def _dropped(self, session: Session | None, message: Message, reason: str) -> None:
         """Count a dropped message and tell `on_publish_dropped`."""

@@ -24,7 +24,6 @@ from ..mqtt.packets import (
     Disconnect,
     Packet,
     Pingreq,
-    Pingresp,
     Properties,
     Puback,
     Pubcomp,
@@ -214,9 +213,8 @@ class Client:
         if props.receive_maximum is not None:
             self.send_quota = min(props.receive_maximum, broker.settings.max_inflight)
         self.max_packet_out = props.maximum_packet_size or 0
-        await broker.hooks.notify("on_connect", client=self, connect=connect)
-
         refusal = self._assign_client_id(connect)
+        await broker.hooks.notify("on_connect", client=self, connect=connect)
         if refusal is None:
             refusal = broker.connection_refusal(self, connect)
         if refusal is None:
@@ -318,7 +316,7 @@ class Client:
         """Record the keep-alive, lowered to the configured maximum."""
         maximum = self.broker.settings.max_keepalive
         keep_alive = connect.keep_alive
-        if maximum and (keep_alive == 0 or keep_alive > maximum):
+        if maximum and (keep_alive > maximum or (keep_alive == 0 and maximum < 65_535)):
             keep_alive = maximum
         self.keep_alive = keep_alive
 
@@ -499,7 +497,7 @@ class Client:
             return
         del session.inflight[packet_id]
         self.broker.persistence.outgoing_done(session, packet_id)
-        if session.queue:
+        if session.queue or len(session.inflight) >= self.send_quota:
             self.broker.fill_window(self)
 
     async def _qos_complete(self, packet_id: int) -> None:

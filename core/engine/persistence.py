@@ -13,6 +13,7 @@ Only persistent sessions (session expiry > 0) are written; clean sessions never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -90,10 +91,8 @@ class Persistence:
             except (StorageFailed, TimeoutError) as exc:
                 log.error("state not fully stored at shutdown: %s", exc)
             self._writer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-            except asyncio.CancelledError:
-                pass
         if self.store is not None:
             try:
                 await self.store.save_counters(_counters(self.broker))
@@ -167,27 +166,34 @@ class Persistence:
         self._wakeup.set()
 
     async def _write_loop(self) -> None:
-        """Apply operations in order; on failure, retry with back-off and report."""
+        """Apply pending operations in batches; on failure, retry what failed with back-off.
+
+        A batch is started in recording order and awaited together, so the store can group
+        it into one commit or pipeline (its calls are queued first-in, first-out).
+        """
         backoff = 0.1
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._ops:
-                op = self._ops[0]
-                try:
-                    await op()
-                except Exception as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    self._failed_at = self._issued
-                    self._progress.set()
-                    log.error("store write failed (retrying in %.1fs): %s", backoff, self.last_error)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                batch = list(self._ops)
+                results = await asyncio.gather(*(op() for op in batch), return_exceptions=True)
+                failed = [op for op, result in zip(batch, results, strict=True) if isinstance(result, BaseException)]
+                for _ in batch:
+                    self._ops.popleft()
+                self._applied += len(batch) - len(failed)
+                if not failed:
+                    backoff = 0.1
+                    self.last_error = None
                     continue
-                backoff = 0.1
-                self._ops.popleft()
-                self._applied += 1
-                self.last_error = None
+                error = next(r for r in results if isinstance(r, BaseException))
+                self.last_error = f"{type(error).__name__}: {error}"
+                self._failed_at = self._issued
+                self._ops.extendleft(reversed(failed))
+                self._progress.set()
+                log.error("%d store writes failed (retrying in %.1fs): %s", len(failed), backoff, self.last_error)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             self._progress.set()
 
     async def barrier(self) -> None:

@@ -38,6 +38,8 @@ class Outgoing:
     share: ShareKey | None = None
     state: int = AWAIT_ACK
     sends: int = 0
+    #: Held back after a reconnect because the client's Receive Maximum was full.
+    awaiting_resend: bool = False
 
 
 @dataclass(slots=True)

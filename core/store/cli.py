@@ -74,14 +74,19 @@ async def _run_migrate(args: argparse.Namespace) -> int:
         await source.close()
         print(f"hookmq store migrate: destination: {error}", file=sys.stderr)
         return 2
-    bar = tqdm(desc="migrating", unit="item", file=sys.stderr, disable=args.quiet, total=0)
+    # Created once the total is known, so the bar never shows a bogus "0 items" first.
+    bars: list[tqdm] = []
 
     def set_total(total: int) -> None:
-        bar.reset(total=total)
+        bars.append(tqdm(desc="migrating", unit="item", file=sys.stderr, disable=args.quiet, total=total))
+
+    def advance(steps: int) -> None:
+        if bars:
+            bars[0].update(steps)
 
     try:
         report = await migrate(
-            source, destination, clear_destination=args.clear_destination, on_total=set_total, on_progress=bar.update
+            source, destination, clear_destination=args.clear_destination, on_total=set_total, on_progress=advance
         )
     except MigrationError as error:
         print(f"hookmq store migrate: {error}", file=sys.stderr)
@@ -90,7 +95,8 @@ async def _run_migrate(args: argparse.Namespace) -> int:
         print(f"hookmq store migrate: failed, the destination may be incomplete: {error}", file=sys.stderr)
         return 1
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
         await destination.close()
         await source.close()
     print(f"migrated {args.source} -> {args.destination}: {report.summary()}", file=sys.stderr)

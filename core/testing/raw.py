@@ -7,6 +7,7 @@ wrong ones, and reads back exactly what the broker answered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, TypeVar
 
 from ..mqtt.codec import Decoder, encode
@@ -192,7 +193,5 @@ class RawClient:
     async def close(self) -> None:
         """Close the connection without DISCONNECT (the broker sees an abnormal end)."""
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass

@@ -15,9 +15,10 @@ import argparse
 import logging
 from typing import Any
 
+from pydantic import BaseModel
+
 from hookmq import hookimpl
 from hookmq.mqtt.packets import Connect
-from pydantic import BaseModel
 
 from .cli import add_passwd_command
 from .passwords import hash_password, verify_password

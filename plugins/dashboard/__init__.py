@@ -13,8 +13,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from hookmq import hookimpl
 from pydantic import BaseModel
+
+from hookmq import hookimpl
 
 from .settings import DashboardSettings
 

@@ -14,10 +14,11 @@ from importlib import resources
 from typing import Any, Literal
 
 from aiohttp import web
-from hookmq.mqtt.errors import ProtocolError
-from hookmq.mqtt.topics import validate_topic_name
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hookmq.mqtt.errors import ProtocolError
+from hookmq.mqtt.topics import validate_topic_name
 
 from . import metrics, views
 from .contract import BrokerLike

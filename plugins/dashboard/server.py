@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+
 from hookmq.transport.config import parse_address
 
 from .api import Api, dumps

@@ -6,8 +6,9 @@ dashboard's optional dependencies (aiohttp, prometheus-client) are not installed
 
 from __future__ import annotations
 
-from hookmq.transport.config import parse_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hookmq.transport.config import parse_address
 
 
 class DashboardSettings(BaseModel):

@@ -18,6 +18,12 @@ from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
 from hookmq.store.base import DropPolicy, Store
 from hookmq.store.batching import GroupCommitter
 from hookmq.store.errors import StoreClosed, StoreError, StoreUnavailable
@@ -33,11 +39,6 @@ from hookmq.store.serialize import (
     encode_subscription,
 )
 from hookmq.store.settings import StorageSettings
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from .keys import KeyLayout
 from .settings import RedisStoreSettings

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from hookmq.hookspecs import hookimpl
 from hookmq.store.base import StoreFactory
-from pydantic import BaseModel
 
 from .settings import SqliteStoreSettings
 from .store import SqliteStore

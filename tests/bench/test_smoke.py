@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from hookmq.bench.runner import RunOptions, Target, run_workload
 from hookmq.bench.workloads import Workload
 

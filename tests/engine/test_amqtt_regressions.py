@@ -103,6 +103,6 @@ async def test_amqtt_regression_level3_mqisdp_accepted(broker: Broker, connect: 
 
 
 async def test_amqtt_regression_v5_accepted(broker: Broker, connect: Connect) -> None:
-    client, connack = await connect(broker, "five", level=5)
+    _client, connack = await connect(broker, "five", level=5)
     assert connack.reason_code == 0
     assert connack.properties.receive_maximum is not None  # a real v5 CONNACK, not a v3 refusal

@@ -89,6 +89,15 @@ async def test_max_keepalive_answered_with_server_keep_alive(start_broker: Start
     assert low.properties.server_keep_alive is None
 
 
+@pytest.mark.parametrize("level", [4, 5])
+async def test_keepalive_zero_honoured_by_default(broker: Broker, connect: Connect, level: int) -> None:
+    _client, connack = await connect(broker, f"no-ka-{level}", level=level, keep_alive=0)
+    # Keep Alive 0 switches the mechanism off; the default configuration sets no maximum.
+    assert connack.properties.server_keep_alive is None
+    view = broker.client(f"no-ka-{level}")
+    assert view is not None and view["keep_alive"] == 0
+
+
 async def test_keepalive_enforced_at_one_and_a_half_times(broker: Broker, connect: Connect) -> None:
     client, _ = await connect(broker, "sleepy", level=5, keep_alive=1)
     # 1.5 s grace plus the half-second housekeeping tick: gone well within 4 s.

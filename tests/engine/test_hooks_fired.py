@@ -73,7 +73,7 @@ class Recorder:
         return [kwargs for hook, kwargs in self.calls if hook == name]
 
 
-async def test_hook_on_started_and_on_stopped_order(start_broker: BrokerFactory) -> None:
+async def _scenario_on_started_and_on_stopped_order(start_broker: BrokerFactory) -> None:
     events: list[str] = []
 
     class Plugin:
@@ -91,8 +91,15 @@ async def test_hook_on_started_and_on_stopped_order(start_broker: BrokerFactory)
     assert events == ["started", "stopped"]
 
 
-test_hook_on_started = test_hook_on_started_and_on_stopped_order
-test_hook_on_stopped = test_hook_on_started_and_on_stopped_order
+async def test_hook_on_started(start_broker: BrokerFactory) -> None:
+    """`on_started` fires (scenario shared with the related hook)."""
+    await _scenario_on_started_and_on_stopped_order(start_broker)
+
+
+async def test_hook_on_stopped(start_broker: BrokerFactory) -> None:
+    """`on_stopped` fires (scenario shared with the related hook)."""
+    await _scenario_on_started_and_on_stopped_order(start_broker)
+
 
 
 async def test_hook_on_sys_info_tick(start_broker: BrokerFactory) -> None:
@@ -157,7 +164,7 @@ async def test_hook_on_acl_check(start_broker: BrokerFactory) -> None:
     await client.disconnect()
 
 
-async def test_hook_on_connect_and_session_established(start_broker: BrokerFactory) -> None:
+async def _scenario_on_connect_and_session_established(start_broker: BrokerFactory) -> None:
     recorder = Recorder()
 
     class Plugin:
@@ -183,8 +190,15 @@ async def test_hook_on_connect_and_session_established(start_broker: BrokerFacto
         {"client_id": "sess", "present": False}, {"client_id": "sess", "present": True}]
 
 
-test_hook_on_connect = test_hook_on_connect_and_session_established
-test_hook_on_session_established = test_hook_on_connect_and_session_established
+async def test_hook_on_connect(start_broker: BrokerFactory) -> None:
+    """`on_connect` fires (scenario shared with the related hook)."""
+    await _scenario_on_connect_and_session_established(start_broker)
+
+
+async def test_hook_on_session_established(start_broker: BrokerFactory) -> None:
+    """`on_session_established` fires (scenario shared with the related hook)."""
+    await _scenario_on_connect_and_session_established(start_broker)
+
 
 
 async def test_hook_on_disconnect(start_broker: BrokerFactory) -> None:
@@ -258,7 +272,7 @@ async def test_hook_on_packet_read(start_broker: BrokerFactory) -> None:
     await client.disconnect()
 
 
-async def test_hook_on_packet_encode_and_sent(start_broker: BrokerFactory) -> None:
+async def _scenario_on_packet_encode_and_sent(start_broker: BrokerFactory) -> None:
     sent: list[tuple[str, int]] = []
 
     class Plugin:
@@ -284,11 +298,18 @@ async def test_hook_on_packet_encode_and_sent(start_broker: BrokerFactory) -> No
     assert all(size > 0 for _, size in sent)
 
 
-test_hook_on_packet_encode = test_hook_on_packet_encode_and_sent
-test_hook_on_packet_sent = test_hook_on_packet_encode_and_sent
+async def test_hook_on_packet_encode(start_broker: BrokerFactory) -> None:
+    """`on_packet_encode` fires (scenario shared with the related hook)."""
+    await _scenario_on_packet_encode_and_sent(start_broker)
 
 
-async def test_hook_on_subscribe_and_subscribed(start_broker: BrokerFactory) -> None:
+async def test_hook_on_packet_sent(start_broker: BrokerFactory) -> None:
+    """`on_packet_sent` fires (scenario shared with the related hook)."""
+    await _scenario_on_packet_encode_and_sent(start_broker)
+
+
+
+async def _scenario_on_subscribe_and_subscribed(start_broker: BrokerFactory) -> None:
     results: list[tuple[int, ...]] = []
 
     class Plugin:
@@ -310,8 +331,15 @@ async def test_hook_on_subscribe_and_subscribed(start_broker: BrokerFactory) -> 
     await client.disconnect()
 
 
-test_hook_on_subscribe = test_hook_on_subscribe_and_subscribed
-test_hook_on_subscribed = test_hook_on_subscribe_and_subscribed
+async def test_hook_on_subscribe(start_broker: BrokerFactory) -> None:
+    """`on_subscribe` fires (scenario shared with the related hook)."""
+    await _scenario_on_subscribe_and_subscribed(start_broker)
+
+
+async def test_hook_on_subscribed(start_broker: BrokerFactory) -> None:
+    """`on_subscribed` fires (scenario shared with the related hook)."""
+    await _scenario_on_subscribe_and_subscribed(start_broker)
+
 
 
 async def test_hook_on_select_subscribers(start_broker: BrokerFactory) -> None:
@@ -333,7 +361,7 @@ async def test_hook_on_select_subscribers(start_broker: BrokerFactory) -> None:
         await client.disconnect()
 
 
-async def test_hook_on_unsubscribe_and_unsubscribed(start_broker: BrokerFactory) -> None:
+async def _scenario_on_unsubscribe_and_unsubscribed(start_broker: BrokerFactory) -> None:
     seen: list[tuple[str, ...]] = []
 
     class Plugin:
@@ -356,11 +384,18 @@ async def test_hook_on_unsubscribe_and_unsubscribed(start_broker: BrokerFactory)
     await client.disconnect()
 
 
-test_hook_on_unsubscribe = test_hook_on_unsubscribe_and_unsubscribed
-test_hook_on_unsubscribed = test_hook_on_unsubscribe_and_unsubscribed
+async def test_hook_on_unsubscribe(start_broker: BrokerFactory) -> None:
+    """`on_unsubscribe` fires (scenario shared with the related hook)."""
+    await _scenario_on_unsubscribe_and_unsubscribed(start_broker)
 
 
-async def test_hook_on_publish_and_published(start_broker: BrokerFactory) -> None:
+async def test_hook_on_unsubscribed(start_broker: BrokerFactory) -> None:
+    """`on_unsubscribed` fires (scenario shared with the related hook)."""
+    await _scenario_on_unsubscribe_and_unsubscribed(start_broker)
+
+
+
+async def _scenario_on_publish_and_published(start_broker: BrokerFactory) -> None:
     published: list[bytes] = []
 
     class Plugin:
@@ -385,8 +420,15 @@ async def test_hook_on_publish_and_published(start_broker: BrokerFactory) -> Non
     await client.disconnect()
 
 
-test_hook_on_publish = test_hook_on_publish_and_published
-test_hook_on_published = test_hook_on_publish_and_published
+async def test_hook_on_publish(start_broker: BrokerFactory) -> None:
+    """`on_publish` fires (scenario shared with the related hook)."""
+    await _scenario_on_publish_and_published(start_broker)
+
+
+async def test_hook_on_published(start_broker: BrokerFactory) -> None:
+    """`on_published` fires (scenario shared with the related hook)."""
+    await _scenario_on_publish_and_published(start_broker)
+
 
 
 async def test_hook_on_publish_dropped(start_broker: BrokerFactory) -> None:
@@ -427,7 +469,7 @@ async def test_hook_on_retain_message(start_broker: BrokerFactory) -> None:
     await client.disconnect()
 
 
-async def test_hook_on_qos_publish_and_complete(start_broker: BrokerFactory) -> None:
+async def _scenario_on_qos_publish_and_complete(start_broker: BrokerFactory) -> None:
     events: list[tuple[str, int]] = []
 
     class Plugin:
@@ -452,8 +494,15 @@ async def test_hook_on_qos_publish_and_complete(start_broker: BrokerFactory) -> 
     await client.disconnect()
 
 
-test_hook_on_qos_publish = test_hook_on_qos_publish_and_complete
-test_hook_on_qos_complete = test_hook_on_qos_publish_and_complete
+async def test_hook_on_qos_publish(start_broker: BrokerFactory) -> None:
+    """`on_qos_publish` fires (scenario shared with the related hook)."""
+    await _scenario_on_qos_publish_and_complete(start_broker)
+
+
+async def test_hook_on_qos_complete(start_broker: BrokerFactory) -> None:
+    """`on_qos_complete` fires (scenario shared with the related hook)."""
+    await _scenario_on_qos_publish_and_complete(start_broker)
+
 
 
 async def test_hook_on_qos_dropped(start_broker: BrokerFactory) -> None:
@@ -474,7 +523,7 @@ async def test_hook_on_qos_dropped(start_broker: BrokerFactory) -> None:
     assert dropped == [("holder", "session ended")]
 
 
-async def test_hook_on_will_and_will_sent(start_broker: BrokerFactory) -> None:
+async def _scenario_on_will_and_will_sent(start_broker: BrokerFactory) -> None:
     sent: list[tuple[str, bytes]] = []
 
     class Plugin:
@@ -498,8 +547,15 @@ async def test_hook_on_will_and_will_sent(start_broker: BrokerFactory) -> None:
     await watcher.disconnect()
 
 
-test_hook_on_will = test_hook_on_will_and_will_sent
-test_hook_on_will_sent = test_hook_on_will_and_will_sent
+async def test_hook_on_will(start_broker: BrokerFactory) -> None:
+    """`on_will` fires (scenario shared with the related hook)."""
+    await _scenario_on_will_and_will_sent(start_broker)
+
+
+async def test_hook_on_will_sent(start_broker: BrokerFactory) -> None:
+    """`on_will_sent` fires (scenario shared with the related hook)."""
+    await _scenario_on_will_and_will_sent(start_broker)
+
 
 
 async def test_hook_on_client_expired(start_broker: BrokerFactory) -> None:

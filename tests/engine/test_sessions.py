@@ -29,6 +29,16 @@ async def test_v311_persistent_session_resumed(broker: Broker, connect: Connect)
     assert (await again.receive_message()).payload == b"live"
 
 
+async def test_v311_persistent_session_bounded_by_max_session_expiry(start_broker: StartBroker,
+                                                                      connect: Connect) -> None:
+    broker = await start_broker({"max_session_expiry": 1})
+    client, _ = await connect(broker, "v3-bounded", level=4, clean_start=False)
+    await client.subscribe("b/#", 1)
+    await client.disconnect()
+    # A v3 persistent session has no expiry of its own; the server's maximum must still bound it.
+    assert await eventually(lambda: broker.client("v3-bounded") is None, 4)
+
+
 async def test_v311_clean_session_discards_state(broker: Broker, connect: Connect) -> None:
     sub, _ = await connect(broker, "cleaner", level=4, clean_start=False)
     await sub.subscribe("clean/#", 1)
@@ -155,6 +165,41 @@ async def test_qos2_pubrel_resent_on_reconnect(broker: Broker, connect: Connect)
     assert pubrel.packet_id == message.packet_id
     await again.send(Pubcomp(pubrel.packet_id))
     assert await again.nothing_within(0.3)
+
+
+async def test_resume_respects_new_receive_maximum(broker: Broker, connect: Connect) -> None:
+    sub, _ = await connect(broker, "shrinking", properties=Properties(session_expiry_interval=60, receive_maximum=5))
+    await sub.subscribe("shrink/#", 1)
+    pub, _ = await connect(broker, "shrink-pub")
+    for n in range(3):
+        await pub.publish("shrink/x", str(n).encode(), 1)
+    await messages(sub, 3, ack=False)
+    await sub.close()
+    again, _ = await connect(broker, "shrinking", clean_start=False,
+                             properties=Properties(session_expiry_interval=60, receive_maximum=1))
+    first = await again.receive_message(ack=False)
+    assert first.dup is True
+    # MQTT-3.3.4-9: no more than Receive Maximum unacknowledged PUBLISH packets, resends included.
+    assert await again.nothing_within(0.3)
+
+
+async def test_shared_persistent_member_queue_released_to_others(broker: Broker, connect: Connect) -> None:
+    holder, _ = await connect(broker, "sp-holder",
+                              properties=Properties(session_expiry_interval=60, receive_maximum=1))
+    other, _ = await connect(broker, "sp-other")
+    await holder.subscribe("$share/g/sp", 1)
+    await other.subscribe("$share/g/sp", 1)
+    pub, _ = await connect(broker, "sp-pub")
+    for n in range(6):
+        await pub.publish("sp", str(n).encode(), 1)
+    held = await holder.receive_message(ack=False)
+    got = []
+    while not await other.nothing_within(0.3):
+        got.append((await other.receive_message()).payload)
+    await holder.close()  # persistent: its inflight message waits for it, its queue goes to the group
+    while not await other.nothing_within(0.3):
+        got.append((await other.receive_message()).payload)
+    assert sorted(got + [held.payload]) == [str(n).encode() for n in range(6)]
 
 
 @pytest.mark.parametrize(("policy", "kept"), [("drop_oldest", [b"3", b"4", b"5"]),

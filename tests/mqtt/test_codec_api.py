@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hookmq.mqtt.codec import MAX_PACKET_SIZE, Decoder, encode, encode_publish, patch_packet_id
 from hookmq.mqtt.errors import ProtocolError
 from hookmq.mqtt.packets import (
@@ -113,3 +114,7 @@ def test_error_messages_say_what_was_wrong() -> None:
         decoder.feed(b"\x30\x05\x00\x03a/#")
     assert caught.value.reason_code == 0x90
     assert "0x90" in str(caught.value)
+
+
+def test_non_minimal_remaining_length_is_accepted() -> None:
+    assert Decoder(protocol_level=4).feed(b"\xc0\x80\x00") == [Pingreq()]

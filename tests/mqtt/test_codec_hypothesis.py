@@ -7,6 +7,9 @@ from functools import partial
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from hookmq.mqtt.codec import Decoder, encode, encode_publish
 from hookmq.mqtt.errors import ProtocolError
 from hookmq.mqtt.packets import (
@@ -35,8 +38,6 @@ from hookmq.mqtt.packets import (
 )
 from hookmq.mqtt.properties import PROPERTY_SPECS, WILL, PropertyId, PropertySpec, PropertyType
 from hookmq.mqtt.reason_codes import REASON_CODES_BY_PACKET_TYPE, SUBACK_V3_CODES
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 LEVELS = st.sampled_from([3, 4, 5])
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

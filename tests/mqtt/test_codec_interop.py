@@ -19,6 +19,9 @@ from typing import Any
 import mqtt5
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.properties import Properties as PahoProperties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
 from hookmq.mqtt.codec import Decoder, encode
 from hookmq.mqtt.packets import (
     Auth,
@@ -42,8 +45,6 @@ from hookmq.mqtt.packets import (
     Unsubscribe,
     Will,
 )
-from paho.mqtt.properties import Properties as PahoProperties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 P = Properties
 SO = SubscriptionOptions

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hookmq.mqtt.codec import Decoder, encode
 from hookmq.mqtt.errors import ProtocolError
 from hookmq.mqtt.packets import PACKET_TYPES, Auth

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import hookmq.mqtt.properties as properties_module
 import pytest
+
+import hookmq.mqtt.properties as properties_module
 from hookmq.mqtt.errors import ProtocolError
 from hookmq.mqtt.packets import NO_PROPERTIES, PacketType, Properties
 from hookmq.mqtt.properties import (

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hookmq.mqtt.errors import ProtocolError
 from hookmq.mqtt.packets import Subscription, SubscriptionOptions
 from hookmq.mqtt.reason_codes import ReasonCode
@@ -17,8 +20,6 @@ from hookmq.mqtt.topics import (
     validate_topic_filter,
     validate_topic_name,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 VALID_NAMES = [
     "sport/tennis/player1",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hookmq.mqtt.packets import SubscriptionOptions
 from hookmq.mqtt.topics import topic_matches, validate_topic_filter, validate_topic_name
 from hookmq.mqtt.trie import Matches, SubscriberEntry, SubscriptionTrie
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 QOS0 = SubscriptionOptions()
 QOS1 = SubscriptionOptions(qos=1)

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+
 from hookmq import hookimpl
 from hookmq.config import Config
 from hookmq.testing.pytest_plugin import MqttClientFactory

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from paho.mqtt.client import CallbackAPIVersion, Client, MQTTProtocolVersion
+
 from hookmq.config import Config
 from hookmq.engine import Broker
 from hookmq.testing.raw import RawClient
-from paho.mqtt.client import CallbackAPIVersion, Client, MQTTProtocolVersion
 
 WAIT = 10.0
 """Seconds any single exchange with the broker may take before a test fails."""

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+
 from hookmq.config import Config
 from hookmq.plugins.dashboard import dashboard_of
 from hookmq.plugins.dashboard.server import Dashboard

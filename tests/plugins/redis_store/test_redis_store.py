@@ -10,6 +10,7 @@ import pydantic
 import pytest
 import pytest_asyncio
 import redis
+
 from hookmq.plugins import redis_store
 from hookmq.plugins.redis_store.settings import RedisStoreSettings
 from hookmq.plugins.redis_store.store import RedisStore, _client_kwargs

@@ -15,6 +15,7 @@ from typing import Any
 
 import pydantic
 import pytest
+
 from hookmq.plugins import sqlite_store
 from hookmq.plugins.sqlite_store import SqliteStore, SqliteStoreSettings
 from hookmq.plugins.sqlite_store.store import Operation

@@ -9,6 +9,7 @@ from typing import Any
 
 import hookmq_example
 import pytest
+
 from hookmq.config import Config
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hookmq import RejectPublish, hookimpl
 from pydantic import BaseModel, ConfigDict, Field
+
+from hookmq import RejectPublish, hookimpl
 
 __version__ = "0.1.0"
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from hookmq.plugins.auth.passwords import hash_password
 from hookmq.plugins.auth.settings import AclRule, AuthSettings
-from pydantic import ValidationError
 
 HASH = hash_password("pw", n=2**10)
 

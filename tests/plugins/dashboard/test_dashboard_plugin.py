@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import hookmq.plugins.dashboard as plugin
 import pytest
+
+import hookmq.plugins.dashboard as plugin
 from hookmq.config import Config
 from hookmq.engine import Broker
 

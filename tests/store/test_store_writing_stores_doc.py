@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
 from hookmq.store.base import Store
 from hookmq.testing.store_contract import StoreContract, StoreFactory
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hookmq.plugins.auth.throttle import LoginThrottle, host_of
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from broker_helpers import raw, running_broker
+
 from hookmq.config import Config
 from hookmq.mqtt.packets import Puback
 from hookmq.plugins.auth.settings import AuthSettings

@@ -6,6 +6,7 @@ from typing import Any
 
 import pydantic
 import pytest
+
 from hookmq.store import memory_plugin
 from hookmq.store.memory import MemoryStore
 from hookmq.store.settings import StorageSettings

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from auth_helpers import ClientRecord
+
 from hookmq.mqtt.packets import Connect
 from hookmq.plugins.auth.service import AuthService
 from hookmq.plugins.auth.settings import AuthSettings

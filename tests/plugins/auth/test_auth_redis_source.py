@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio
 from auth_helpers import ClientRecord, cheap_hash
 from broker_helpers import raw, running_broker
+
 from hookmq.mqtt.packets import Connect
 from hookmq.plugins.auth.service import AuthService
 from hookmq.plugins.auth.settings import AuthSettings

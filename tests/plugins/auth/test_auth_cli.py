@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from hookmq.plugins.auth.cli import PasswordInputError, read_password
 from hookmq.plugins.auth.passwords import verify_password
 from hookmq.plugins.auth.settings import AuthSettings

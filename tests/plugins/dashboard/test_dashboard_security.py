@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from hookmq.config import Config
 from hookmq.engine import Broker
 from hookmq.plugins.dashboard import dashboard_of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hookmq.plugins.auth.passwords import (
     InvalidHashError,
     check_hash,

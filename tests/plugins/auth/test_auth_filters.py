@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hookmq.mqtt.topics import topic_matches
-from hookmq.plugins.auth.filters import covers, matches, overlaps, split
 from hypothesis import given
 from hypothesis import strategies as st
+
+from hookmq.mqtt.topics import topic_matches
+from hookmq.plugins.auth.filters import covers, matches, overlaps, split
 
 
 @pytest.mark.parametrize(

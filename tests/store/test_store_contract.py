@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from hookmq.plugins.redis_store import RedisStoreSettings
 from hookmq.plugins.redis_store.store import RedisStore
 from hookmq.plugins.sqlite_store import SqliteStore

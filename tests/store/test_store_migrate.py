@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
 from hookmq.mqtt.packets import SubscriptionOptions
 from hookmq.store import cli
 from hookmq.store.base import Store

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from auth_helpers import cheap_hash
 from broker_helpers import paho, port_of, raw, running_broker
+
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Puback, Publish, Pubrec
 from hookmq.testing.certs import generate_certificates

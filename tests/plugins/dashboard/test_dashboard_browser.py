@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from hookmq.plugins.dashboard.server import Dashboard
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hookmq.plugins.dashboard import HOOKMQ_DEFAULT_ENABLED, DashboardSettings
 from pydantic import ValidationError
+
+from hookmq.plugins.dashboard import HOOKMQ_DEFAULT_ENABLED, DashboardSettings
 
 
 def test_defaults() -> None:

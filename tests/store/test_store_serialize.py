@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from hookmq.mqtt.packets import Properties, Publish, SubscriptionOptions, Will
 from hookmq.store.records import OutgoingRecord, SessionRecord, StoredMessage, SubscriptionRecord
 from hookmq.store.serialize import (
@@ -19,8 +22,6 @@ from hookmq.store.serialize import (
     encode_subscription,
 )
 from hookmq.testing.store_contract import sample_message, sample_session
-from hypothesis import given
-from hypothesis import strategies as st
 
 texts = st.text(max_size=30)
 u16 = st.integers(0, 65_535)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from hookmq.plugins.dashboard.server import Dashboard
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+
+from hookmq.plugins.dashboard.server import Dashboard
 
 
 async def scrape(http: aiohttp.ClientSession) -> dict[str, float]:

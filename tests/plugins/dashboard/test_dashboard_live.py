@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import aiohttp
+
 from hookmq.plugins.dashboard.live import LiveBrowser, LiveHub
 from hookmq.plugins.dashboard.server import Dashboard
 

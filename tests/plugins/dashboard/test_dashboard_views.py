@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+
 from hookmq.mqtt.packets import Publish, SubscriptionOptions
 from hookmq.plugins.dashboard import views
 

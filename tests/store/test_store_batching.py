@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from hookmq.store.batching import GroupCommitter
 from hookmq.store.errors import StoreClosed, StoreError, StoreUnavailable
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from hookmq.plugins.auth.acl import AclIndex
 from hookmq.plugins.auth.settings import AclRule
 
