@@ -52,7 +52,8 @@ class ConfigError(Exception):
     def from_validation(cls, error: ValidationError, source: str, prefix: Iterable[str | int] = ()) -> ConfigError:
         """Turn pydantic's errors into one line per problem: ``file: dotted.key: what``."""
         lines = []
-        for item in error.errors():
+        # Values are left out: a wrong value may be a secret (a password, a token).
+        for item in error.errors(include_input=False):
             key = dotted_key((*prefix, *item["loc"]))
             lines.append(f"{source}: {key}: {_describe(item)}")
         return cls("\n".join(lines), source)
@@ -72,7 +73,7 @@ def _describe(item: Mapping[str, Any]) -> str:
         return "unknown key"
     if item["type"] == "missing":
         return "missing required key"
-    return f"{item['msg']} (got {item.get('input')!r})"
+    return str(item["msg"])
 
 
 class ClusterSettings(BaseModel):

@@ -199,9 +199,11 @@ def on_connect_authenticate(client: Client, connect: Connect) -> bool | None:
 def on_acl_check(client: Client, topic: str, write: bool) -> bool | None:
     """Decide whether a client may publish to, subscribe to, or receive from a topic.
 
-    Fires for every inbound PUBLISH (``write=True``, the topic name), for every filter of a
-    SUBSCRIBE (``write=False``, the filter) and for every delivery to a subscriber
-    (``write=False``, the topic name).
+    Fires for every inbound PUBLISH (``write=True``, the topic name), for the will topic of a
+    CONNECT (``write=True``; a refusal answers CONNACK 0x87 / 0x05) and for every filter of a
+    SUBSCRIBE (``write=False``, the filter, ``$share/<group>/`` included). Delivery to a
+    subscriber is decided once, when it subscribes: there is no per-delivery call, so the
+    cost of a message does not grow with the rules.
 
     :return: ``True`` allow, ``False`` deny, ``None`` abstain.
 

@@ -696,6 +696,9 @@ class Broker:
             "retained": len(self.retained),
             "inflight": sum(len(s.inflight) for s in self.sessions.values()),
             "queued": sum(len(s.queue) for s in self.sessions.values()),
+            "store_backend": self.config.storage.backend,
+            "store_error": self.persistence.last_error or "",
+            "store_pending_writes": self.persistence.pending,
         }
 
     def clients(self) -> list[dict[str, Any]]:

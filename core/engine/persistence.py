@@ -57,6 +57,11 @@ class Persistence:
         #: The last storage error, for logs, `$SYS` and the dashboard.
         self.last_error: str | None = None
 
+    @property
+    def pending(self) -> int:
+        """Operations recorded and not yet applied to the store."""
+        return self._issued - self._applied
+
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:

@@ -32,6 +32,9 @@ SYS_TOPICS: dict[str, str] = {
     "bytes/sent": "bytes_sent",
     "packets/received": "packets_received",
     "packets/sent": "packets_sent",
+    "store/backend": "store_backend",
+    "store/error": "store_error",
+    "store/pending writes": "store_pending_writes",
 }
 
 
@@ -57,7 +60,7 @@ class SysPublisher:
         info = broker.info()
         for suffix, key in SYS_TOPICS.items():
             topic = f"$SYS/broker/{suffix}"
-            payload = str(info[key]).encode()
+            payload = str(info[key]).encode() or b"ok"  # an empty retained payload would clear the topic
             current = broker.retained.get(topic)
             if current is not None and current.payload == payload:
                 continue
