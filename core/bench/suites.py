@@ -27,9 +27,9 @@ QUICK: tuple[Workload, ...] = (
     Workload("pairs", clients=100, messages=50, qos=0),
     Workload("fanout", clients=20, messages=500, qos=0),
     Workload("fanin", clients=20, messages=500, qos=0),
-    Workload("filters", clients=10, messages=100, qos=0, filters=0),
-    Workload("filters", clients=10, messages=100, qos=0, filters=1_000),
-    Workload("filters", clients=10, messages=100, qos=0, filters=10_000),
+    Workload("filters", clients=20, messages=250, qos=0, filters=0),
+    Workload("filters", clients=20, messages=250, qos=0, filters=1_000),
+    Workload("filters", clients=20, messages=250, qos=0, filters=5_000),
     Workload("connections", clients=1_000),
     Workload("latency", clients=2, qos=0, rate=500.0, duration=2.0),
 )

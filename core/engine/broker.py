@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..hooks import RejectPublish
 from ..mqtt.codec import encode
 from ..mqtt.packets import NO_PROPERTIES, Connect, Packet, Properties, Publish
 from ..mqtt.reason_codes import ReasonCode
@@ -312,8 +313,6 @@ class Broker:
 
     async def publish_from(self, client: Client, packet: Publish) -> int:
         """Route a client's PUBLISH after the `on_publish` hook; returns the ack reason code."""
-        from ..hooks import RejectPublish
-
         hooks = self.hooks
         if hooks.enabled("on_publish"):
             try:
@@ -467,16 +466,15 @@ class Broker:
 
     def _write_qos0(self, client: Client, message: Message, retain: bool, ids: tuple[int, ...], now: float) -> int:
         """Write a QoS 0 message from the shared encoding."""
-        hooks = self.hooks
-        if hooks.enabled("on_packet_encode") or hooks.enabled("on_packet_sent"):
-            self.send_hooked(client, message.to_publish(0, retain, 0, now, ids))
-            self.stats.messages_sent += 1
-            return 1
         data = message.wire(client.protocol_level, 0, retain, ids, now)[0]
         if client.max_packet_out and len(data) > client.max_packet_out:
             self._dropped(client.session, message, "larger than the client's Maximum Packet Size")
             return 0
-        client.write_bytes(data)
+        hooks = self.hooks
+        if hooks.enabled("on_packet_encode") or hooks.enabled("on_packet_sent"):
+            self.send_hooked(client, message.to_publish(0, retain, 0, now, ids))
+        else:
+            client.write_bytes(data)
         self.stats.messages_sent += 1
         return 1
 
@@ -626,6 +624,10 @@ class Broker:
             await self._deferred_wakeup.wait()
             self._deferred_wakeup.clear()
             await self._flush_deferred()
+
+    async def flush_deferred(self) -> None:
+        """Run the queued notifications and hooked writes now (before a connection closes)."""
+        await self._flush_deferred()
 
     async def _flush_deferred(self) -> None:
         while self._deferred:

@@ -138,6 +138,8 @@ class Client:
             self.error = f"internal error: {exc}"
             self._send_disconnect(ReasonCode.UNSPECIFIED_ERROR)
         finally:
+            if self.broker.hooks.enabled("on_packet_encode") or self.broker.hooks.enabled("on_packet_sent"):
+                await self.broker.flush_deferred()  # hooked writes (a refusing CONNACK) go out first
             self.conn.close()
             await self.broker.client_gone(self)
 

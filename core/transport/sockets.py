@@ -9,6 +9,19 @@ import sys
 LISTEN_BACKLOG = 1024
 """Pending connections the kernel queues per listener; asyncio's default of 100 is low for bursts."""
 
+ACCEPT_BATCH = 100
+"""The `backlog` handed to asyncio, which uses it as the number of accepts per readiness event.
+
+It stays at asyncio's default because CPython's accept loop does not stop after EMFILE: each
+remaining iteration logs the error and schedules a retry. The kernel queue is widened to
+`LISTEN_BACKLOG` afterwards with `widen_backlog`.
+"""
+
+
+def widen_backlog(sock: socket.socket) -> None:
+    """Raise the kernel's pending-connection queue after asyncio listen()ed with `ACCEPT_BATCH`."""
+    sock.listen(LISTEN_BACKLOG)
+
 
 def bind_listening_socket(host: str | None, port: int) -> socket.socket:
     """Return a non-blocking socket listening on host:port.

@@ -13,7 +13,7 @@ from typing import Any, cast
 from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
 from .handlers import Handler, run_handler
-from .sockets import LISTEN_BACKLOG, bind_listening_socket, set_nodelay
+from .sockets import ACCEPT_BATCH, bind_listening_socket, set_nodelay, widen_backlog
 from .tls import peer_certificate, server_ssl_context
 
 
@@ -21,7 +21,9 @@ class StreamConnection(asyncio.Protocol):
     """One TCP or TLS client; implements `hookmq.transport.base.Connection`.
 
     Reading is flow-controlled: once `DEFAULT_READ_HIGH_WATER` bytes wait unread the socket is
-    paused, and `read` resumes it. Writing is flow-controlled by the transport, which calls
+    paused, and `read` resumes it. Writes are gathered until the end of the current event-loop
+    step and handed to the transport as one buffer (one send() instead of one per packet during
+    a fan-out). Writing is flow-controlled by the transport, which calls
     `pause_writing`/`resume_writing` around its high-water mark; `drain` waits on that.
     """
 
@@ -38,6 +40,9 @@ class StreamConnection(asyncio.Protocol):
         self._closing = False
         self._reading_paused = False
         self._writing_paused = False
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._flush_scheduled = False
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
 
@@ -110,18 +115,26 @@ class StreamConnection(asyncio.Protocol):
         return data
 
     def write(self, data: bytes) -> None:
-        """Hand bytes to the transport's buffer; ignored once closing."""
-        if not self._closing and self._transport is not None:
-            self._transport.write(data)
+        """Queue bytes for the peer, sent at the end of this event-loop step; ignored once closing."""
+        if self._closing or self._transport is None or not data:
+            return
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= DEFAULT_HIGH_WATER:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def buffered_size(self) -> int:
-        """Bytes the transport still holds for the peer."""
+        """Bytes not yet handed to the kernel: the gathered writes plus the transport's buffer."""
         if self._transport is None or self._transport.is_closing():
-            return 0
-        return self._transport.get_write_buffer_size()
+            return self._pending_size
+        return self._pending_size + self._transport.get_write_buffer_size()
 
     async def drain(self) -> None:
         """Wait while the transport's buffer is above its high-water mark."""
+        self._flush()  # the transport only knows it is full once it has the bytes
         while self._writing_paused and not self._closing:
             if self._drain_waiter is None or self._drain_waiter.done():
                 self._drain_waiter = asyncio.get_running_loop().create_future()
@@ -129,6 +142,7 @@ class StreamConnection(asyncio.Protocol):
 
     def close(self) -> None:
         """Flush the buffer, then close."""
+        self._flush()
         self._closing = True
         if self._transport is not None:
             self._transport.close()
@@ -136,8 +150,20 @@ class StreamConnection(asyncio.Protocol):
     def abort(self) -> None:
         """Close at once, dropping unsent bytes."""
         self._closing = True
+        self._pending.clear()
+        self._pending_size = 0
         if self._transport is not None:
             self._transport.abort()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        if self._transport is not None and not self._closing:
+            self._transport.write(data)
 
 
 class StreamListener:
@@ -159,13 +185,14 @@ class StreamListener:
             self._server = await loop.create_server(
                 lambda: StreamConnection(self.config.name, self._on_open),
                 sock=sock,
-                backlog=LISTEN_BACKLOG,  # asyncio would listen() again with its default of 100
+                backlog=ACCEPT_BATCH,
                 ssl=ssl_context,
                 ssl_handshake_timeout=OPEN_TIMEOUT if ssl_context else None,
             )
         except BaseException:
             sock.close()
             raise
+        widen_backlog(sock)
         return str(bound[0]), int(bound[1])
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from websockets.typing import Subprotocol
 from .base import DEFAULT_HIGH_WATER, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
 from .handlers import Handler, run_handler
-from .sockets import LISTEN_BACKLOG, bind_listening_socket, set_nodelay
+from .sockets import ACCEPT_BATCH, bind_listening_socket, set_nodelay, widen_backlog
 from .tls import peer_certificate, server_ssl_context
 
 MQTT_SUBPROTOCOLS = (Subprotocol("mqtt"), Subprotocol("mqttv3.1"))
@@ -182,7 +182,7 @@ class WebSocketListener:
             self._server = await serve(
                 self._on_websocket,
                 sock=sock,
-                backlog=LISTEN_BACKLOG,  # asyncio would listen() again with its default of 100
+                backlog=ACCEPT_BATCH,
                 ssl=ssl_context,
                 subprotocols=list(MQTT_SUBPROTOCOLS),
                 select_subprotocol=_select_subprotocol,
@@ -201,6 +201,7 @@ class WebSocketListener:
         except BaseException:
             sock.close()
             raise
+        widen_backlog(sock)
         return str(bound[0]), int(bound[1])
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hookmq.bench.brokers import start_broker
 from hookmq.bench.runner import Target
 

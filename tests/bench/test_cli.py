@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from hookmq.bench import cli
 from hookmq.bench.runner import Target
 from hookmq.bench.workloads import Workload

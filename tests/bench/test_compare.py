@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from hookmq.bench.brokers import BrokerUnavailable, start_broker
 from hookmq.bench.compare import rotated, run_comparison, write_outputs
 from hookmq.bench.runner import RunOptions

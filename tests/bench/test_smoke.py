@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hookmq.bench.runner import RunOptions, Target, run_workload
 from hookmq.bench.workloads import Workload
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from hookmq.bench import wire
 from hookmq.mqtt.codec import Decoder, encode
 from hookmq.mqtt.packets import Connack, Connect, Properties, Puback, Publish, Pubrel, Suback, Subscribe
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def _decode(data: bytes, level: int) -> list[object]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from engine_helpers import Connect, StartBroker, make_config, port_of
+
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import NO_PROPERTIES, Connack, Properties, Will
 from hookmq.testing.certs import TestCertificates, generate_certificates

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from engine_helpers import Connect, StartBroker, messages
+
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Pingreq, Pingresp, Publish, Will
 

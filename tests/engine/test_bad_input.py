@@ -7,6 +7,7 @@ import socket
 
 import pytest
 from engine_helpers import Connect, StartBroker, disconnect_reason, eventually, port_of, still_serves
+
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Connect as ConnectPacket
 from hookmq.mqtt.packets import Pingreq, Pingresp, Publish

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from engine_helpers import Connect, StartBroker, disconnect_reason, port_of
+
 from hookmq import hookimpl
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Auth, Connack, Properties

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 from engine_helpers import Connect, StartBroker, port_of
+from websockets.asyncio.client import connect as ws_connect
+
 from hookmq.engine import Broker
 from hookmq.mqtt.codec import Decoder, encode
 from hookmq.mqtt.packets import Connack, Publish, Suback, Subscribe, Subscription, SubscriptionOptions
 from hookmq.mqtt.packets import Connect as ConnectPacket
 from hookmq.testing.certs import TestCertificates
 from hookmq.testing.raw import RawClient
-from websockets.asyncio.client import connect as ws_connect
 
 
 def tls_listeners(certs: TestCertificates, require_client_cert: bool) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from engine_helpers import Connect, StartBroker, disconnect_reason, messages
+
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Properties, Puback, Publish, Pubrec
 from hookmq.mqtt.reason_codes import ReasonCode

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from engine_helpers import Connect, StartBroker, disconnect_reason, eventually, messages
+
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Properties, Publish, Will
 from hookmq.mqtt.reason_codes import ReasonCode
@@ -199,7 +200,7 @@ async def test_shared_persistent_member_queue_released_to_others(broker: Broker,
     await holder.close()  # persistent: its inflight message waits for it, its queue goes to the group
     while not await other.nothing_within(0.3):
         got.append((await other.receive_message()).payload)
-    assert sorted(got + [held.payload]) == [str(n).encode() for n in range(6)]
+    assert sorted([*got, held.payload]) == [str(n).encode() for n in range(6)]
 
 
 @pytest.mark.parametrize(("policy", "kept"), [("drop_oldest", [b"3", b"4", b"5"]),

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from engine_helpers import disconnect_reason, port_is_free
+
 from hookmq.mqtt.reason_codes import ReasonCode
 from hookmq.testing.raw import RawClient
 

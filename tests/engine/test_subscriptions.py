@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 from engine_helpers import Connect, StartBroker, messages
+
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Properties, Publish
 from hookmq.mqtt.reason_codes import ReasonCode

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from engine_helpers import Connect, StartBroker, disconnect_reason, eventually
+
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import (
     Properties,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine_helpers import Connect, messages
+
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Properties, Will
 from hookmq.mqtt.reason_codes import ReasonCode

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hookmq.testing.certs import TestCertificates, generate_certificates
 from interop_helpers import BrokerThread, Paho, loopback_config
+
+from hookmq.testing.certs import TestCertificates, generate_certificates
 
 
 @pytest.fixture

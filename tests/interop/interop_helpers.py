@@ -11,11 +11,12 @@ from collections.abc import Coroutine
 from typing import Any, Literal, TypeVar
 
 import paho.mqtt.client as mqtt
-from hookmq.config import Config
-from hookmq.engine import Broker
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from hookmq.config import Config
+from hookmq.engine import Broker
 
 T = TypeVar("T")
 

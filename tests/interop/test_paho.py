@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hookmq.testing.certs import TestCertificates
 from interop_helpers import BrokerThread, Paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from hookmq.testing.certs import TestCertificates
 
 MakePaho = Callable[..., Paho]
 TRANSPORTS = [("tcp", "tcp"), ("websockets", "ws")]

@@ -78,6 +78,20 @@ async def test_abort_drops_what_is_buffered(start: Start, captured: Captured) ->
     writer.close()
 
 
+async def test_writes_of_one_loop_step_are_gathered(start: Start, captured: Captured) -> None:
+    listener = await start(captured)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    connection = await captured.next()
+    packets = [bytes([0x30, 3, 0, 1, 97 + n % 26]) for n in range(100)]
+    for packet in packets:
+        connection.write(packet)
+    # Nothing has reached the socket yet: the writes wait for the end of this loop step.
+    assert connection.buffered_size() == 500
+    assert await reader.readexactly(500) == b"".join(packets)
+    assert connection.buffered_size() == 0
+    writer.close()
+
+
 async def test_write_after_close_is_ignored(start: Start, captured: Captured) -> None:
     listener = await start(captured)
     reader, writer = await asyncio.open_connection(*listener.address)
