@@ -115,6 +115,8 @@ class Broker:
         for client in list(self._connections):
             client.kick(ReasonCode.SERVER_SHUTTING_DOWN)
         await self._wait_for_connections(timeout=3.0)
+        for listener in self.listeners:
+            await listener.close_connections(grace=0.5)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -489,8 +491,8 @@ class Broker:
         packet_id = session.allocate_packet_id()
         out = Outgoing(packet_id, message, qos, retain, ids, share)
         session.inflight[packet_id] = out
-        self.persistence.save_outgoing(session, out)
         client.send_outgoing(out, now)
+        self.persistence.save_outgoing(session, out)  # after sending: a reload resends it with DUP
         self.stats.messages_sent += 1
         if self.hooks.enabled("on_qos_publish"):
             self.defer("on_qos_publish", client=client, packet=message.to_publish(qos, retain, packet_id, now, ids),

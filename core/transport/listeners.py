@@ -66,7 +66,7 @@ class RunningListener:
         """Wait up to `grace` seconds for connection handlers to finish, then end the rest.
 
         Remaining handlers are cancelled and their connections aborted (WebSocket clients first
-        get a 1001 "going away" close). Call after `close`; safe to call more than once.
+        get a 1001 "going away" close). Stops accepting too; safe to call more than once.
         """
         await self._server.close_connections(grace)
 

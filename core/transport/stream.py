@@ -202,6 +202,7 @@ class StreamListener:
 
     async def close_connections(self, grace: float) -> None:
         """Give handlers `grace` seconds to finish, then cancel the rest (aborting their connections)."""
+        self.close()  # a listener still accepting would keep adding connections
         if self._active and grace > 0:
             await asyncio.wait(list(self._active), timeout=grace)
         for task in list(self._active):

@@ -211,6 +211,7 @@ class WebSocketListener:
 
     async def close_connections(self, grace: float) -> None:
         """Give handlers `grace` seconds to finish, then close the rest with 1001 and cancel them."""
+        self.close()  # a listener still accepting would keep adding connections
         if self._active and grace > 0:
             await asyncio.wait(list(self._active), timeout=grace)
         websockets = list(self._active.values())

@@ -23,6 +23,7 @@ from durability_helpers import (
     collect_until,
     connect,
     duplicates_without_dup,
+    index_of,
     indexes,
     publish_pipelined,
     redis_config,
@@ -135,6 +136,9 @@ async def test_acknowledged_messages_survive_sigkill(backend: str, store_redis: 
     assert run.acked <= set(indexes(live_after)), f"online subscriber lost acknowledged messages ({context})"
     assert run.acked <= set(indexes(offline_after)), f"offline subscriber lost acknowledged messages ({context})"
     assert duplicates_without_dup(live_after) == []
+    # Sent before the crash and stored (their publisher was acknowledged): resent with DUP = 1.
+    resent = {index_of(m): m.dup for m in reversed(live_after) if m.payload.startswith(b"m")}
+    assert all(resent[i] for i in indexes(seen_before) if i in run.acked)
     assert duplicates_without_dup(offline_after) == []
     assert all(m.qos == qos for m in live_after[:-1] + offline_after[:-1])
 

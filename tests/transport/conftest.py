@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from transport_helpers import Captured, Handler, Start
+
 from hookmq.testing.certs import TestCertificates, generate_certificates
 from hookmq.transport import ListenerConfig, RunningListener, start_listeners
-from transport_helpers import Captured, Handler, Start
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,9 @@ import asyncio
 import resource
 import sys
 
-from hookmq.transport import ListenerConfig, start_listeners
 from transport_helpers import echo
+
+from hookmq.transport import ListenerConfig, start_listeners
 
 
 async def main(limit: int) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hookmq.transport.config import DEFAULT_LISTENERS, ListenerConfig, parse_address
 from pydantic import ValidationError
+
+from hookmq.transport.config import DEFAULT_LISTENERS, ListenerConfig, parse_address
 
 
 @pytest.mark.parametrize(

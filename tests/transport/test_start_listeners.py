@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from transport_helpers import echo, tls_options
+
 from hookmq.testing.certs import TestCertificates
 from hookmq.transport import ListenerConfig, RunningListener, banner_lines, start_listeners
-from transport_helpers import echo, tls_options
 
 pytestmark = pytest.mark.timeout(60)
 

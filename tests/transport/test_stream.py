@@ -7,9 +7,10 @@ import logging
 import socket
 
 import pytest
+from transport_helpers import Captured, Start, count_lines, echo
+
 from hookmq.transport import Connection
 from hookmq.transport.base import DEFAULT_HIGH_WATER
-from transport_helpers import Captured, Start, count_lines, echo
 
 pytestmark = pytest.mark.timeout(30)
 

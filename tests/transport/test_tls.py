@@ -7,8 +7,10 @@ import shutil
 import ssl
 
 import pytest
-from hookmq.testing.certs import CertificateFiles, TestCertificates
 from transport_helpers import Captured, MiniBroker, Start, echo, tls_options
+
+from hookmq.testing.certs import CertificateFiles, TestCertificates
+from hookmq.transport import Connection
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -116,6 +118,22 @@ async def test_minimum_version_is_enforced(start: Start, captured: Captured, cer
     old_client.maximum_version = ssl.TLSVersion.TLSv1_2
     assert await refused(listener.address, old_client)
     assert captured.connections.empty()
+
+
+async def test_tls_handler_return_flushes_everything(start: Start, certs: TestCertificates) -> None:
+    payload = bytes(range(256)) * 8192
+
+    async def send_and_leave(connection: Connection) -> None:
+        for offset in range(0, len(payload), 1000):
+            connection.write(payload[offset:offset + 1000])
+
+    listener = await start(send_and_leave, "tls", **tls_options(certs))
+    reader, writer = await asyncio.open_connection(
+        *listener.address, ssl=client_context(certs), server_hostname="localhost"
+    )
+    assert await reader.readexactly(len(payload)) == payload
+    assert await reader.read() == b""
+    writer.close()
 
 
 async def test_handshake_failure_does_not_stop_the_listener(start: Start, certs: TestCertificates) -> None:

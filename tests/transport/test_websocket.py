@@ -7,8 +7,6 @@ import ssl
 
 import paho.mqtt.client as paho
 import pytest
-from hookmq.testing.certs import TestCertificates
-from hookmq.transport import Connection
 from paho.mqtt.enums import CallbackAPIVersion
 from transport_helpers import (
     Captured,
@@ -23,6 +21,9 @@ from transport_helpers import (
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from hookmq.testing.certs import TestCertificates
+from hookmq.transport import Connection
+
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -33,6 +34,17 @@ async def test_echo_over_websocket_with_mqtt_subprotocol(start: Start) -> None:
         assert websocket.subprotocol == "mqtt"
         await websocket.send(b"\xc0\x00")
         assert await websocket.recv() == b"\xc0\x00"
+
+
+async def test_websocket_connection_describes_its_peer(start: Start, captured: Captured) -> None:
+    listener = await start(captured, "ws")
+    async with connect(listener.url, subprotocols=["mqtt"]) as websocket:
+        connection = await captured.next()
+        host, port = websocket.local_address[:2]
+        assert connection.remote_address == f"{host}:{port}"
+        assert connection.listener == listener.name
+        assert connection.tls_peer_certificate is None
+        assert isinstance(connection, Connection)
 
 
 async def test_mqtt31_subprotocol_is_accepted(start: Start) -> None:
