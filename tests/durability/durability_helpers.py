@@ -163,6 +163,16 @@ async def connect(port: int, client_id: str, *, level: int = 5, clean: bool = Tr
     return client, connack.session_present
 
 
+async def settle(client: RawClient) -> None:
+    """Wait until everything the broker recorded so far is durable (``ack_after_write``).
+
+    A QoS 1 PUBLISH is acknowledged only after every earlier store write, the client's own
+    included, has been committed; SUBACK and CONNACK do not wait (see engine bug D6).
+    """
+    ack = await client.publish("settle/nobody-listens", b"", qos=1)
+    assert ack is not None and ack.reason_code < 0x80, ack
+
+
 def payload(index: int) -> bytes:
     """The payload that names message ``index``."""
     return f"m{index:06d}".encode()

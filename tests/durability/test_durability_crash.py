@@ -173,3 +173,21 @@ async def test_inflight_redelivered_with_dup_after_sigkill(tmp_path: Path, broke
     assert [(m.packet_id, m.payload) for m in again] == [(m.packet_id, m.payload) for m in first]
     assert [m.dup for m in again] == [True, True, True]
     await live.disconnect()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(strict=True, reason="engine bug D6 (.notes/engine-bugs.md): SUBACK does not wait for the "
+                   "store in ack_after_write mode")
+async def test_acknowledged_subscription_survives_sigkill(tmp_path: Path, brokers: BrokerFactory) -> None:
+    """SUBACK means the subscription is stored: a crash right after it must not lose it."""
+    broker = brokers(sqlite_config(tmp_path))
+    subscriber, _ = await connect(broker.port, "subscriber", clean=False, expiry=300)
+    assert (await subscriber.subscribe("sub/#", qos=1)).reason_codes == (1,)
+    broker.kill()
+    await subscriber.close()
+
+    broker.start()
+    publisher, _ = await connect(broker.port, "publisher")
+    ack = await publisher.publish("sub/1", b"kept", qos=1)
+    assert ack is not None and ack.reason_code == 0  # 0x10 would mean: no subscriber any more
+    await publisher.disconnect()

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from durability_helpers import BrokerFactory, BrokerProcess, collect_until, connect, payload, redis_config
+from durability_helpers import (
+    BrokerFactory,
+    BrokerProcess,
+    collect_until,
+    connect,
+    payload,
+    redis_config,
+    settle,
+)
 
 from hookmq.testing.raw import RawClient
 from hookmq.testing.redis import RedisServer
@@ -56,7 +64,7 @@ async def test_session_created_on_one_broker_resumes_on_another(
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="engine bug D3 (.notes/engine-bugs.md): a broker resumes its own stale "
+@pytest.mark.xfail(strict=True, reason="engine bug D4 (.notes/engine-bugs.md): a broker resumes its own stale "
                    "in-memory copy of a session another broker changed in the shared store")
 async def test_session_returns_to_the_first_broker(
         tmp_path: Path, redis_server: RedisServer, brokers: BrokerFactory) -> None:
@@ -74,3 +82,27 @@ async def test_session_returns_to_the_first_broker(
     # Only what B queued: payload 1 and B's marker were delivered and acknowledged on B.
     assert await _received_until_marker(a, roamer) == [payload(2), b"end"]
     await roamer.disconnect()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(strict=True, reason="engine bug D5 (.notes/engine-bugs.md): Clean Start on another broker "
+                   "does not delete the stored session")
+async def test_clean_start_on_another_broker_discards_the_stored_session(
+        tmp_path: Path, redis_server: RedisServer, brokers: BrokerFactory) -> None:
+    a, b = _two_brokers(tmp_path, redis_server, brokers)
+    roamer, _ = await connect(a.port, "roamer", clean=False, expiry=300)
+    await roamer.subscribe("x/#", qos=1)
+    await settle(roamer)
+    await roamer.disconnect()
+    roamer, present = await connect(b.port, "roamer", clean=True, expiry=300)
+    assert not present
+    await settle(roamer)
+    await roamer.disconnect()
+    a.kill()
+    b.kill()
+
+    fresh = brokers(redis_config(tmp_path, redis_server, name="c"), "c")
+    publisher, _ = await connect(fresh.port, "publisher")
+    ack = await publisher.publish("x/1", b"nobody", qos=1)
+    assert ack is not None and ack.reason_code == 0x10  # no matching subscribers: the old one is gone
+    await publisher.disconnect()
