@@ -58,6 +58,7 @@ class Broker:
         self.retained = RetainedMessages()
         self.listeners: list[RunningListener] = []
         self._share_turn: dict[ShareKey, int] = {}
+        self._attach_locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._deferred: list[tuple[str, dict[str, Any]]] = []
         self._deferred_wakeup: asyncio.Event | None = None
@@ -89,9 +90,13 @@ class Broker:
 
         self.stats.started = time.time()
         self._deferred_wakeup = asyncio.Event()
-        await self.persistence.open()
-        await self.hooks.per_plugin("plugin_start", broker=self)
-        self.listeners = await start_listeners(self.config.listeners, self._serve_connection)
+        try:
+            await self.persistence.open()
+            await self.hooks.per_plugin("plugin_start", broker=self)
+            self.listeners = await start_listeners(self.config.listeners, self._serve_connection)
+        except BaseException:
+            await self._undo_partial_start()
+            raise
         self._tasks = [
             asyncio.create_task(self._housekeeping(), name="hookmq-housekeeping"),
             asyncio.create_task(self._run_deferred(), name="hookmq-deferred-hooks"),
@@ -104,6 +109,13 @@ class Broker:
         if not self.hooks.enabled("on_connect_authenticate"):
             log.warning("no authentication plugin is enabled: anonymous clients are allowed")
         await self.hooks.notify("on_started", broker=self)
+
+    async def _undo_partial_start(self) -> None:
+        """A start that failed half-way: release what did start (store, plugins' resources)."""
+        try:
+            await self.hooks.notify("plugin_stop", broker=self)
+        finally:
+            await self.persistence.close()
 
     async def stop(self) -> None:
         """Stop accepting, send DISCONNECT 0x8B to v5 clients, flush state, stop plugins."""
@@ -178,21 +190,36 @@ class Broker:
         return None
 
     async def attach_session(self, client: Client, connect: Connect) -> bool:
-        """Take over, resume or create the client's session; returns session-present."""
+        """Take over, resume or create the client's session; returns session-present.
+
+        Connections with the same client id attach one at a time: the second waits and then
+        takes over from the first, so no half-attached session is ever left behind.
+        """
+        lock = self._attach_locks.setdefault(client.client_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._attach_session(client, connect)
+        finally:
+            if not lock.locked() and self._attach_locks.get(client.client_id) is lock:
+                del self._attach_locks[client.client_id]
+
+    async def _attach_session(self, client: Client, connect: Connect) -> bool:
         client_id = client.client_id
         now = time.time()
         session = self.sessions.get(client_id)
         if session is not None and session.client is not None:
             await self._take_over(session.client, now)
-        if session is None and not connect.clean_start:
-            session = await self.persistence.load_session(client_id)
+        if not connect.clean_start and (session is None or self._changed_elsewhere(session)):
+            session = await self._load_stored_session(client_id, session)
         if session is not None and connect.clean_start:
             await self._end_session(session, now)
             session = None
+        if connect.clean_start:
+            self.persistence.forget(client_id)  # also what another node may have stored
         present = session is not None
         if session is None:
             session = Session(client_id)
-            self.sessions[client_id] = session
+        self.sessions[client_id] = session
         self._configure_session(session, client, connect)
         session.client = client
         session.disconnected_at = None
@@ -203,6 +230,17 @@ class Broker:
         self.stats.clients_maximum = max(self.stats.clients_maximum, len(self.connected))
         self.persistence.save_session(session)
         return present
+
+    def _changed_elsewhere(self, session: Session) -> bool:
+        """A disconnected session in a shared store may have been resumed by another broker."""
+        return self.persistence.shared and session.client is None
+
+    async def _load_stored_session(self, client_id: str, stale: Session | None) -> Session | None:
+        """Read a session from the store, replacing this process's older copy of it."""
+        if stale is not None:
+            self.trie.remove_client(client_id)
+            self.sessions.pop(client_id, None)
+        return await self.persistence.load_session(client_id)
 
     def _configure_session(self, session: Session, client: Client, connect: Connect) -> None:
         """Apply this CONNECT's protocol level, user, expiry and will to the session."""
@@ -237,7 +275,7 @@ class Broker:
         assert session is not None
         now = time.time()
         for out in list(session.inflight.values()):
-            if out.state == AWAIT_ACK and out.message.expired(now):
+            if out.state == AWAIT_ACK and out.sends == 0 and out.message.expired(now):
                 del session.inflight[out.packet_id]
                 self.persistence.outgoing_done(session, out.packet_id)
                 self._qos_dropped(session, out, "message expired")
@@ -503,10 +541,9 @@ class Broker:
         settings = self.settings
         dropped = session.enqueue(item, settings.max_queued_messages, settings.queue_drop_policy == "drop_oldest")
         if dropped is not item:
+            # The store applies the same bound and policy, so it drops the same oldest message.
             self.persistence.queue_append(session, item)
         if dropped is not None:
-            if dropped is not item:
-                self.persistence.queue_rewritten(session)
             self._dropped(session, dropped.message, "queue full")
 
     def fill_window(self, client: Client) -> None:
@@ -519,13 +556,13 @@ class Broker:
         limit = self.settings.max_write_buffer
         if session.inflight and not self._resend_held(client, session, now):
             return
-        popped = False
+        popped = 0
         while queue and len(session.inflight) < client.send_quota:
             if client.conn.buffered_size() > limit:
                 client.schedule_drain(lambda: self.fill_window(client))
                 break
             item = queue.popleft()
-            popped = True
+            popped += 1
             if item.message.expired(now):
                 continue
             if item.qos == 0:
@@ -533,8 +570,7 @@ class Broker:
             else:
                 self._send_new(client, session, item.message, item.qos, item.retain, item.subscription_ids,
                                item.share, now)
-        if popped:
-            self.persistence.queue_rewritten(session)
+        self.persistence.queue_popped(session, popped)
 
     def _resend_held(self, client: Client, session: Session, now: float) -> bool:
         """Resend inflight messages held back at reconnect, within the client's Receive Maximum.
@@ -669,10 +705,10 @@ class Broker:
             expires_at = session.expires_at()
             if expires_at is not None and now >= expires_at:
                 await self._end_session(session, now)
-                await self.hooks.notify("on_client_expired", client_id=session.client_id)
+                self.defer("on_client_expired", client_id=session.client_id)
         for message in self.retained.expired(now):
             self.persistence.retained(message, False)
-            await self.hooks.notify("on_retained_expired", topic=message.topic)
+            self.defer("on_retained_expired", topic=message.topic)
 
     # ------------------------------------------------------------------ public API
 

@@ -53,6 +53,12 @@ log = logging.getLogger("hookmq.client")
 _CONNACK_V3_BAD_VERSION = b"\x20\x02\x00\x01"
 _PINGRESP = b"\xd0\x00"
 
+#: Largest packet read before CONNECT is accepted (a CONNECT with a large will still fits).
+PRE_CONNECT_MAX_PACKET = 1 << 20
+
+#: Seconds a closing connection may take to flush before it is cut (a peer that stopped reading).
+CLOSE_GRACE = 5.0
+
 
 class ClientClosed(Exception):
     """Raised inside a handler to end the connection after the reply was sent."""
@@ -67,7 +73,8 @@ class Client:
         self.remote_address = conn.remote_address
         self.listener = conn.listener
         self.tls_peer_certificate = conn.tls_peer_certificate
-        self.decoder = Decoder(max_packet_size=broker.settings.max_packet_size)
+        # Until CONNECT is accepted, nobody may make the broker buffer more than a CONNECT needs.
+        self.decoder = Decoder(max_packet_size=min(broker.settings.max_packet_size, PRE_CONNECT_MAX_PACKET))
         self.protocol_level = 4
         self.client_id = ""
         self.username: str | None = None
@@ -228,6 +235,7 @@ class Client:
             return False
 
         session_present = await broker.attach_session(self, connect)
+        self.decoder.max_packet_size = broker.settings.max_packet_size
         self._apply_keep_alive(connect)
         self.established = True
         self._send(Connack(reason_code=0, session_present=session_present, properties=self._connack_properties(connect)))
@@ -353,7 +361,7 @@ class Client:
         if self.keep_alive != connect.keep_alive:
             values["server_keep_alive"] = self.keep_alive
         if connect.properties.request_response_information:
-            values["response_information"] = f"$response/{self.client_id}"
+            values["response_information"] = f"response/{self.client_id}"
         auth = getattr(self, "_auth_success_properties", None)
         if auth is not None:
             values["authentication_method"] = connect.properties.authentication_method
@@ -382,25 +390,35 @@ class Client:
             return
         if qos == 2 and len(session.incoming_qos2) >= settings.receive_maximum:
             self._close_with(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED, "more unacknowledged QoS 2 messages than Receive Maximum")
+        persistence = broker.persistence
+        recorded_before = persistence.issued
         reason = await self._admit_publish(packet)
         if reason is None:
             reason = await broker.publish_from(self, packet)
-        if qos and not await self._stored_before_ack():
+        if qos == 2 and reason < 0x80:
+            session.incoming_qos2.add(packet.packet_id)
+            persistence.incoming(session, packet.packet_id, True)
+        if qos and not await self._stored_before_ack(recorded_before):
+            if qos == 2:
+                session.incoming_qos2.discard(packet.packet_id)
+                persistence.incoming(session, packet.packet_id, False)
             if self.protocol_level != 5:
                 return  # no v3 code says "not stored": leaving it unacknowledged makes the client resend
             reason = ReasonCode.UNSPECIFIED_ERROR
         if qos == 1:
             self._send_ack(Puback, packet.packet_id, reason)
         elif qos == 2:
-            if reason < 0x80:
-                session.incoming_qos2.add(packet.packet_id)
-                broker.persistence.incoming(session, packet.packet_id, True)
             self._send_ack(Pubrec, packet.packet_id, reason)
 
-    async def _stored_before_ack(self) -> bool:
-        """With `ack_after_write`, wait for the store; False when it could not store."""
+    async def _stored_before_ack(self, recorded_before: int) -> bool:
+        """With `ack_after_write`, wait until what this packet changed is stored.
+
+        ``recorded_before`` is the store's operation count before the packet was handled: when
+        nothing was recorded since (clean sessions only), there is nothing to wait for.
+        False when the store could not store it.
+        """
         persistence = self.broker.persistence
-        if not persistence.must_wait:
+        if not persistence.must_wait or persistence.issued == recorded_before:
             return True
         try:
             await persistence.barrier()
@@ -521,6 +539,7 @@ class Client:
             self._close_with(ReasonCode.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED, "subscription identifiers are off")
         codes: list[int] = []
         retained_for: list[SubscriberEntry] = []
+        recorded_before = broker.persistence.issued
         for subscription in packet.subscriptions:
             code, entry, is_new = await self._subscribe_one(subscription, identifier)
             codes.append(code)
@@ -528,6 +547,9 @@ class Client:
                 handling = entry.options.retain_handling
                 if handling == 0 or (handling == 1 and is_new):
                     retained_for.append(entry)
+        if not await self._stored_before_ack(recorded_before):
+            # Granted in memory, but not durable: say so (0x80) rather than promise what a crash loses.
+            codes = [ReasonCode.UNSPECIFIED_ERROR if code < 0x80 else code for code in codes]
         self._send(Suback(packet.packet_id, tuple(codes)))
         await hooks.notify("on_subscribed", client=self, packet=packet, reason_codes=tuple(codes))
         for entry in retained_for:
@@ -566,11 +588,14 @@ class Client:
         hooks = self.broker.hooks
         if hooks.enabled("on_unsubscribe"):
             packet = await hooks.transform("on_unsubscribe", "packet", client=self, packet=packet)
+        recorded_before = self.broker.persistence.issued
         codes = tuple(
             ReasonCode.SUCCESS if self.broker.remove_subscription(self, topic_filter)
             else ReasonCode.NO_SUBSCRIPTION_EXISTED
             for topic_filter in packet.topic_filters
         )
+        if not await self._stored_before_ack(recorded_before):
+            codes = tuple(ReasonCode.UNSPECIFIED_ERROR for _ in codes)
         self._send(Unsuback(packet.packet_id, codes if self.protocol_level == 5 else ()))
         await hooks.notify("on_unsubscribed", client=self, packet=packet)
 
@@ -585,7 +610,8 @@ class Client:
         assert session is not None
         new_expiry = packet.properties.session_expiry_interval
         if new_expiry is not None:
-            if session.expiry_interval == 0 and new_expiry != 0:
+            requested = self.connect.properties.session_expiry_interval if self.connect else None
+            if not requested and new_expiry != 0:
                 self._close_with(ReasonCode.PROTOCOL_ERROR, "session expiry changed from 0 at DISCONNECT")
             session.expiry_interval = min(new_expiry, self.broker.settings.max_session_expiry)
         self.disconnect_reason = packet.reason_code
@@ -658,6 +684,8 @@ class Client:
         self.disconnect_reason = reason
         self._send_disconnect(reason)
         self.conn.close()
+        # A peer that stopped reading would keep a closing connection open for ever.
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, self.conn.abort)
 
     def schedule_drain(self, resume: Callable[[], None]) -> None:
         """Call ``resume`` once the client's write buffer has drained (one waiter at most)."""

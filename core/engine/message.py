@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..mqtt.codec import encode_publish
+from ..mqtt.codec import encode_publish, patch_packet_id
 from ..mqtt.packets import NO_PROPERTIES, Properties, Publish
 
 #: (bytes, offset of the packet identifier or -1)
@@ -89,6 +89,13 @@ class Message:
         if level != 5:
             subscription_ids = ()
             remaining = None
+        if subscription_ids or remaining is not None:
+            # Forms that vary per subscriber or per second are not cached: a retained message
+            # lives long, and its cache must not grow with every new subscription identifier.
+            props = replace(self.properties, subscription_identifiers=subscription_ids,
+                            message_expiry_interval=remaining)
+            return encode_publish(Publish(self.topic, self.payload, qos, retain, False, 1 if qos else 0, props),
+                                  level)
         key = (level, qos, retain, subscription_ids, remaining)
         cache = self._wire
         if cache is None:
@@ -98,8 +105,6 @@ class Message:
             if found is not None:
                 return found
         props = self.properties if level == 5 else NO_PROPERTIES
-        if subscription_ids or remaining is not None:
-            props = replace(props, subscription_identifiers=subscription_ids, message_expiry_interval=remaining)
         wire = encode_publish(Publish(self.topic, self.payload, qos, retain, False, 1 if qos else 0, props), level)
         cache[key] = wire
         return wire
@@ -110,9 +115,7 @@ def with_packet_id(wire: Wire, packet_id: int, dup: bool = False) -> bytes:
     data, offset = wire
     if offset < 0:
         return data
-    patched = bytearray(data)
-    patched[offset] = packet_id >> 8
-    patched[offset + 1] = packet_id & 0xFF
+    patched = patch_packet_id(data, offset, packet_id)
     if dup:
-        patched[0] |= 0x08
-    return bytes(patched)
+        return bytes((patched[0] | 0x08,)) + patched[1:]
+    return patched

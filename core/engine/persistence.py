@@ -34,6 +34,9 @@ log = logging.getLogger("hookmq.persistence")
 
 Operation = Callable[[], Awaitable[Any]]
 
+#: Operations kept while the store is unreachable before new ones are dropped (and counted).
+MAX_PENDING_WRITES = 200_000
+
 
 class StorageFailed(Exception):
     """The store could not make a write durable; the engine must not acknowledge."""
@@ -47,10 +50,16 @@ class Persistence:
         self.store: Store | None = None
         self.active = False
         self.must_wait = False
-        self._ops: deque[Operation] = deque()
+        self.shared = False
+        #: Recorded operations not yet applied, with their sequence numbers, oldest first.
+        self._ops: deque[tuple[int, Operation]] = deque()
         self._issued = 0
-        self._applied = 0
-        self._failed_at = 0
+        #: Every operation with a sequence number up to this one is durable.
+        self._durable = 0
+        #: Sequence number of the oldest operation that failed and awaits its retry (0: none).
+        self._failing = 0
+        #: Operations refused because the backlog was full during a long outage.
+        self.dropped_writes = 0
         self._wakeup = asyncio.Event()
         self._progress = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -60,17 +69,25 @@ class Persistence:
     @property
     def pending(self) -> int:
         """Operations recorded and not yet applied to the store."""
-        return self._issued - self._applied
+        return len(self._ops)
+
+    @property
+    def issued(self) -> int:
+        """Sequence number of the last recorded operation (compare before and after a change)."""
+        return self._issued
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
         """Select, open and load the configured store."""
         storage = self.broker.config.storage
-        self.store = await self._create_store(storage.backend)
-        await self.store.open()
+        store = await self._create_store(storage.backend)
+        await store.open()
+        self.store = store
         self.active = storage.backend != "memory"
         self.must_wait = self.active and storage.durability == "ack_after_write"
+        #: Whether other broker processes may change the same state (then sessions are re-read).
+        self.shared = self.active and bool(getattr(self.store, "shared", storage.backend == "redis"))
         if self.active:
             await self._load()
             self._writer = asyncio.create_task(self._write_loop(), name="hookmq-store-writer")
@@ -99,11 +116,13 @@ class Persistence:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
         if self.store is not None:
-            try:
-                await self.store.save_counters(_counters(self.broker))
-            except Exception as exc:  # the broker is stopping: report, do not raise
-                log.error("could not save counters: %s", exc)
-            await self.store.close()
+            store, self.store = self.store, None
+            if self.active:
+                try:
+                    await store.save_counters(_counters(self.broker))
+                except Exception as exc:  # the broker is stopping: report, do not raise
+                    log.error("could not save counters: %s", exc)
+            await store.close()
 
     async def _load(self) -> None:
         """Rebuild sessions, subscriptions, inflight, queues and retained messages at start."""
@@ -166,15 +185,24 @@ class Persistence:
     # ------------------------------------------------------------------ the writer
 
     def _record(self, op: Operation) -> None:
-        self._ops.append(op)
+        if len(self._ops) >= MAX_PENDING_WRITES:
+            # A long outage: keep the broker's memory bounded; say what is lost.
+            self.dropped_writes += 1
+            if self.dropped_writes == 1 or self.dropped_writes % 10_000 == 0:
+                log.error("store backlog full (%d writes): %d writes dropped", MAX_PENDING_WRITES,
+                          self.dropped_writes)
+            return
         self._issued += 1
+        self._ops.append((self._issued, op))
         self._wakeup.set()
 
     async def _write_loop(self) -> None:
-        """Apply pending operations in batches; on failure, retry what failed with back-off.
+        """Apply pending operations in batches; retry failures in order, with back-off.
 
-        A batch is started in recording order and awaited together, so the store can group
-        it into one commit or pipeline (its calls are queued first-in, first-out).
+        A batch is started in recording order and awaited together, so the store can group it
+        into one commit or pipeline (each operation is one store call, and the stores queue
+        their calls first-in, first-out). An operation that fails stays at the head and pins
+        the durable point: nothing after it counts as durable before it succeeds.
         """
         backoff = 0.1
         while True:
@@ -182,34 +210,42 @@ class Persistence:
             self._wakeup.clear()
             while self._ops:
                 batch = list(self._ops)
-                results = await asyncio.gather(*(op() for op in batch), return_exceptions=True)
-                failed = [op for op, result in zip(batch, results, strict=True) if isinstance(result, BaseException)]
-                for _ in batch:
-                    self._ops.popleft()
-                self._applied += len(batch) - len(failed)
-                if not failed:
-                    backoff = 0.1
-                    self.last_error = None
+                self._ops.clear()
+                results = await asyncio.gather(*(op() for _, op in batch), return_exceptions=True)
+                failed = [item for item, result in zip(batch, results, strict=True)
+                          if isinstance(result, BaseException)]
+                if failed:
+                    error = next(r for r in results if isinstance(r, BaseException))
+                    self.last_error = f"{type(error).__name__}: {error}"
+                    self._failing = failed[0][0]
+                    self._ops.extendleft(reversed(failed))
+                    self._durable = max(self._durable, failed[0][0] - 1)
+                    self._progress.set()
+                    self._progress.clear()
+                    log.error("%d store writes failed (retrying in %.1fs): %s", len(failed), backoff,
+                              self.last_error)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
                     continue
-                error = next(r for r in results if isinstance(r, BaseException))
-                self.last_error = f"{type(error).__name__}: {error}"
-                self._failed_at = self._issued
-                self._ops.extendleft(reversed(failed))
+                backoff = 0.1
+                self.last_error = None
+                self._failing = 0
+                self._durable = (self._ops[0][0] - 1) if self._ops else batch[-1][0]
                 self._progress.set()
-                log.error("%d store writes failed (retrying in %.1fs): %s", len(failed), backoff, self.last_error)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            self._progress.set()
+                self._progress.clear()
 
-    async def barrier(self) -> None:
-        """Return once everything recorded so far is durable; raise `StorageFailed` if it cannot be."""
+    async def barrier(self, target: int | None = None) -> None:
+        """Return once every operation up to ``target`` (default: all so far) is durable.
+
+        Raises `StorageFailed` while an operation at or before ``target`` cannot be stored.
+        """
         if not self.active or self.store is None:
             return
-        target = self._issued
-        while self._applied < target:
-            self._progress.clear()
-            if self.last_error is not None and self._failed_at >= target:
-                raise StorageFailed(self.last_error)
+        if target is None:
+            target = self._issued
+        while self._durable < target:
+            if self._failing and self._failing <= target:
+                raise StorageFailed(self.last_error or "store write failed")
             await self._progress.wait()
         try:
             await self.store.flush()
@@ -291,22 +327,35 @@ class Persistence:
             self._record(lambda: store.queue_append(session.client_id, stored, settings.max_queued_messages,
                                                     settings.queue_drop_policy))
 
+    def queue_popped(self, session: Session, count: int) -> None:
+        """``count`` messages left the head of the queue (sent or expired)."""
+        if self.active and session.persistent and count:
+            store = self.store
+            assert store is not None
+            self._record(lambda: store.queue_pop(session.client_id, count))
+
     def queue_rewritten(self, session: Session) -> None:
-        """The queue changed other than by appending: store it again as it now is."""
+        """The queue changed other than at its ends: store it again as it now is.
+
+        One store call per operation, so the store's first-in, first-out order keeps them apart.
+        """
         if self.active and session.persistent:
             store = self.store
             assert store is not None
             client_id = session.client_id
             settings = self.broker.settings
-            items = [_stored(q.message, q.qos, q.retain, q.subscription_ids) for q in session.queue]
+            self._record(lambda: store.queue_pop(client_id))
+            for queued in session.queue:
+                stored = _stored(queued.message, queued.qos, queued.retain, queued.subscription_ids)
+                self._record(lambda stored=stored: store.queue_append(  # type: ignore[misc]
+                    client_id, stored, settings.max_queued_messages, settings.queue_drop_policy))
 
-            async def rewrite() -> None:
-                await store.queue_pop(client_id)
-                for stored in items:
-                    await store.queue_append(client_id, stored, settings.max_queued_messages,
-                                             settings.queue_drop_policy)
-
-            self._record(rewrite)
+    def forget(self, client_id: str) -> None:
+        """Delete whatever the store holds for a client id (clean start, possibly from another node)."""
+        if self.active:
+            store = self.store
+            assert store is not None
+            self._record(lambda: store.delete_session(client_id))
 
     def retained(self, message: Message, stored: bool) -> None:
         """A retained message set (stored) or cleared."""

@@ -166,11 +166,14 @@ async def connect(port: int, client_id: str, *, level: int = 5, clean: bool = Tr
 async def settle(client: RawClient) -> None:
     """Wait until everything the broker recorded so far is durable (``ack_after_write``).
 
-    A QoS 1 PUBLISH is acknowledged only after every earlier store write, the client's own
-    included, has been committed; SUBACK and CONNACK do not wait (see engine bug D6).
+    A QoS 1 acknowledgement waits for the store only when the message itself changed stored
+    state, and then for every earlier write as well. Setting and clearing a retained message
+    always changes stored state, so its PUBACK means "all earlier writes are committed".
     """
-    ack = await client.publish("settle/nobody-listens", b"", qos=1)
-    assert ack is not None and ack.reason_code < 0x80, ack
+    topic = f"settle/{client.writer.get_extra_info('sockname')[1]}"
+    for body in (b"settle", b""):
+        ack = await client.publish(topic, body, qos=1, retain=True)
+        assert ack is not None and getattr(ack, "reason_code", 0) < 0x80, ack
 
 
 def payload(index: int) -> bytes:

@@ -27,10 +27,11 @@ from durability_helpers import (
     indexes,
     publish_pipelined,
     redis_config,
+    settle,
     sqlite_config,
 )
 
-from hookmq.mqtt.packets import Publish
+from hookmq.mqtt.packets import Properties, Pubcomp, Publish, Pubrec, Pubrel, Will
 from hookmq.testing.raw import RawClient
 
 #: Messages the publisher tries to send; the broker dies somewhere in the middle.
@@ -176,8 +177,6 @@ async def test_inflight_redelivered_with_dup_after_sigkill(tmp_path: Path, broke
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="engine bug D6 (.notes/engine-bugs.md): SUBACK does not wait for the "
-                   "store in ack_after_write mode")
 async def test_acknowledged_subscription_survives_sigkill(tmp_path: Path, brokers: BrokerFactory) -> None:
     """SUBACK means the subscription is stored: a crash right after it must not lose it."""
     broker = brokers(sqlite_config(tmp_path))
@@ -191,3 +190,53 @@ async def test_acknowledged_subscription_survives_sigkill(tmp_path: Path, broker
     ack = await publisher.publish("sub/1", b"kept", qos=1)
     assert ack is not None and ack.reason_code == 0  # 0x10 would mean: no subscriber any more
     await publisher.disconnect()
+
+
+@pytest.mark.timeout(60)
+async def test_qos2_packet_id_acknowledged_by_pubrec_survives_sigkill(tmp_path: Path, brokers: BrokerFactory) -> None:
+    """After PUBREC the broker owns the exactly-once state: PUBREL after a crash still finds it.
+
+    A single try can pass by luck (the id is committed a moment after PUBREC), so it is tried
+    several times; every try must find the id.
+    """
+    broker = brokers(sqlite_config(tmp_path))
+    codes = []
+    for attempt in range(4):
+        publisher, _ = await connect(broker.port, "qos2-publisher", clean=False, expiry=300)
+        packet_id = 100 + attempt
+        await publisher.send(Publish("q2/x", b"exactly once", 2, False, False, packet_id))
+        assert (await publisher.expect(Pubrec)).reason_code < 0x80
+        broker.kill()
+        await publisher.close()
+        broker.start()
+        publisher, present = await connect(broker.port, "qos2-publisher", clean=False, expiry=300)
+        assert present
+        await publisher.send(Pubrel(packet_id))
+        codes.append((await publisher.expect(Pubcomp)).reason_code)
+        await publisher.disconnect()
+    assert codes == [0, 0, 0, 0]  # 0x92 would be "packet identifier not found"
+
+
+@pytest.mark.timeout(60)
+async def test_will_of_a_client_cut_off_by_the_crash_is_sent_after_restart(tmp_path: Path,
+                                                                             brokers: BrokerFactory) -> None:
+    """The crash ended the connection without DISCONNECT: the stored will goes out after the restart."""
+    broker = brokers(sqlite_config(tmp_path))
+    watcher, _ = await connect(broker.port, "watcher", clean=False, expiry=300)
+    await watcher.subscribe("will/#", qos=1)
+    await settle(watcher)
+    await watcher.disconnect()
+    dying, connack = await RawClient.connect("127.0.0.1", broker.port, "dying", level=5, clean_start=False,
+                                             will=Will("will/dying", b"gone", 1, False),
+                                             properties=Properties(session_expiry_interval=300))
+    assert connack.reason_code == 0
+    await settle(dying)
+    broker.kill()
+    await dying.close()
+
+    broker.start()
+    watcher, present = await connect(broker.port, "watcher", clean=False, expiry=300)
+    assert present
+    will = await watcher.receive_message(timeout=10)
+    assert (will.topic, will.payload, will.qos) == ("will/dying", b"gone", 1)
+    await watcher.disconnect()

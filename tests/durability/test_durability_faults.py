@@ -138,8 +138,6 @@ async def test_broker_info_reports_a_store_outage(durable_redis: DurableRedis) -
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="engine bug D7 (.notes/engine-bugs.md): during an outage the global "
-                   "barrier refuses QoS 1 messages that need no store write at all")
 async def test_clean_traffic_keeps_its_acks_during_an_outage(tmp_path: Path, durable_redis: DurableRedis,
                                                              brokers: BrokerFactory) -> None:
     broker = brokers(redis_config(tmp_path, durable_redis))

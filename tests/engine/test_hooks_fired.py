@@ -572,6 +572,7 @@ async def test_hook_on_client_expired(start_broker: BrokerFactory) -> None:
     await client.disconnect()
     await eventually(lambda: "brief" not in broker.sessions or bool(expired))
     await broker.housekeeping_pass(time.time() + 2, time.monotonic())
+    await eventually(lambda: bool(expired))
     assert expired == ["brief"]
     assert "brief" not in broker.sessions
 
@@ -590,6 +591,7 @@ async def test_hook_on_retained_expired(start_broker: BrokerFactory) -> None:
     await client.publish("long", b"lived", retain=True)
     await eventually(lambda: len(broker.retained) == 2)
     await broker.housekeeping_pass(time.time() + 2, time.monotonic())
+    await eventually(lambda: bool(expired))
     assert expired == ["short"]
     assert [m.topic for m in broker.retained] == ["long"]
     await client.disconnect()
