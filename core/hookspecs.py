@@ -306,7 +306,7 @@ def on_subscribe(client: Client, packet: Subscribe) -> Subscribe | None:
 
 @hookspec
 def on_subscribed(client: Client, packet: Subscribe, reason_codes: tuple[int, ...]) -> None:
-    """A SUBSCRIBE was processed, before SUBACK is sent and retained messages delivered.
+    """A SUBSCRIBE was processed and its SUBACK sent; the retained messages it asks for are delivered after this hook.
 
     :param reason_codes: one per filter: the granted QoS, or an error reason code.
 
@@ -321,8 +321,9 @@ def on_select_subscribers(
     """Choose who receives a message, after the subscription trie matched its topic.
 
     :param client: the publishing client.
-    :param subscribers: the matched entries, one per receiving subscription (shared groups
-        already resolved to one member).
+    :param subscribers: the matched ordinary subscriptions, one entry per matching
+        subscription, No Local already applied. Shared-subscription groups are not in the
+        list: one member of each group is chosen after this hook.
     :return: the list to deliver to instead, or ``None`` to keep it.
 
     Kind: transform on ``subscribers``. On the per-message path (msg).
@@ -341,7 +342,7 @@ def on_unsubscribe(client: Client, packet: Unsubscribe) -> Unsubscribe | None:
 
 @hookspec
 def on_unsubscribed(client: Client, packet: Unsubscribe) -> None:
-    """An UNSUBSCRIBE was processed, before UNSUBACK is sent.
+    """An UNSUBSCRIBE was processed and its UNSUBACK sent.
 
     Kind: notify. Not on the per-message path.
     """
@@ -375,7 +376,7 @@ def on_published(client: Client, packet: Publish) -> None:
 
 @hookspec
 def on_publish_dropped(client_id: str, packet: Publish, reason: str) -> None:
-    """A message for a subscriber was dropped (its queue was full, or it expired).
+    """A message for a subscriber was dropped: its queue was full (``"queue full"``), its write buffer was full (QoS 0 to a slow client), it is larger than the client's Maximum Packet Size, or it expired while queued (``"expired"``).
 
     :param client_id: the subscriber that lost the message.
     :param reason: why, e.g. ``"queue_full"``.
@@ -396,7 +397,7 @@ def on_retain_message(client: Client, packet: Publish, stored: bool) -> None:
 
 @hookspec
 def on_qos_publish(client: Client, packet: Publish, resends: int) -> None:
-    """A QoS 1/2 message was sent to a client and is inflight.
+    """A QoS 1/2 message was sent to a client and is inflight (also when an unacknowledged one is resent after a reconnect).
 
     :param resends: 0 for the first sending, then the number of resends.
 
@@ -414,7 +415,7 @@ def on_qos_complete(client: Client, packet_id: int) -> None:
 
 @hookspec
 def on_qos_dropped(client_id: str, packet: Publish, reason: str) -> None:
-    """An inflight QoS 1/2 message was abandoned (expired, error reason code, session ended).
+    """An inflight QoS 1/2 message was abandoned: its session ended (``"session ended"``), or it expired before it was ever sent (``"message expired"``).
 
     Kind: notify. Not on the per-message path.
     """

@@ -331,6 +331,16 @@ class Broker:
         await self._route_and_retain(None, message)
         await hooks.notify("on_will_sent", client_id=session.client_id, packet=packet)
 
+    async def _expire_session(self, session: Session, now: float) -> None:
+        """End a session whose expiry passed, unless another broker resumed it meanwhile."""
+        if self.persistence.shared and await self.persistence.resumed_elsewhere(session):
+            # Our copy is stale: drop it here, leave the stored (live) session alone.
+            self.trie.remove_client(session.client_id)
+            self.sessions.pop(session.client_id, None)
+            return
+        await self._end_session(session, now)
+        self.defer("on_client_expired", client_id=session.client_id)
+
     async def _end_session(self, session: Session, now: float) -> None:
         """Discard a session: pending will, subscriptions, queued shared messages go elsewhere."""
         if session.will is not None and session.client is None:
@@ -564,6 +574,7 @@ class Broker:
             item = queue.popleft()
             popped += 1
             if item.message.expired(now):
+                self._dropped(session, item.message, "expired")
                 continue
             if item.qos == 0:
                 self._write_qos0(client, item.message, item.retain, item.subscription_ids, now)
@@ -587,6 +598,10 @@ class Broker:
             out.awaiting_resend = False
             client.send_outgoing(out, now, dup=out.sends > 0)
             in_flight += 1
+            if out.state == AWAIT_ACK and self.hooks.enabled("on_qos_publish"):
+                self.defer("on_qos_publish", client=client, resends=out.sends - 1,
+                           packet=out.message.to_publish(out.qos, out.retain, out.packet_id, now,
+                                                         out.subscription_ids, out.sends > 1))
         return True
 
     def _dropped(self, session: Session | None, message: Message, reason: str) -> None:
@@ -704,8 +719,7 @@ class Broker:
                 await self._publish_will(session)
             expires_at = session.expires_at()
             if expires_at is not None and now >= expires_at:
-                await self._end_session(session, now)
-                self.defer("on_client_expired", client_id=session.client_id)
+                await self._expire_session(session, now)
         for message in self.retained.expired(now):
             self.persistence.retained(message, False)
             self.defer("on_retained_expired", topic=message.topic)

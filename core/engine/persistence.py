@@ -182,6 +182,21 @@ class Persistence:
         await self._load_messages(session)
         return session
 
+    async def resumed_elsewhere(self, session: Session) -> bool:
+        """Whether the stored copy of a session shows a later connection than ours (shared stores)."""
+        store = self.store
+        if store is None:
+            return False
+        try:
+            record = await store.load_session(session.client_id)
+        except Exception as exc:  # cannot tell: keep the session rather than risk deleting a live one
+            log.warning("could not check session %s in the store: %s", session.client_id, exc)
+            return True
+        if record is None:
+            return False
+        ours = session.disconnected_at or 0.0
+        return record.disconnected_at is None or record.disconnected_at > ours + 0.001
+
     # ------------------------------------------------------------------ the writer
 
     def _record(self, op: Operation) -> None:

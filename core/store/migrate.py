@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from importlib import import_module
-from typing import cast
 
+from ..config import Config
 from .base import Store
 from .errors import StoreError
 from .settings import StorageSettings
 
-__all__ = ["MigrationError", "MigrationReport", "migrate", "open_location", "store_for_location"]
+__all__ = ["MigrationError", "MigrationReport", "location_config", "migrate", "open_location", "store_for_location"]
 
 #: A queue append during migration must never drop anything.
 _NO_LIMIT = 2**62
@@ -47,28 +46,48 @@ class MigrationReport:
         return " ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
 
 
-def store_for_location(location: str, prefix: str = "hookmq:", storage: StorageSettings | None = None) -> Store:
-    """Build (not open) the store a location string names.
+def location_config(location: str, prefix: str = "hookmq:", storage: StorageSettings | None = None) -> Config:
+    """The configuration that selects the store a location string names.
 
-    The built-in backends are imported by name only when asked for, so the core keeps no
-    import-time dependency on its plugins (nor on redis-py).
+    ``sqlite:PATH`` selects the ``sqlite`` backend of the ``sqlite_store`` plugin, a ``redis://``
+    URL the ``redis`` backend of ``redis_store``; the store itself is then built by the plugin,
+    through the same ``register_stores`` hook a running broker uses.
     """
+    storage_table = (storage or StorageSettings()).model_dump()
     if location.startswith(("redis://", "rediss://")):
-        settings = import_module("hookmq.plugins.redis_store.settings").RedisStoreSettings(url=location, prefix=prefix)
-        return cast(Store, import_module("hookmq.plugins.redis_store.store").RedisStore(settings, storage))
-    if location.startswith("sqlite:"):
+        storage_table["backend"] = "redis"
+        plugins = {"redis_store": {"url": location, "prefix": prefix}}
+    elif location.startswith("sqlite:"):
         path = location.removeprefix("sqlite:").removeprefix("//")
         if not path:
             raise MigrationError("sqlite location needs a path: sqlite:PATH")
-        return cast(Store, import_module("hookmq.plugins.sqlite_store.store").SqliteStore(path, storage))
-    if location.split(":", 1)[0] == "memory":
+        storage_table["backend"] = "sqlite"
+        plugins = {"sqlite_store": {"path": path}}
+    elif location.split(":", 1)[0] == "memory":
         raise MigrationError("memory is not a valid location: it holds nothing outside a running broker")
-    raise MigrationError(f"unknown store location {location!r}: use sqlite:PATH or redis://HOST:PORT/DB")
+    else:
+        raise MigrationError(f"unknown store location {location!r}: use sqlite:PATH or redis://HOST:PORT/DB")
+    return Config.from_mapping({"storage": storage_table, "plugins": plugins}, source=f"location {location}")
+
+
+async def store_for_location(location: str, prefix: str = "hookmq:", storage: StorageSettings | None = None) -> Store:
+    """Build (not open) the store a location string names, through the store plugins."""
+    from ..hooks import HookFacade
+    from ..pluginmanager import build_plugin_manager
+
+    config = location_config(location, prefix, storage)
+    factories: dict[str, Callable[[Config], Store]] = {}
+    await HookFacade(build_plugin_manager(config)).per_plugin(
+        "register_stores", register=lambda name, factory: factories.__setitem__(name, factory))
+    backend = config.storage.backend
+    if backend not in factories:
+        raise MigrationError(f"no enabled plugin provides the {backend!r} store")
+    return factories[backend](config)
 
 
 async def open_location(location: str, prefix: str = "hookmq:", *, bulk: bool = False) -> Store:
     """Build and open the store of ``location`` (write-behind batching when ``bulk``)."""
-    store = store_for_location(location, prefix, _BULK_WRITES if bulk else None)
+    store = await store_for_location(location, prefix, _BULK_WRITES if bulk else None)
     await store.open()
     return store
 

@@ -134,7 +134,7 @@ async def test_redis_prefixes_are_independent(redis_server: RedisServer) -> None
 @pytest.mark.parametrize("bad", ["memory", "memory:", "postgres://x", "sqlite:"])
 def test_invalid_locations(bad: str, tmp_path: Path) -> None:
     with pytest.raises(MigrationError):
-        store_for_location(bad)
+        asyncio.run(store_for_location(bad))
     assert _run("migrate", "--from", bad, "--to", f"sqlite:{tmp_path / 'x.sqlite3'}", "--quiet") == 2
 
 
