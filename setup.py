@@ -5,12 +5,12 @@ import names are ``hookmq`` and ``hookmq.plugins.<name>``; setuptools' own finde
 folders, so the package list is derived here from the folders.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 
 def renamed(folder: str, import_name: str) -> list[str]:
-    """List the packages under ``folder`` under their installed import names."""
-    found = find_packages(where=folder)
+    """List the packages under ``folder`` (data folders such as ``static/`` included) under their installed names."""
+    found = find_namespace_packages(where=folder, exclude=["*__pycache__*", "*.mypy_cache*"])
     return [import_name] + [f"{import_name}.{name}" for name in found]
 
 
