@@ -17,7 +17,7 @@ from ..mqtt.codec import encode
 from ..mqtt.packets import NO_PROPERTIES, Connect, Packet, Properties, Publish
 from ..mqtt.reason_codes import ReasonCode
 from ..mqtt.trie import SubscriberEntry, SubscriptionTrie
-from .client import Client
+from .client import Client, describe_client
 from .message import Message
 from .persistence import Persistence
 from .retained import RetainedMessages
@@ -772,15 +772,7 @@ class Broker:
         return view
 
     def _client_view(self, session: Session) -> dict[str, Any]:
-        if session.client is not None:
-            return session.client.info()
-        return {
-            "client_id": session.client_id, "username": session.username, "remote_address": None,
-            "listener": None, "protocol_level": session.protocol_level, "connected": False,
-            "connected_at": None, "keep_alive": 0, "clean_start": False,
-            "subscriptions": len(session.subscriptions), "inflight": len(session.inflight),
-            "queued": len(session.queue),
-        }
+        return describe_client(session.client_id, session, session.client)
 
     async def disconnect_client(self, client_id: str, reason_code: int = ReasonCode.ADMINISTRATIVE_ACTION) -> bool:
         """Disconnect a connected client (v5: DISCONNECT with ``reason_code`` first)."""

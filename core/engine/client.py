@@ -712,21 +712,25 @@ class Client:
 
     def info(self) -> dict[str, Any]:
         """A JSON-friendly summary for the dashboard and the API."""
-        session = self.session
-        return {
-            "client_id": self.client_id,
-            "username": self.username,
-            "remote_address": self.remote_address,
-            "listener": self.listener,
-            "protocol_level": self.protocol_level,
-            "connected": self.connected,
-            "connected_at": self.connected_at,
-            "keep_alive": self.keep_alive,
-            "clean_start": self.clean_start,
-            "subscriptions": len(session.subscriptions) if session else 0,
-            "inflight": len(session.inflight) if session else 0,
-            "queued": len(session.queue) if session else 0,
-        }
+        return describe_client(self.client_id, self.session, self)
+
+
+def describe_client(client_id: str, session: Session | None, client: Client | None) -> dict[str, Any]:
+    """One client's summary, connected (``client`` given) or only a stored session."""
+    return {
+        "client_id": client_id,
+        "username": client.username if client else (session.username if session else None),
+        "remote_address": client.remote_address if client else None,
+        "listener": client.listener if client else None,
+        "protocol_level": client.protocol_level if client else (session.protocol_level if session else None),
+        "connected": client.connected if client else False,
+        "connected_at": client.connected_at if client else None,
+        "keep_alive": client.keep_alive if client else 0,
+        "clean_start": client.clean_start if client else False,
+        "subscriptions": len(session.subscriptions) if session else 0,
+        "inflight": len(session.inflight) if session else 0,
+        "queued": len(session.queue) if session else 0,
+    }
 
 
 def now_wall() -> float:
@@ -734,4 +738,4 @@ def now_wall() -> float:
     return time.time()
 
 
-__all__ = ["AWAIT_ACK", "Client", "ClientClosed", "now_wall"]
+__all__ = ["AWAIT_ACK", "Client", "ClientClosed", "describe_client", "now_wall"]
