@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +100,10 @@ class Client:
         self.disconnect_reason: int = ReasonCode.NORMAL_DISCONNECTION
         self.error: str | None = None
         self._drain_task: asyncio.Task[None] | None = None
+        #: Acknowledgements waiting for the store: (operation number, QoS, packet id, reason code).
+        self._pending_acks: deque[tuple[int, int, int, int]] = deque()
+        self._ack_task: asyncio.Task[None] | None = None
+        self._acks_sent = asyncio.Event()
         self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
             Publish: self._on_publish,
             Puback: self._on_puback,
@@ -145,6 +150,8 @@ class Client:
             self.error = f"internal error: {exc}"
             self._send_disconnect(ReasonCode.UNSPECIFIED_ERROR)
         finally:
+            if self._ack_task is not None and not self._ack_task.done():
+                self._ack_task.cancel()  # unacknowledged messages are resent by the client
             if self.broker.hooks.enabled("on_packet_encode") or self.broker.hooks.enabled("on_packet_sent"):
                 await self.broker.flush_deferred()  # hooked writes (a refusing CONNACK) go out first
             self.conn.close()
@@ -398,17 +405,50 @@ class Client:
         if qos == 2 and reason < 0x80:
             session.incoming_qos2.add(packet.packet_id)
             persistence.incoming(session, packet.packet_id, True)
-        if qos and not await self._stored_before_ack(recorded_before):
-            if qos == 2:
-                session.incoming_qos2.discard(packet.packet_id)
-                persistence.incoming(session, packet.packet_id, False)
-            if self.protocol_level != 5:
-                return  # no v3 code says "not stored": leaving it unacknowledged makes the client resend
-            reason = ReasonCode.UNSPECIFIED_ERROR
-        if qos == 1:
-            self._send_ack(Puback, packet.packet_id, reason)
-        elif qos == 2:
-            self._send_ack(Pubrec, packet.packet_id, reason)
+        if not qos:
+            return
+        if self._pending_acks or (persistence.must_wait and persistence.issued != recorded_before):
+            await self._ack_when_stored(persistence.issued, qos, packet.packet_id, reason)
+        else:
+            self._send_ack(Puback if qos == 1 else Pubrec, packet.packet_id, reason)
+
+    async def _ack_when_stored(self, target: int, qos: int, packet_id: int, reason: int) -> None:
+        """Queue an acknowledgement until the store has what the message changed.
+
+        The read loop goes on meanwhile (acknowledgements leave in order, from one task per
+        client), so a publisher's throughput does not depend on the store's commit latency.
+        At most Receive Maximum acknowledgements wait; beyond that the read loop waits too.
+        """
+        self._pending_acks.append((target, qos, packet_id, reason))
+        if self._ack_task is None or self._ack_task.done():
+            self._ack_task = asyncio.get_running_loop().create_task(self._release_acks())
+        while len(self._pending_acks) >= self.broker.settings.receive_maximum:
+            self._acks_sent.clear()
+            await self._acks_sent.wait()
+
+    async def _release_acks(self) -> None:
+        """Send queued acknowledgements, in order, as the store makes them durable."""
+        persistence = self.broker.persistence
+        session = self.session
+        assert session is not None
+        pending = self._pending_acks
+        while pending and not self.detached:
+            target, qos, packet_id, reason = pending[0]
+            try:
+                await persistence.barrier(target)
+            except StorageFailed as exc:
+                log.warning("not acknowledging %s's message: %s", self.client_id, exc)
+                reason = ReasonCode.UNSPECIFIED_ERROR
+                if qos == 2:
+                    session.incoming_qos2.discard(packet_id)
+                    persistence.incoming(session, packet_id, False)
+                if self.protocol_level != 5:
+                    pending.popleft()  # no v3 code says "not stored": unacknowledged, the client resends
+                    self._acks_sent.set()
+                    continue
+            pending.popleft()
+            self._send_ack(Puback if qos == 1 else Pubrec, packet_id, reason)
+            self._acks_sent.set()
 
     async def _stored_before_ack(self, recorded_before: int) -> bool:
         """With `ack_after_write`, wait until what this packet changed is stored.

@@ -258,14 +258,12 @@ class Persistence:
             return
         if target is None:
             target = self._issued
+        # Each recorded operation is applied by awaiting the store call, which in
+        # `ack_after_write` returns once committed: past the durable point, nothing to flush.
         while self._durable < target:
             if self._failing and self._failing <= target:
                 raise StorageFailed(self.last_error or "store write failed")
             await self._progress.wait()
-        try:
-            await self.store.flush()
-        except Exception as exc:
-            raise StorageFailed(f"{type(exc).__name__}: {exc}") from exc
 
     # ------------------------------------------------------------------ what the engine records
 
