@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..mqtt.packets import NO_PROPERTIES, Publish
 from ..mqtt.trie import SubscriberEntry
-from ..store.records import OutgoingRecord, SessionRecord, StoredMessage, SubscriptionRecord
+from ..store.records import OutgoingRecord, OutgoingState, SessionRecord, StoredMessage, SubscriptionRecord
 from .message import Message
 from .session import AWAIT_PUBCOMP, Outgoing, Queued, Session
 
@@ -34,8 +34,29 @@ log = logging.getLogger("hookmq.persistence")
 
 Operation = Callable[[], Awaitable[Any]]
 
+#: Seconds the writer waits to collect operations in `async` durability.
+WRITE_BEHIND_DELAY = 0.1
+
 #: Operations kept while the store is unreachable before new ones are dropped (and counted).
 MAX_PENDING_WRITES = 200_000
+
+
+class _Op:
+    """One recorded store call; a cancelled one keeps its place in the order but does nothing."""
+
+    __slots__ = ("fn", "outgoing", "seq")
+
+    def __init__(self, seq: int, fn: Operation, outgoing: tuple[str, int] | None) -> None:
+        self.seq = seq
+        self.fn: Operation | None = fn
+        self.outgoing = outgoing
+
+    def cancel(self) -> None:
+        self.fn = None
+
+    def start(self) -> Awaitable[Any]:
+        assert self.fn is not None
+        return self.fn()
 
 
 class StorageFailed(Exception):
@@ -52,7 +73,11 @@ class Persistence:
         self.must_wait = False
         self.shared = False
         #: Recorded operations not yet applied, with their sequence numbers, oldest first.
-        self._ops: deque[tuple[int, Operation]] = deque()
+        self._ops: deque[_Op] = deque()
+        #: Saves of inflight messages still in the queue, by (client id, packet id): cancellable.
+        self._unapplied_saves: dict[tuple[str, int], list[_Op]] = {}
+        #: Inflight messages with a save handed to the store: their completion must delete it.
+        self._applied_saves: set[tuple[str, int]] = set()
         self._issued = 0
         #: Every operation with a sequence number up to this one is durable.
         self._durable = 0
@@ -159,6 +184,7 @@ class Persistence:
             out.state = AWAIT_PUBCOMP if record.state == "pubrel" else 0
             out.sends = record.sent_count
             session.inflight[record.packet_id] = out
+            self._applied_saves.add((client_id, record.packet_id))
             session.next_packet_id = record.packet_id % 65_535 + 1
         session.incoming_qos2.update(await store.load_incoming(client_id))
         for stored in await store.queue_peek(client_id):
@@ -199,7 +225,7 @@ class Persistence:
 
     # ------------------------------------------------------------------ the writer
 
-    def _record(self, op: Operation) -> None:
+    def _record(self, fn: Operation, outgoing: tuple[str, int] | None = None) -> None:
         if len(self._ops) >= MAX_PENDING_WRITES:
             # A long outage: keep the broker's memory bounded; say what is lost.
             self.dropped_writes += 1
@@ -208,7 +234,10 @@ class Persistence:
                           self.dropped_writes)
             return
         self._issued += 1
-        self._ops.append((self._issued, op))
+        op = _Op(self._issued, fn, outgoing)
+        self._ops.append(op)
+        if outgoing is not None:
+            self._unapplied_saves.setdefault(outgoing, []).append(op)
         self._wakeup.set()
 
     async def _write_loop(self) -> None:
@@ -222,19 +251,25 @@ class Persistence:
         backoff = 0.1
         while True:
             await self._wakeup.wait()
+            if not self.must_wait:
+                # Write-behind: gather for a moment, so saves of messages acknowledged meanwhile
+                # cancel out instead of reaching the store (widens the loss window by this much).
+                await asyncio.sleep(WRITE_BEHIND_DELAY)
             self._wakeup.clear()
             while self._ops:
-                batch = list(self._ops)
+                batch = [op for op in self._ops if op.fn is not None]
+                last_seq = self._ops[-1].seq
                 self._ops.clear()
-                results = await asyncio.gather(*(op() for _, op in batch), return_exceptions=True)
-                failed = [item for item, result in zip(batch, results, strict=True)
-                          if isinstance(result, BaseException)]
+                for op in batch:
+                    self._taken(op)
+                results = await asyncio.gather(*(op.start() for op in batch), return_exceptions=True)
+                failed = [op for op, result in zip(batch, results, strict=True) if isinstance(result, BaseException)]
                 if failed:
                     error = next(r for r in results if isinstance(r, BaseException))
                     self.last_error = f"{type(error).__name__}: {error}"
-                    self._failing = failed[0][0]
+                    self._failing = failed[0].seq
                     self._ops.extendleft(reversed(failed))
-                    self._durable = max(self._durable, failed[0][0] - 1)
+                    self._durable = max(self._durable, failed[0].seq - 1)
                     self._progress.set()
                     self._progress.clear()
                     log.error("%d store writes failed (retrying in %.1fs): %s", len(failed), backoff,
@@ -245,9 +280,21 @@ class Persistence:
                 backoff = 0.1
                 self.last_error = None
                 self._failing = 0
-                self._durable = (self._ops[0][0] - 1) if self._ops else batch[-1][0]
+                self._durable = (self._ops[0].seq - 1) if self._ops else last_seq
                 self._progress.set()
                 self._progress.clear()
+
+    def _taken(self, op: _Op) -> None:
+        """An operation leaves the queue for the store: a save can no longer be cancelled."""
+        key = op.outgoing
+        if key is None:
+            return
+        waiting = self._unapplied_saves.get(key)
+        if waiting is not None and op in waiting:
+            waiting.remove(op)
+            if not waiting:
+                del self._unapplied_saves[key]
+        self._applied_saves.add(key)
 
     async def barrier(self, target: int | None = None) -> None:
         """Return once every operation up to ``target`` (default: all so far) is durable.
@@ -281,6 +328,7 @@ class Persistence:
             store = self.store
             assert store is not None
             client_id = session.client_id
+            self._applied_saves = {key for key in self._applied_saves if key[0] != client_id}
             self._record(lambda: store.delete_session(client_id))
 
     def save_subscription(self, session: Session, entry: SubscriberEntry) -> None:
@@ -303,22 +351,35 @@ class Persistence:
         if self.active and session.persistent:
             store = self.store
             assert store is not None
-            record = OutgoingRecord(
-                out.packet_id,
-                _stored(out.message, out.qos, out.retain, out.subscription_ids),
-                "pubrel" if out.state == AWAIT_PUBCOMP else "publish",
-                out.sends,
-            )
-            self._record(lambda: store.save_outgoing(session.client_id, record))
+            client_id = session.client_id
+            message, qos, retain, ids = out.message, out.qos, out.retain, out.subscription_ids
+            state: OutgoingState = "pubrel" if out.state == AWAIT_PUBCOMP else "publish"
+            packet_id, sends = out.packet_id, out.sends
 
-    persist_outgoing = save_outgoing
+            def save() -> Awaitable[Any]:
+                # Built when applied, so a save cancelled by its acknowledgement costs nothing.
+                record = OutgoingRecord(packet_id, _stored(message, qos, retain, ids), state, sends)
+                return store.save_outgoing(client_id, record)
+
+            key = (client_id, packet_id)
+            self._record(save, key)
 
     def outgoing_done(self, session: Session, packet_id: int) -> None:
-        """An inflight message completed or was dropped."""
+        """An inflight message completed or was dropped.
+
+        When its saves are still waiting to be applied, they are cancelled and nothing is
+        written: a message the client acknowledged before it was stored needs no storing.
+        """
         if self.active and session.persistent:
             store = self.store
             assert store is not None
-            self._record(lambda: store.delete_outgoing(session.client_id, packet_id))
+            client_id = session.client_id
+            key = (client_id, packet_id)
+            for op in self._unapplied_saves.pop(key, ()):
+                op.cancel()
+            if key in self._applied_saves:
+                self._applied_saves.discard(key)
+                self._record(lambda: store.delete_outgoing(client_id, packet_id))
 
     def incoming(self, session: Session, packet_id: int, added: bool) -> None:
         """A QoS 2 packet id from the client awaiting PUBREL (added) or released."""
