@@ -82,3 +82,26 @@ def set_nodelay(sock: socket.socket | None) -> None:
     # The peer may already be gone; the read path will notice, so a failure here is harmless.
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+#: TCP keep-alive probing of idle connections: first probe after this many idle seconds,
+#: then every KEEPALIVE_INTERVAL seconds, the peer declared dead after KEEPALIVE_PROBES misses.
+KEEPALIVE_IDLE = 60
+KEEPALIVE_INTERVAL = 10
+KEEPALIVE_PROBES = 3
+
+
+def set_keepalive(sock: socket.socket | None) -> None:
+    """Let the kernel find half-open connections, also for clients whose MQTT Keep Alive is 0.
+
+    A peer that vanished without a FIN (power loss, a dropped NAT entry) is then closed after
+    about two minutes of silence instead of holding its session for ever.
+    """
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if hasattr(socket, "TCP_KEEPIDLE"):  # Linux; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)

@@ -13,7 +13,7 @@ from typing import Any, cast
 from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
 from .handlers import Handler, run_handler
-from .sockets import ACCEPT_BATCH, bind_listening_socket, set_nodelay, widen_backlog
+from .sockets import ACCEPT_BATCH, bind_listening_socket, set_keepalive, set_nodelay, widen_backlog
 from .tls import peer_certificate, server_ssl_context
 
 
@@ -52,7 +52,9 @@ class StreamConnection(asyncio.Protocol):
         """Record the peer, tune the socket, and hand the connection to the listener."""
         self._transport = cast(asyncio.Transport, transport)
         self._transport.set_write_buffer_limits(high=DEFAULT_HIGH_WATER)
-        set_nodelay(transport.get_extra_info("socket"))
+        sock = transport.get_extra_info("socket")
+        set_nodelay(sock)
+        set_keepalive(sock)
         self.remote_address = format_peer(transport.get_extra_info("peername"))
         ssl_object = transport.get_extra_info("ssl_object")
         self._tls = ssl_object is not None

@@ -23,7 +23,7 @@ from websockets.typing import Subprotocol
 from .base import DEFAULT_HIGH_WATER, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
 from .handlers import Handler, run_handler
-from .sockets import ACCEPT_BATCH, bind_listening_socket, set_nodelay, widen_backlog
+from .sockets import ACCEPT_BATCH, bind_listening_socket, set_keepalive, set_nodelay, widen_backlog
 from .tls import peer_certificate, server_ssl_context
 
 MQTT_SUBPROTOCOLS = (Subprotocol("mqtt"), Subprotocol("mqttv3.1"))
@@ -228,7 +228,9 @@ class WebSocketListener:
         assert task is not None  # websockets runs each handler in its own task
         self._active[task] = websocket
         try:
-            set_nodelay(websocket.transport.get_extra_info("socket"))
+            sock = websocket.transport.get_extra_info("socket")
+            set_nodelay(sock)
+            set_keepalive(sock)
             connection = WebSocketConnection(websocket, self.config.name)
             await run_handler(self._handler, connection, self.config.name)
             await connection.wait_closed()

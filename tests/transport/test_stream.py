@@ -263,3 +263,29 @@ async def test_all_interfaces_serves_ipv4_and_ipv6_on_one_port(start: Start, cap
         connection.write(host.encode())
         assert await reader.readexactly(len(host)) == host.encode()
         writer.close()
+
+
+async def test_accepted_sockets_probe_idle_peers_with_tcp_keepalive() -> None:
+    """A half-open peer (gone without a FIN) is found by the kernel even with MQTT Keep Alive 0."""
+    from hookmq.transport.config import ListenerConfig
+    from hookmq.transport.listeners import start_listeners
+
+    seen: list[tuple[int, int]] = []
+
+    async def handler(conn: object) -> None:
+        sock = conn._transport.get_extra_info("socket")  # type: ignore[attr-defined]
+        seen.append((sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                     sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)))
+
+    listeners = await start_listeners([ListenerConfig(name="t", type="tcp", address="127.0.0.1:0")], handler)
+    try:
+        _, writer = await asyncio.open_connection(*listeners[0].address)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+    finally:
+        for listener in listeners:
+            await listener.aclose()
+    assert seen and seen[0][0] == 1 and seen[0][1] == 60
