@@ -101,7 +101,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class LogSettings(BaseModel):
-    """The ``[log]`` table."""
+    """The ``[log]`` table: how much hookmq logs (messages go to standard error)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -73,7 +73,7 @@ def _prepare(caller: pluggy.HookCaller) -> tuple[_Impl, ...]:
 
 
 def _arguments(hook: str, impl: _Impl, kwargs: Mapping[str, Any]) -> list[Any]:
-    """The positional arguments of one implementation (it may accept a subset of the spec's)."""
+    """The positional arguments of one implementation, which may take fewer than the spec declares."""
     try:
         return [kwargs[name] for name in impl.argnames]
     except KeyError as missing:

@@ -248,8 +248,9 @@ def on_auth_packet(client: Client, packet: Auth) -> Auth | None:
     :return: the AUTH packet to reply with (reason 0x18 continue, 0x00 success, >= 0x80
         failure), or ``None`` to leave it to another plugin.
 
-    Kind: first (the first non-``None`` reply wins). When no plugin answers, the client is
-    disconnected with 0x8C Bad authentication method. Not on the per-message path.
+    Kind: first (the first non-``None`` reply wins). When no plugin answers a CONNECT's
+    exchange, the client gets CONNACK 0x8C Bad authentication method; when none answers a
+    re-authentication, DISCONNECT 0x87 Not authorized. Not on the per-message path.
     """
 
 

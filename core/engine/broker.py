@@ -638,8 +638,6 @@ class Broker:
             return
         ids = (entry.identifier,) if entry.identifier is not None else ()
         for message in self.retained.matching(entry.topic_filter):
-            if message.topic.startswith("$") and entry.topic_filter[:1] in ("+", "#"):
-                continue
             self.deliver(session, message, min(message.qos, entry.options.qos), True, ids, None)
 
     # ------------------------------------------------------------------ subscriptions
@@ -697,7 +695,7 @@ class Broker:
     # ------------------------------------------------------------------ housekeeping
 
     async def _housekeeping(self) -> None:
-        """Once a second: keep-alive, delayed wills, session and retained expiry."""
+        """Twice a second: keep-alive, delayed wills, session and retained expiry."""
         while True:
             await asyncio.sleep(0.5)
             try:

@@ -68,6 +68,16 @@ class ClientClosed(Exception):
 class Client:
     """The broker side of one network connection."""
 
+    # Slots: thousands of idle connections each carry one of these.
+    __slots__ = (
+        "_ack_task", "_acks_sent", "_auth_success_properties", "_drain_task", "_pending_acks",
+        "assigned_client_id", "broker", "clean_disconnect", "clean_start", "client_id", "conn", "connect",
+        "connected_at", "decoder", "detached", "disconnect_reason", "error", "established", "keep_alive",
+        "last_seen", "listener", "max_packet_out", "protocol_level", "remote_address",
+        "request_problem_information", "send_quota", "session", "tls_peer_certificate", "topic_aliases",
+        "username",
+    )
+
     def __init__(self, broker: Broker, conn: Connection) -> None:
         self.broker = broker
         self.conn = conn
@@ -101,21 +111,12 @@ class Client:
         self.error: str | None = None
         self._drain_task: asyncio.Task[None] | None = None
         #: Acknowledgements waiting for the store: (operation number, QoS, packet id, reason code).
-        self._pending_acks: deque[tuple[int, int, int, int]] = deque()
+        # Created on first use: most clients never wait for the store.
+        self._pending_acks: deque[tuple[int, int, int, int]] | None = None
         self._ack_task: asyncio.Task[None] | None = None
-        self._acks_sent = asyncio.Event()
-        self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
-            Publish: self._on_publish,
-            Puback: self._on_puback,
-            Pubrec: self._on_pubrec,
-            Pubrel: self._on_pubrel,
-            Pubcomp: self._on_pubcomp,
-            Subscribe: self._on_subscribe,
-            Unsubscribe: self._on_unsubscribe,
-            Pingreq: self._on_pingreq,
-            Disconnect: self._on_disconnect,
-            Auth: self._on_auth,
-        }
+        self._acks_sent: asyncio.Event | None = None
+        self.assigned_client_id: str | None = None
+        self._auth_success_properties: Properties | None = None
 
     def __repr__(self) -> str:
         return f"<Client {self.client_id!r} {self.remote_address} v{self.protocol_level}>"
@@ -210,10 +211,10 @@ class Client:
         hooks = self.broker.hooks
         if hooks.enabled("on_packet_read"):
             packet = await hooks.transform("on_packet_read", "packet", client=self, packet=packet)
-        handler = self._handlers.get(type(packet))
+        handler = _HANDLERS.get(type(packet))
         if handler is None:
             raise ProtocolViolation(f"a client may not send {type(packet).__name__} here")
-        await handler(packet)
+        await handler(self, packet)
 
     # ------------------------------------------------------------------ CONNECT
 
@@ -262,7 +263,7 @@ class Client:
             if not (may_assign and settings.allow_empty_client_id):
                 return ReasonCode.CLIENT_IDENTIFIER_NOT_VALID
             client_id = f"auto-{uuid.uuid4()}"
-            self.assigned_client_id: str | None = client_id
+            self.assigned_client_id = client_id
         else:
             self.assigned_client_id = None
         self.client_id = client_id
@@ -369,7 +370,7 @@ class Client:
             values["server_keep_alive"] = self.keep_alive
         if connect.properties.request_response_information:
             values["response_information"] = f"response/{self.client_id}"
-        auth = getattr(self, "_auth_success_properties", None)
+        auth = self._auth_success_properties
         if auth is not None:
             values["authentication_method"] = connect.properties.authentication_method
             values["authentication_data"] = auth.authentication_data
@@ -419,6 +420,10 @@ class Client:
         client), so a publisher's throughput does not depend on the store's commit latency.
         At most Receive Maximum acknowledgements wait; beyond that the read loop waits too.
         """
+        if self._pending_acks is None:
+            self._pending_acks = deque()
+            self._acks_sent = asyncio.Event()
+        assert self._acks_sent is not None
         self._pending_acks.append((target, qos, packet_id, reason))
         if self._ack_task is None or self._ack_task.done():
             self._ack_task = asyncio.get_running_loop().create_task(self._release_acks())
@@ -432,6 +437,8 @@ class Client:
         session = self.session
         assert session is not None
         pending = self._pending_acks
+        sent = self._acks_sent
+        assert pending is not None and sent is not None
         while pending and not self.detached:
             target, qos, packet_id, reason = pending[0]
             try:
@@ -444,11 +451,11 @@ class Client:
                     persistence.incoming(session, packet_id, False)
                 if self.protocol_level != 5:
                     pending.popleft()  # no v3 code says "not stored": unacknowledged, the client resends
-                    self._acks_sent.set()
+                    sent.set()
                     continue
             pending.popleft()
             self._send_ack(Puback if qos == 1 else Pubrec, packet_id, reason)
-            self._acks_sent.set()
+            sent.set()
 
     async def _stored_before_ack(self, recorded_before: int) -> bool:
         """With `ack_after_write`, wait until what this packet changed is stored.
@@ -619,6 +626,11 @@ class Client:
         if options.qos > settings.maximum_qos:
             options = type(options)(settings.maximum_qos, options.no_local, options.retain_as_published,
                                     options.retain_handling)
+        limit = settings.max_subscriptions_per_client
+        session = self.session
+        assert session is not None
+        if limit and topic_filter not in session.subscriptions and len(session.subscriptions) >= limit:
+            return failure or ReasonCode.QUOTA_EXCEEDED, None, False
         entry = SubscriberEntry(self.client_id, topic_filter, options, identifier)
         replaced = broker.add_subscription(self, entry)
         return options.qos, entry, replaced is None
@@ -753,6 +765,21 @@ class Client:
     def info(self) -> dict[str, Any]:
         """A JSON-friendly summary for the dashboard and the API."""
         return describe_client(self.client_id, self.session, self)
+
+
+#: The handler of each packet type a client may send after CONNECT.
+_HANDLERS: dict[type[Any], Callable[[Client, Any], Awaitable[None]]] = {
+    Publish: Client._on_publish,
+    Puback: Client._on_puback,
+    Pubrec: Client._on_pubrec,
+    Pubrel: Client._on_pubrel,
+    Pubcomp: Client._on_pubcomp,
+    Subscribe: Client._on_subscribe,
+    Unsubscribe: Client._on_unsubscribe,
+    Pingreq: Client._on_pingreq,
+    Disconnect: Client._on_disconnect,
+    Auth: Client._on_auth,
+}
 
 
 def describe_client(client_id: str, session: Session | None, client: Client | None) -> dict[str, Any]:

@@ -35,7 +35,7 @@ class MqttSettings(BaseModel):
     shared_subscription_available: bool = Field(True, description="Whether `$share/…` subscriptions are supported.")
     max_keepalive: int = Field(
         65_535, ge=0, le=65_535,
-        description="Longest keep-alive granted; a client asking for more (or 0) is told this value by Server Keep Alive (v5). 0 = no limit.",
+        description="Longest keep-alive granted: a client asking for more is told this value by Server Keep Alive (v5); below 65535, a client asking for 0 (no keep-alive) is given it too. 0 = no limit.",
     )
     max_session_expiry: int = Field(
         4_294_967_295, ge=0, le=4_294_967_295,
@@ -54,6 +54,10 @@ class MqttSettings(BaseModel):
     max_write_buffer: int = Field(
         1_048_576, ge=4096,
         description="Bytes buffered towards one client before its QoS 0 messages are dropped and QoS 1/2 messages are queued.",
+    )
+    max_subscriptions_per_client: int = Field(
+        0, ge=0,
+        description="Subscriptions one session may hold; a SUBSCRIBE beyond it is refused per filter with 0x97 (v3: 0x80). 0 = no limit.",
     )
     max_connections: int = Field(0, ge=0, description="Simultaneous client connections allowed; 0 = no limit.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds a new connection has to send CONNECT.")

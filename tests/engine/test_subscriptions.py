@@ -228,3 +228,16 @@ async def test_hash_does_not_match_sys(start_broker: StartBroker, connect: Conne
     pub, _ = await connect(broker, "plain-pub")
     await pub.publish("normal/topic", b"x", 0)
     assert (await sub.receive_message()).topic == "normal/topic"
+
+
+@pytest.mark.parametrize(("level", "refused"), [(5, 0x97), (4, 0x80)])
+async def test_subscriptions_per_client_bounded(start_broker: StartBroker, connect: Connect, level: int,
+                                                refused: int) -> None:
+    """One client cannot fill the trie: beyond the limit each new filter is refused, replacing is fine."""
+    broker = await start_broker({"max_subscriptions_per_client": 2})
+    client, _ = await connect(broker, "greedy", level=level)
+    assert (await client.subscribe("a", 1)).reason_codes == (1,)
+    assert (await client.subscribe("b", 1)).reason_codes == (1,)
+    assert (await client.subscribe("c", 1)).reason_codes == (refused,)
+    assert (await client.subscribe("a", 0)).reason_codes == (0,)  # a replacement is not a new one
+    assert sorted(e.topic_filter for e in broker.subscriptions()) == ["a", "b"]
