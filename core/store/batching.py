@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from .errors import StoreClosed, StoreError, StoreUnavailable
+from .settings import StorageSettings
 
 __all__ = ["BatchExecutor", "GroupCommitter"]
 
@@ -67,6 +68,19 @@ class GroupCommitter(Generic[Op]):
         self._last_logged = 0.0
         self._write_behind = write_behind
         self._max_backlog = max_backlog
+
+    @classmethod
+    def started_for(cls, execute: BatchExecutor[Op], name: str, storage: StorageSettings) -> GroupCommitter[Op]:
+        """A running committer configured by the ``[storage]`` table (batch window, size, durability)."""
+        committer = cls(
+            execute,
+            name=name,
+            delay=storage.write_batch_ms / 1000,
+            max_batch=storage.write_batch_max,
+            write_behind=storage.durability == "async",
+        )
+        committer.start()
+        return committer
 
     @property
     def backlog(self) -> int:

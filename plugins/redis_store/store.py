@@ -219,14 +219,7 @@ class RedisStore(Store):
             raise StoreUnavailable(f"redis store: cannot reach {self.where}: {error}") from error
         self._backoff = _INITIAL_BACKOFF
         self._down_until = 0.0
-        self._committer = GroupCommitter(
-            self._execute,
-            name="redis",
-            delay=self.storage.write_batch_ms / 1000,
-            max_batch=self.storage.write_batch_max,
-            write_behind=self.storage.durability == "async",
-        )
-        self._committer.start()
+        self._committer = GroupCommitter.started_for(self._execute, "redis", self.storage)
 
     async def close(self) -> None:
         """Send what is queued, then disconnect."""

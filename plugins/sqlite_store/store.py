@@ -137,14 +137,7 @@ class SqliteStore(Store):
         except sqlite3.Error as error:
             self._thread.shutdown(wait=False)
             raise StoreUnavailable(f"{self.path}: {error}") from error
-        self._committer = GroupCommitter(
-            self._execute,
-            name="sqlite",
-            delay=self.storage.write_batch_ms / 1000,
-            max_batch=self.storage.write_batch_max,
-            write_behind=self.storage.durability == "async",
-        )
-        self._committer.start()
+        self._committer = GroupCommitter.started_for(self._execute, "sqlite", self.storage)
 
     async def close(self) -> None:
         """Commit what is queued, close the file and stop the thread."""
