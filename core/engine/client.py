@@ -518,8 +518,8 @@ class Client:
 
     async def _on_puback(self, packet: Puback) -> None:
         """The client acknowledged a QoS 1 message."""
-        self._complete(packet.packet_id, expect=1)
-        await self._qos_complete(packet.packet_id)
+        if self._complete(packet.packet_id, expect=1):
+            await self._qos_complete(packet.packet_id)
 
     async def _on_pubrec(self, packet: Pubrec) -> None:
         """QoS 2 step 1 towards the client: answer PUBREL (or complete on an error code)."""
@@ -531,8 +531,8 @@ class Client:
                               if self.protocol_level == 5 else 0))
             return
         if packet.reason_code >= 0x80:
-            self._complete(packet.packet_id, expect=2)
-            await self._qos_complete(packet.packet_id)
+            if self._complete(packet.packet_id, expect=2):
+                await self._qos_complete(packet.packet_id)
             return
         out.state = AWAIT_PUBCOMP
         self.broker.persistence.save_outgoing(session, out)
@@ -540,8 +540,8 @@ class Client:
 
     async def _on_pubcomp(self, packet: Pubcomp) -> None:
         """QoS 2 completed towards the client."""
-        self._complete(packet.packet_id, expect=2)
-        await self._qos_complete(packet.packet_id)
+        if self._complete(packet.packet_id, expect=2):
+            await self._qos_complete(packet.packet_id)
 
     async def _on_pubrel(self, packet: Pubrel) -> None:
         """QoS 2 from the client: release the packet id and answer PUBCOMP."""
@@ -555,17 +555,18 @@ class Client:
             self._send(Pubcomp(packet.packet_id, ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
                                if self.protocol_level == 5 else 0))
 
-    def _complete(self, packet_id: int, expect: int) -> None:
-        """Free an inflight slot and refill the window from the queue."""
+    def _complete(self, packet_id: int, expect: int) -> bool:
+        """Free an inflight slot and refill the window; False for an id not awaiting this ack."""
         session = self.session
         assert session is not None
         out = session.inflight.get(packet_id)
         if out is None or out.qos != expect:
-            return
+            return False
         del session.inflight[packet_id]
         self.broker.persistence.outgoing_done(session, packet_id)
         if session.queue or len(session.inflight) >= self.send_quota:
             self.broker.fill_window(self)
+        return True
 
     async def _qos_complete(self, packet_id: int) -> None:
         hooks = self.broker.hooks
