@@ -516,8 +516,8 @@ class Broker:
 
     def _write_qos0(self, client: Client, message: Message, retain: bool, ids: tuple[int, ...], now: float) -> int:
         """Write a QoS 0 message from the shared encoding."""
-        data = message.wire(client.protocol_level, 0, retain, ids, now)[0]
-        if client.max_packet_out and len(data) > client.max_packet_out:
+        data = client.publish_bytes(message, 0, retain, ids, now)
+        if data is None:
             self._dropped(client.session, message, "larger than the client's Maximum Packet Size")
             return 0
         hooks = self.hooks

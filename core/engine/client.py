@@ -13,9 +13,10 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..mqtt.codec import Decoder, encode
+from ..mqtt.codec import Decoder, encode, encode_publish
 from ..mqtt.errors import ProtocolError, ProtocolViolation
 from ..mqtt.packets import (
     NO_PROPERTIES,
@@ -40,7 +41,7 @@ from ..mqtt.packets import (
 from ..mqtt.reason_codes import SUBACK_V3_FAILURE, ReasonCode, connack_v3_code
 from ..mqtt.topics import parse_shared
 from ..mqtt.trie import SubscriberEntry
-from .message import with_packet_id
+from .message import Message, with_packet_id
 from .persistence import StorageFailed
 from .session import AWAIT_ACK, AWAIT_PUBCOMP, Outgoing, Session
 
@@ -71,6 +72,7 @@ class Client:
     # Slots: thousands of idle connections each carry one of these.
     __slots__ = (
         "_ack_task", "_acks_sent", "_auth_success_properties", "_drain_task", "_pending_acks",
+        "alias_out", "alias_out_max",
         "assigned_client_id", "broker", "clean_disconnect", "clean_start", "client_id", "conn", "connect",
         "connected_at", "decoder", "detached", "disconnect_reason", "error", "established", "keep_alive",
         "last_seen", "listener", "max_packet_out", "protocol_level", "remote_address",
@@ -100,6 +102,10 @@ class Client:
         #: The client's Maximum Packet Size (v5), 0 when it set none.
         self.max_packet_out = 0
         self.topic_aliases: dict[int, str] = {}
+        #: Topic aliases the broker assigned towards this client (MQTT 5), created on first use.
+        self.alias_out: dict[str, int] | None = None
+        #: The client's Topic Alias Maximum: how many aliases the broker may assign (0: none).
+        self.alias_out_max = 0
         self.request_problem_information = True
         #: True once CONNACK accepted the connection.
         self.established = False
@@ -230,6 +236,7 @@ class Client:
         if props.receive_maximum is not None:
             self.send_quota = min(props.receive_maximum, broker.settings.max_inflight)
         self.max_packet_out = props.maximum_packet_size or 0
+        self.alias_out_max = props.topic_alias_maximum or 0
         refusal = self._assign_client_id(connect)
         await broker.hooks.notify("on_connect", client=self, connect=connect)
         if refusal is None:
@@ -711,8 +718,49 @@ class Client:
             self.broker.send_hooked(self, out.message.to_publish(out.qos, out.retain, out.packet_id, now,
                                                                   out.subscription_ids, dup))
             return
-        wire = out.message.wire(self.protocol_level, out.qos, out.retain, out.subscription_ids, now)
-        self.write_bytes(with_packet_id(wire, out.packet_id, dup))
+        data = self.publish_bytes(out.message, out.qos, out.retain, out.subscription_ids, now, out.packet_id, dup)
+        if data is not None:
+            self.write_bytes(data)
+
+    def publish_bytes(self, message: Message, qos: int, retain: bool, ids: tuple[int, ...], now: float,
+                      packet_id: int = 0, dup: bool = False) -> bytes | None:
+        """The PUBLISH bytes for this client, or None when larger than its Maximum Packet Size.
+
+        Without topic aliases they come from the message's shared encoding. A v5 client that
+        accepts aliases gets one per topic (the first message carries the topic and the alias,
+        later ones the alias alone) until its Topic Alias Maximum is used up.
+        """
+        if self.alias_out_max:
+            data = self._aliased_publish(message, qos, retain, ids, now, packet_id, dup)
+            if data is not None:
+                return data
+        wire = message.wire(self.protocol_level, qos, retain, ids, now)
+        data = with_packet_id(wire, packet_id, dup) if qos else wire[0]
+        if self.max_packet_out and len(data) > self.max_packet_out:
+            return None
+        return data
+
+    def _aliased_publish(self, message: Message, qos: int, retain: bool, ids: tuple[int, ...], now: float,
+                         packet_id: int, dup: bool) -> bytes | None:
+        """The PUBLISH with a topic alias, or None when no alias is free (or it would not fit)."""
+        aliases = self.alias_out
+        if aliases is None:
+            aliases = self.alias_out = {}
+        alias = aliases.get(message.topic)
+        known = alias is not None
+        if alias is None:
+            if len(aliases) >= self.alias_out_max:
+                return None
+            alias = len(aliases) + 1
+        packet = message.to_publish(qos, retain, packet_id, now, ids, dup)
+        packet = replace(packet, topic="" if known else packet.topic,
+                         properties=replace(packet.properties, topic_alias=alias))
+        data = encode_publish(packet, 5)[0]
+        if self.max_packet_out and len(data) > self.max_packet_out:
+            return None
+        if not known:
+            aliases[message.topic] = alias  # only once the client is sure to learn it
+        return data
 
     def _send_disconnect(self, reason: int) -> None:
         """Tell a v5 client why the server is closing; v3 has no server DISCONNECT."""
