@@ -283,6 +283,8 @@ class Persistence:
                 self._durable = (self._ops[0].seq - 1) if self._ops else last_seq
                 self._progress.set()
                 self._progress.clear()
+                if not self.must_wait:
+                    break  # write-behind: gather the next batch for a moment too
 
     def _taken(self, op: _Op) -> None:
         """An operation leaves the queue for the store: a save can no longer be cancelled."""
