@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hookmq.broker")
 
-#: Session expiry that means "never" (MQTT 5) and the one used for v3 persistent sessions.
-NEVER_EXPIRES = 0xFFFFFFFF
 
 
 class Broker:

@@ -43,7 +43,7 @@ from ..mqtt.topics import parse_shared
 from ..mqtt.trie import SubscriberEntry
 from .message import Message, with_packet_id
 from .persistence import StorageFailed
-from .session import AWAIT_ACK, AWAIT_PUBCOMP, Outgoing, Session
+from .session import AWAIT_PUBCOMP, Outgoing, Session
 
 if TYPE_CHECKING:
     from ..transport.base import Connection
@@ -849,9 +849,4 @@ def describe_client(client_id: str, session: Session | None, client: Client | No
     }
 
 
-def now_wall() -> float:
-    """Wall-clock time, the base of message and session expiry."""
-    return time.time()
-
-
-__all__ = ["AWAIT_ACK", "Client", "ClientClosed", "describe_client", "now_wall"]
+__all__ = ["Client", "ClientClosed", "describe_client"]
