@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import venv
@@ -22,12 +23,20 @@ EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "hookmq-example-plug
 
 @pytest.fixture(scope="module")
 def python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The interpreter of a venv that sees hookmq (system site-packages) plus the installed example."""
+    """The interpreter of a venv layered over the test environment, with the example installed."""
     home = tmp_path_factory.mktemp("venv")
     # Build from a copy: setuptools leaves build/ and *.egg-info next to the sources.
     source = shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("src") / EXAMPLE.name)
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(home)
+    venv.EnvBuilder(system_site_packages=False, with_pip=False).create(home)
     interpreter = home / "bin" / "python"
+    # Layer the new venv over the environment running the tests, not over the base interpreter
+    # (a venv made from a venv sees the base's site-packages): hookmq, setuptools and wheel are
+    # then the versions .ci/run installed, the same on every machine. addsitedir also runs the
+    # .pth files there, which the editable install of hookmq needs.
+    site_packages = run_python(interpreter, "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    (Path(site_packages) / "_hookmq_test_env.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({path!r})" for path in site.getsitepackages()) + "\n"
+    )
     # pip of the running interpreter installs into the venv through --python (pip >= 22.3).
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(interpreter), "install", "--no-deps",
@@ -36,6 +45,10 @@ def python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert install.returncode == 0, install.stderr
     return interpreter
+
+
+def run_python(interpreter: Path, code: str) -> str:
+    return subprocess.run([str(interpreter), "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
 
 
 def hookmq(python: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
