@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..hooks import RejectPublish
+from ..mqtt.errors import ProtocolError
 from ..mqtt.packets import NO_PROPERTIES, Connect, Properties, Publish
 from ..mqtt.reason_codes import ReasonCode
 from ..mqtt.trie import SubscriberEntry, SubscriptionTrie
 from .client import Client, describe_client
 from .delivery import Delivery
 from .message import Message
+from .partial import PartialPacketBudget
 from .persistence import Persistence
 from .retained import RetainedMessages
 from .session import AWAIT_ACK, Session, ShareKey
@@ -66,6 +68,8 @@ class Broker(Delivery):
         self.hooks: HookFacade = self._build_hooks()
         self.persistence = Persistence(self)
         self._sys = SysPublisher(self)
+        #: Bytes held in partly received large packets, for every connection together.
+        self.partial_packets = PartialPacketBudget(self.settings.max_incomplete_packet_bytes)
 
     def _build_hooks(self) -> HookFacade:
         """Create this broker's own plugin manager and hook facade."""
@@ -375,7 +379,15 @@ class Broker(Delivery):
         return ReasonCode.SUCCESS if delivered else ReasonCode.NO_MATCHING_SUBSCRIBERS
 
     async def _route_and_retain(self, client: Client | None, message: Message) -> int:
-        """Store a retained message if flagged, then deliver to every matching subscriber."""
+        """Store a retained message if flagged, then deliver to every matching subscriber.
+
+        Every message from outside the broker passes here (a client's PUBLISH, a will, the
+        Broker API, a message from another node), so a `$` topic is dropped here whatever a
+        hook turned it into: only the broker writes `$SYS`, and it does so without this path.
+        """
+        if message.topic.startswith("$"):
+            log.warning("dropped a message to the reserved topic %r", message.topic)
+            return 0
         if message.retain and self.settings.retain_available:
             stored = self.retained.store(message)
             self.persistence.retained(message, stored)
@@ -548,9 +560,7 @@ class Broker(Delivery):
     async def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False,
                       properties: Properties = NO_PROPERTIES) -> int:
         """Publish as the broker itself; returns how many sessions received it."""
-        from ..mqtt.topics import validate_topic_name
-
-        validate_topic_name(topic)
+        _refuse_reserved_topic(topic)
         packet = Publish(topic, payload, qos, retain, properties=properties)
         message = Message.from_publish(packet, None, time.time(), self.settings.max_message_expiry)
         self.stats.messages_received += 1
@@ -558,6 +568,28 @@ class Broker(Delivery):
         if qos and self.persistence.must_wait:
             await self.persistence.barrier()
         return delivered
+
+
+    async def publish_from_node(self, packet: Publish, origin_client_id: str | None) -> int:
+        """Route a message that arrived from another cluster node; returns how many sessions received it.
+
+        The one entry point for inter-node traffic (docs/security.md): a peer node is refused
+        a `$` topic as a client is (ProtocolError 0x90), so a compromised or confused node
+        cannot forge this broker's `$SYS`.
+        """
+        _refuse_reserved_topic(packet.topic)
+        message = Message.from_publish(packet, origin_client_id, time.time(), self.settings.max_message_expiry)
+        self.stats.messages_received += 1
+        return await self._route_and_retain(None, message)
+
+
+def _refuse_reserved_topic(topic: str) -> None:
+    """Raise ProtocolError for an invalid topic name or a `$` one (reserved for the broker)."""
+    from ..mqtt.topics import validate_topic_name
+
+    validate_topic_name(topic)
+    if topic.startswith("$"):
+        raise ProtocolError(ReasonCode.TOPIC_NAME_INVALID, f"topic {topic!r}: '$' topics are reserved for the broker")
 
 
 class _Offline:

@@ -108,6 +108,8 @@ class Client(Handshake):
         self._acks_sent: asyncio.Event | None = None
         self.assigned_client_id: str | None = None
         self._auth_success_properties: Properties | None = None
+        #: Bytes of the broker's partial-packet budget this connection holds (partial.py).
+        self.partial_reserved = 0
 
     def __repr__(self) -> str:
         return f"<Client {self.client_id!r} {self.remote_address} v{self.protocol_level}>"
@@ -147,6 +149,9 @@ class Client(Handshake):
             if self.broker.hooks.enabled("on_packet_encode") or self.broker.hooks.enabled("on_packet_sent"):
                 await self.broker.flush_deferred()  # hooked writes (a refusing CONNACK) go out first
             self.conn.close()
+            if self.partial_reserved:
+                self.broker.partial_packets.resize(self.partial_reserved, 0)
+                self.partial_reserved = 0
             await self.broker.client_gone(self)
 
     async def _read_loop(self) -> None:
@@ -161,11 +166,21 @@ class Client(Handshake):
             self.last_seen = time.monotonic()
             stats.bytes_received += len(data)
             packets = decoder.feed(data)
+            if decoder.incomplete_packet_size != self.partial_reserved:
+                self.hold_partial_packet()
             stats.packets_received += len(packets)
             for packet in packets:
                 await self._dispatch(packet)
                 if self.detached:
                     return
+
+    def hold_partial_packet(self) -> None:
+        """Reserve the broker-wide budget for the large packet being received, or refuse it."""
+        reserved = self.broker.partial_packets.resize(self.partial_reserved, self.decoder.incomplete_packet_size)
+        if reserved is None:
+            raise ProtocolError(ReasonCode.QUOTA_EXCEEDED,
+                                "the broker holds too many partly received large packets")
+        self.partial_reserved = reserved
 
     async def _dispatch(self, packet: Packet) -> None:
         """Run the handler of one packet."""
@@ -184,6 +199,8 @@ class Client(Handshake):
         broker = self.broker
         settings = broker.settings
         if packet.properties is not NO_PROPERTIES:
+            if packet.properties.subscription_identifiers:
+                raise ProtocolViolation("a client's PUBLISH may not carry a Subscription Identifier")
             packet = self._resolve_topic_alias(packet)
         elif not packet.topic:
             raise ProtocolError(ReasonCode.TOPIC_NAME_INVALID, "PUBLISH without a topic name")

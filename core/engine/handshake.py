@@ -42,7 +42,7 @@ class Handshake:
         "alias_out", "alias_out_max",
         "assigned_client_id", "broker", "clean_disconnect", "clean_start", "client_id", "conn", "connect",
         "connected_at", "decoder", "detached", "disconnect_reason", "error", "established", "keep_alive",
-        "last_seen", "listener", "max_packet_out", "protocol_level", "remote_address",
+        "last_seen", "listener", "max_packet_out", "partial_reserved", "protocol_level", "remote_address",
         "request_problem_information", "send_quota", "session", "tls_peer_certificate", "topic_aliases",
         "username",
     )
@@ -67,7 +67,10 @@ class Handshake:
         _auth_success_properties: Properties | None
         error: str | None
 
+        partial_reserved: int
+
         def _send(self, packet: Packet) -> None: ...
+        def hold_partial_packet(self) -> None: ...
 
     async def _read_connect(self) -> tuple[Connect, list[Packet]] | None:
         """Wait for the first packet, which must be CONNECT; None when the peer went away."""
@@ -79,6 +82,8 @@ class Handshake:
                         return None
                     self.broker.stats.bytes_received += len(data)
                     packets = self.decoder.feed(data)
+                    if self.decoder.incomplete_packet_size != self.partial_reserved:
+                        self.hold_partial_packet()
                     if packets:
                         break
         except ProtocolError as exc:
@@ -163,7 +168,13 @@ class Handshake:
         return ReasonCode.NOT_AUTHORIZED
 
     async def _check_will_topic(self, topic: str) -> int | None:
-        """A will is a publish the client arranges in advance: the same ACL applies."""
+        """A will is a publish the client arranges in advance: the same rules and ACL apply.
+
+        A `$` topic is refused whatever the auth plugins say: those topics ($SYS) are the
+        broker's own, and a forged retained will would stand in for its figures.
+        """
+        if topic.startswith("$"):
+            return ReasonCode.TOPIC_NAME_INVALID
         hooks = self.broker.hooks
         if hooks.enabled("on_acl_check") and not await hooks.decide(
             "on_acl_check", client=self, topic=topic, write=True

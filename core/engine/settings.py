@@ -13,8 +13,16 @@ class MqttSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_packet_size: int = Field(
-        268_435_455, ge=16, le=268_435_455,
-        description="Largest packet accepted from a client, in bytes (advertised in CONNACK when below the protocol maximum).",
+        1_048_576, ge=16, le=268_435_455,
+        description="Largest packet accepted from a client, in bytes (advertised in CONNACK when below the protocol maximum); "
+        "a larger one is refused from its fixed header with 0x95 before its body is buffered. Bounds what one PUBLISH costs "
+        "(a few times its size while it is received, decoded and routed). 268435455 = the protocol maximum.",
+    )
+    max_incomplete_packet_bytes: int = Field(
+        67_108_864, ge=65_536,
+        description="Bytes all connections together may hold in partly received packets of 64 KiB or more; a client "
+        "starting a packet the budget cannot hold is disconnected with 0x97 Quota exceeded (v3: closed). Bounds what many "
+        "slow uploads cost together.",
     )
     receive_maximum: int = Field(
         1024, ge=1, le=65_535,
@@ -56,8 +64,9 @@ class MqttSettings(BaseModel):
         description="Bytes buffered towards one client before its QoS 0 messages are dropped and QoS 1/2 messages are queued.",
     )
     max_subscriptions_per_client: int = Field(
-        0, ge=0,
-        description="Subscriptions one session may hold; a SUBSCRIBE beyond it is refused per filter with 0x97 (v3: 0x80). 0 = no limit.",
+        1000, ge=0,
+        description="Subscriptions one session may hold; a SUBSCRIBE beyond it is refused per filter with 0x97 (v3: 0x80). "
+        "Each costs about 700 bytes, so the default bounds one client at about 0.7 MB. 0 = no limit.",
     )
     max_connections: int = Field(0, ge=0, description="Simultaneous client connections allowed; 0 = no limit.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds a new connection has to send CONNECT.")

@@ -61,6 +61,16 @@ class Decoder:
         """How many bytes of an incomplete packet are waiting for the rest."""
         return self._pending_size
 
+    @property
+    def incomplete_packet_size(self) -> int:
+        """The announced size of the packet being received (0 when none has begun).
+
+        While only part of a fixed header has arrived this is the few header bytes still
+        needed; once the remaining length is known it is the whole packet's size, so a
+        caller can account for what a slow upload will hold before its body arrives.
+        """
+        return self._needed if self._pending else 0
+
     def feed(self, data: bytes) -> list[Packet]:
         """Add bytes from the stream; return the packets they complete, in order.
 

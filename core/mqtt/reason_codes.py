@@ -91,6 +91,8 @@ _V5_TO_V3_CONNACK: dict[int, ConnackV3] = {
     ReasonCode.SERVER_UNAVAILABLE: ConnackV3.SERVER_UNAVAILABLE,
     ReasonCode.SERVER_BUSY: ConnackV3.SERVER_UNAVAILABLE,
     ReasonCode.QUOTA_EXCEEDED: ConnackV3.SERVER_UNAVAILABLE,
+    # A will on a reserved (`$`) topic: v3 has no "topic name invalid", and the client may not do it.
+    ReasonCode.TOPIC_NAME_INVALID: ConnackV3.NOT_AUTHORIZED,
 }
 
 

@@ -10,7 +10,7 @@ from engine_helpers import Connect, StartBroker, disconnect_reason, eventually, 
 
 from hookmq.engine import Broker
 from hookmq.mqtt.packets import Connect as ConnectPacket
-from hookmq.mqtt.packets import Pingreq, Pingresp, Publish
+from hookmq.mqtt.packets import Pingreq, Pingresp, Properties, Publish
 from hookmq.mqtt.reason_codes import ReasonCode
 from hookmq.testing.raw import RawClient
 
@@ -131,3 +131,15 @@ async def test_slow_subscriber_does_not_grow_memory(start_broker: StartBroker, c
     assert slow_client.conn.buffered_size() <= limit + 2 * (len(payload) + 16)
     await slow.close()
     assert await eventually(lambda: "slowpoke" not in broker.connected, 3)
+
+
+async def test_client_publish_with_subscription_identifier_is_a_protocol_error(broker: Broker,
+                                                                              connect: Connect) -> None:
+    """MQTT-3.3.4-6: only the server sends Subscription Identifiers in PUBLISH (issue 19 §5)."""
+    watcher, _ = await connect(broker, "subid-watch")
+    await watcher.subscribe("subid/#", 0)
+    client, _ = await connect(broker, "subid-sender")
+    await client.send(Publish("subid/x", b"x", 0, properties=Properties(subscription_identifiers=(7,))))
+    assert await disconnect_reason(client, 3) == ReasonCode.PROTOCOL_ERROR
+    assert await watcher.nothing_within(0.3)
+    assert await still_serves(broker)

@@ -148,10 +148,11 @@ async def test_capabilities_enforced_on_subscribe(start_broker: StartBroker, con
 async def test_default_capabilities_not_restated(broker: Broker, connect: Connect) -> None:
     _client, connack = await connect(broker, "defaults")
     props = connack.properties
-    # Absent means "available" / "2" / "no limit"; the server need not send defaults.
+    # Absent means "available" / "2"; the server need not send defaults.
     assert props.maximum_qos is None
     assert props.retain_available is None
-    assert props.maximum_packet_size is None
+    # The default packet size is bounded (1 MiB), so v5 clients are told it.
+    assert props.maximum_packet_size == 1_048_576
 
 
 async def test_request_response_information(broker: Broker, connect: Connect) -> None:
