@@ -24,6 +24,10 @@ class RetainedMessages:
     def __iter__(self) -> Iterator[Message]:
         return iter(list(self._by_topic.values()))
 
+    def topics(self) -> list[str]:
+        """Every topic holding a retained message, oldest first."""
+        return list(self._by_topic)
+
     def get(self, topic: str) -> Message | None:
         """The retained message of exactly this topic."""
         return self._by_topic.get(topic)

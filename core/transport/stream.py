@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
+from .descriptors import DESCRIPTORS
 from .handlers import Handler, run_handler
 from .sockets import ACCEPT_BATCH, bind_listening_socket, set_keepalive, set_nodelay, widen_backlog
 from .tls import peer_certificate, server_ssl_context
@@ -45,11 +46,21 @@ class StreamConnection(asyncio.Protocol):
         self._flush_scheduled = False
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
+        self._admitted = False
 
     # -- asyncio.Protocol callbacks ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Record the peer, tune the socket, and hand the connection to the listener."""
+        """Record the peer, tune the socket, and hand the connection to the listener.
+
+        A socket that would take a descriptor another part of the process reserved (the
+        dashboard's, descriptors.py) is closed at once.
+        """
+        if not DESCRIPTORS.admit("mqtt"):
+            self._closing = True
+            cast(asyncio.Transport, transport).abort()
+            return
+        self._admitted = True
         self._transport = cast(asyncio.Transport, transport)
         self._transport.set_write_buffer_limits(high=DEFAULT_HIGH_WATER)
         sock = transport.get_extra_info("socket")
@@ -82,6 +93,9 @@ class StreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Wake every waiter: readers see the end of stream, drainers return."""
+        if self._admitted:
+            self._admitted = False
+            DESCRIPTORS.release("mqtt")
         self._eof = True
         self._closing = True
         _wake(self._read_waiter)

@@ -22,6 +22,7 @@ from websockets.typing import Subprotocol
 
 from .base import DEFAULT_HIGH_WATER, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
+from .descriptors import DESCRIPTORS
 from .handlers import Handler, run_handler
 from .sockets import ACCEPT_BATCH, bind_listening_socket, set_keepalive, set_nodelay, widen_backlog
 from .tls import peer_certificate, server_ssl_context
@@ -226,6 +227,9 @@ class WebSocketListener:
     async def _on_websocket(self, websocket: ServerConnection) -> None:
         task = asyncio.current_task()
         assert task is not None  # websockets runs each handler in its own task
+        if not DESCRIPTORS.admit("mqtt"):  # a descriptor the dashboard reserved
+            websocket.transport.abort()
+            return
         self._active[task] = websocket
         try:
             sock = websocket.transport.get_extra_info("socket")
@@ -236,3 +240,4 @@ class WebSocketListener:
             await connection.wait_closed()
         finally:
             del self._active[task]
+            DESCRIPTORS.release("mqtt")

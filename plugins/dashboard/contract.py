@@ -28,8 +28,16 @@ class BrokerLike(Protocol):
         """Every client session the broker knows (ClientView objects)."""
         ...
 
-    def client(self, client_id: str) -> Any | None:
-        """One client session, or None."""
+    def client(self, client_id: str, subscriptions: bool = True) -> Any | None:
+        """One client session (with its subscription list unless told not to), or None."""
+        ...
+
+    def client_ids(self) -> Sequence[str]:
+        """Every session's client id."""
+        ...
+
+    def client_subscriptions(self, client_id: str) -> Sequence[Any] | None:
+        """One session's subscriptions (SubscriberEntry objects), or None without a session."""
         ...
 
     async def disconnect_client(self, client_id: str, reason_code: int = 0x98) -> bool:
@@ -40,8 +48,12 @@ class BrokerLike(Protocol):
         """Every subscription (SubscriberEntry objects)."""
         ...
 
-    def retained_messages(self) -> Sequence[Publish]:
-        """Every retained message."""
+    def retained_topics(self) -> Sequence[str]:
+        """Every topic holding a retained message."""
+        ...
+
+    def retained_message(self, topic: str) -> Publish | None:
+        """The retained message of one topic, or None."""
         ...
 
     async def delete_retained(self, topic: str) -> bool:

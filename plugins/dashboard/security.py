@@ -22,7 +22,7 @@ import ipaddress
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -237,7 +237,34 @@ def auth_middleware(guard: Guard) -> Middleware:
     return authenticate
 
 
+SERVER_HEADER = "hookmq"
+"""The `Server:` header: no Python or aiohttp version for a scanner to match against advisories."""
+
+
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare signal: the same protective headers on every response."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = SERVER_HEADER
+
+
+def request_is_https(request: web.Request, trusted_proxies: Sequence[str]) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or as a trusted proxy's
+    `X-Forwarded-Proto` says (from anyone else that header is ignored: it is the client's word)."""
+    if request.secure:  # aiohttp derives this from the socket's TLS, never from headers
+        return True
+    forwarded = request.headers.get("X-Forwarded-Proto", "")
+    if not forwarded or not _from_trusted_proxy(request.remote, trusted_proxies):
+        return False
+    # A chain of proxies appends: the first value is what the browser used.
+    return forwarded.split(",", 1)[0].strip().lower() == "https"
+
+
+def _from_trusted_proxy(remote: str | None, trusted_proxies: Sequence[str]) -> bool:
+    if not remote or not trusted_proxies:
+        return False
+    try:
+        address = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in trusted_proxies)

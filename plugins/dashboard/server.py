@@ -13,10 +13,13 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from hookmq.ratelimit import LogLimiter
 from hookmq.transport.config import parse_address
 
 from .api import Api, dumps
+from .connections import ConnectionGuard
 from .contract import BrokerLike
 from .live import LiveHub
 from .metrics import build_registry
@@ -39,6 +42,7 @@ class Dashboard:
         self.history = History(settings.history_length)
         self.hub = LiveHub(settings.live_queue_frames, settings.live_stuck_seconds)
         self.guard = Guard(self.token, settings.open_on_loopback, settings.session_hours * 3600)
+        self.connections = ConnectionGuard(settings)
         self.registry = build_registry(lambda: self.history.latest, self._own_figures)
         #: Whether the broker's listeners accept clients (set by on_started).
         self.ready = False
@@ -60,18 +64,20 @@ class Dashboard:
         """Take a first sample, bind the server and start sampling."""
         self.sample()
         api = Api(self.broker, self.history, self.hub, self.guard, self.registry,
-                  lambda: self.ready, self.settings.sample_interval)
-        self._runner = web.AppRunner(api.application(), access_log=None, handle_signals=False,
-                                    shutdown_timeout=1.0)
+                  lambda: self.ready, self.settings)
+        app = api.application(first_middlewares=[self.connections.middleware()])
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                                    keepalive_timeout=self.settings.idle_timeout, logger=HttpErrorLogger())
         await self._runner.setup()
         host, port = parse_address(self.settings.address)
-        site = web.TCPSite(self._runner, host, port)
+        site = GuardedSite(self._runner, host, port, self.connections)
         try:
             await site.start()
         except OSError:
             await self._runner.cleanup()
             self._runner = None
             raise
+        self.connections.start()
         self.bound_address = _first_address(self._runner.addresses)
         self._sampler = asyncio.create_task(self._sample_forever(), name="hookmq-dashboard-sampler")
         self._announce()
@@ -94,6 +100,7 @@ class Dashboard:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.connections.stop()
 
     def sample(self) -> Sample:
         """Read broker.info() once, record it and push it to the browsers."""
@@ -119,8 +126,58 @@ class Dashboard:
         return {
             "dashboard_live_browsers": float(len(self.hub)),
             "dashboard_live_frames_dropped": float(self.hub.dropped),
+            "dashboard_http_connections": float(self.connections.total),
+            **{f"dashboard_http_connections_{name}": float(value) for name, value in self.connections.counters.items()},
             "ready": 1.0 if self.ready else 0.0,
         }
+
+
+class GuardedSite(web.BaseSite):
+    """aiohttp's TCPSite with every accepted connection wrapped by the ConnectionGuard."""
+
+    __slots__ = ("_guard", "_host", "_port")
+
+    def __init__(self, runner: web.AppRunner, host: str | None, port: int, guard: ConnectionGuard) -> None:
+        super().__init__(runner)
+        self._host = host
+        self._port = port
+        self._guard = guard
+
+    @property
+    def name(self) -> str:
+        """The address as aiohttp names sites."""
+        return f"http://{self._host or '0.0.0.0'}:{self._port}"
+
+    async def start(self) -> None:
+        """Bind and serve through the guard."""
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            self._guard.protocol_factory(server), self._host, self._port, reuse_address=True)
+
+
+class HttpErrorLogger(logging.Logger):
+    """aiohttp's server logger: a malformed request is one rate-limited line, not a traceback.
+
+    aiohttp logs every unparsable request with `logger.exception` (nine lines each); a peer
+    can send them as fast as it likes. Other errors (a handler's bug) keep their traceback.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("hookmq.plugins.dashboard.http")
+        self.parent = log
+        self._limiter = LogLimiter(log)
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        """One line for malformed requests; the usual record otherwise."""
+        error = exc_info if isinstance(exc_info, BaseException) else None
+        if isinstance(error, HttpProcessingError):
+            detail = str(error.message or error).splitlines()[0] if str(error) else type(error).__name__
+            self._limiter.log("malformed", logging.WARNING, "dashboard: malformed HTTP request (%s): %s",
+                              f"{msg}" % args if args else msg, detail)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
 def _first_address(addresses: list[Any]) -> tuple[str, int]:

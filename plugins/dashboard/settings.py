@@ -6,6 +6,8 @@ dashboard's optional dependencies (aiohttp, prometheus-client) are not installed
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hookmq.transport.config import parse_address
@@ -17,9 +19,9 @@ class DashboardSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str = Field(
-        ":8080",
-        description="Go-style listen address of the HTTP server: ':8080' (every interface), '127.0.0.1:8080'. "
-        "Port 0 picks a free port. The CLI's --info flag sets it.",
+        "127.0.0.1:8080",
+        description="Go-style listen address of the HTTP server: '127.0.0.1:8080' (this machine only, the default), "
+        "':8080' (every interface). Port 0 picks a free port. The CLI's --info flag sets it.",
     )
     token: str | None = Field(
         None,
@@ -45,11 +47,56 @@ class DashboardSettings(BaseModel):
         10.0, gt=0, description="A browser that cannot take one frame for this long is disconnected."
     )
     session_hours: float = Field(12.0, gt=0, description="Lifetime of a login-form session cookie, in hours.")
+    secure_cookie: bool | None = Field(
+        None,
+        description="Mark the session cookie Secure (sent over HTTPS only). Unset: Secure when the login request came "
+        "over HTTPS, directly or as a trusted proxy's X-Forwarded-Proto says.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Proto header is believed.",
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds from a request's first byte until its headers are complete; then the connection is closed."
+    )
+    request_timeout: float = Field(
+        30.0, gt=0,
+        description="Seconds a request may take once its headers arrived: reading its body and answering (the live "
+        "WebSocket feed is exempt); then the connection is closed.",
+    )
+    idle_timeout: float = Field(
+        30.0, gt=0, description="Seconds a connection may stay open with no request in progress (keep-alive)."
+    )
+    max_connections: int = Field(
+        256, ge=1, description="HTTP connections the dashboard holds at once; more are closed as they arrive."
+    )
+    max_connections_per_address: int = Field(
+        64, ge=1,
+        description="HTTP connections one remote address holds at once (behind a reverse proxy every browser has the "
+        "proxy's address: raise it to max_connections there).",
+    )
+    descriptor_reserve: int = Field(
+        16, ge=0,
+        description="File descriptors the MQTT listeners leave free for the dashboard, so /healthz answers while MQTT "
+        "connections fill the process's open-file limit.",
+    )
+    mqtt_descriptor_reserve: int = Field(
+        64, ge=0,
+        description="File descriptors the dashboard leaves free for the MQTT listeners: it refuses connections that "
+        "would take them.",
+    )
 
     @field_validator("address")
     @classmethod
     def _address_parses(cls, value: str) -> str:
         parse_address(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
         return value
 
     @model_validator(mode="after")

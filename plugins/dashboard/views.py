@@ -8,9 +8,10 @@ attribute reads as null rather than failing the whole listing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -146,10 +147,15 @@ def client_view(client: object) -> dict[str, Any]:
     }
 
 
-def client_detail(client: object) -> dict[str, Any]:
-    """One client with its subscriptions spelt out."""
+def client_detail(client: object, offset: int = 0, limit: int = DEFAULT_LIMIT,
+                  entries: Sequence[object] | None = None) -> dict[str, Any]:
+    """One client with one page of its subscriptions spelt out (`subscriptions_total` says how many)."""
     detail = client_view(client)
-    detail["subscriptions"] = [subscription_view(entry, detail["client_id"]) for entry in _subscription_list(client)]
+    listed = _subscription_list(client) if entries is None else entries
+    detail["subscriptions_total"] = len(listed)
+    detail["subscriptions_offset"] = offset
+    detail["subscriptions_limit"] = limit
+    detail["subscriptions"] = [subscription_view(entry, detail["client_id"]) for entry in listed[offset:offset + limit]]
     return detail
 
 
@@ -187,31 +193,67 @@ def _contains(needle: str, *fields: object) -> bool:
     return any(isinstance(value, str) and needle in value.lower() for value in fields)
 
 
-def filter_clients(clients: Iterable[object], query: str | None, level: int | None) -> list[object]:
-    """Clients whose id, username or remote address contains `query` (case-insensitive),
-    speaking protocol `level`; sorted by client id so paging is stable."""
+SCAN_SLICE = 2048
+"""Entries a listing examines between two yields to the event loop (a few milliseconds of work)."""
+
+
+async def scan_page(items: Sequence[T], keep: Callable[[T], bool] | None, offset: int, limit: int,
+                    ) -> tuple[int, list[T]]:
+    """(how many items `keep` accepts, the page of them at offset/limit) from a snapshot.
+
+    Without a filter this is a slice. With one, the snapshot is walked once, SCAN_SLICE items
+    at a time with a yield to the event loop between, so a listing of 300 000 entries never
+    holds the broker's loop for more than a few milliseconds at once.
+    """
+    if keep is None:
+        return len(items), list(items[offset:offset + limit])
+    total = 0
+    page: list[T] = []
+    end = offset + limit
+    for start in range(0, len(items), SCAN_SLICE):
+        for item in items[start:start + SCAN_SLICE]:
+            if keep(item):
+                if offset <= total < end:
+                    page.append(item)
+                total += 1
+        await asyncio.sleep(0)
+    return total, page
+
+
+def client_filter(query: str | None, level: int | None, lookup: Callable[[str], object | None]
+                  ) -> Callable[[str], bool] | None:
+    """A test on client ids: id, username or remote address contains `query` (case-insensitive),
+    and the client speaks protocol `level`; None when nothing is filtered."""
     needle = (query or "").strip().lower()
-    chosen = [
-        client for client in clients
-        if (level is None or _attr(client, "protocol_level") == level)
-        and (not needle or _contains(needle, _attr(client, "client_id"), _attr(client, "username"),
-                                     _attr(client, "remote_address")))
-    ]
-    return sorted(chosen, key=lambda client: str(_attr(client, "client_id", "")))
+    if not needle and level is None:
+        return None
+
+    def keep(client_id: str) -> bool:
+        client = lookup(client_id)
+        if client is None or (level is not None and _attr(client, "protocol_level") != level):
+            return False
+        return not needle or _contains(needle, client_id, _attr(client, "username"), _attr(client, "remote_address"))
+
+    return keep
 
 
-def filter_subscriptions(entries: Iterable[SubscriberEntryLike], query: str | None) -> list[SubscriberEntryLike]:
-    """Subscriptions whose filter or client id contains `query`, sorted by filter then client."""
+def subscription_filter(query: str | None) -> Callable[[SubscriberEntryLike], bool] | None:
+    """A test on subscriptions: filter or client id contains `query`; None when nothing is filtered."""
     needle = (query or "").strip().lower()
-    chosen = [entry for entry in entries if not needle or _contains(needle, entry.topic_filter, entry.client_id)]
-    return sorted(chosen, key=lambda entry: (entry.topic_filter, entry.client_id))
+    if not needle:
+        return None
+    return lambda entry: _contains(needle, entry.topic_filter, entry.client_id)
 
 
-def filter_retained(messages: Iterable[Publish], query: str | None, include_system: bool) -> list[Publish]:
-    """Retained messages whose topic contains `query`; `$`-topics ($SYS) only when asked for."""
+def retained_filter(query: str | None, include_system: bool) -> Callable[[str], bool] | None:
+    """A test on retained topics: contains `query`; `$`-topics ($SYS) only when asked for."""
     needle = (query or "").strip().lower()
-    chosen = [
-        packet for packet in messages
-        if (include_system or not packet.topic.startswith("$")) and (not needle or needle in packet.topic.lower())
-    ]
-    return sorted(chosen, key=lambda packet: packet.topic)
+    if not needle and include_system:
+        return None
+    return lambda topic: (include_system or not topic.startswith("$")) and (not needle or needle in topic.lower())
+
+
+def is_dot_segment_path(value: str) -> bool:
+    """Whether a value taken from a URL path has a `.` or `..` segment (a browser would have
+    resolved it, so the request cannot mean what it says)."""
+    return any(segment in (".", "..") for segment in value.split("/"))

@@ -222,7 +222,9 @@
     cell(row, fmt(c.inflight));
     cell(row, fmt(c.queued));
     if (c.connected) {
-      actionCell(row, "Disconnect", () => mutate("DELETE", `/api/clients/${encodeURIComponent(c.client_id)}`));
+      // Names travel in the query string, never concatenated into the path: a browser resolves
+      // "." and ".." path segments (even percent-encoded) before sending.
+      actionCell(row, "Disconnect", () => mutate("DELETE", `/api/client?client_id=${encodeURIComponent(c.client_id)}`));
     } else {
       cell(row, "");
     }
@@ -247,8 +249,7 @@
     const text = m.payload_encoding === "base64" ? `(binary) ${m.payload}` : m.payload;
     cell(row, text.length > 120 ? `${text.slice(0, 120)}…` : text, "wrap");
     cell(row, fmtBytes(m.size));
-    const path = m.topic.split("/").map(encodeURIComponent).join("/");
-    actionCell(row, "Delete", () => mutate("DELETE", `/api/retained/${path}`));
+    actionCell(row, "Delete", () => mutate("DELETE", `/api/retained?topic=${encodeURIComponent(m.topic)}`));
   }
 
   const TABLES = {

@@ -10,7 +10,7 @@ from hookmq.plugins.dashboard import HOOKMQ_DEFAULT_ENABLED, DashboardSettings
 
 def test_defaults() -> None:
     settings = DashboardSettings()
-    assert settings.address == ":8080"
+    assert settings.address == "127.0.0.1:8080"  # this machine only unless configured
     assert settings.token is None and settings.open_on_loopback is False
     assert settings.history_length == int(settings.history_seconds / settings.sample_interval) + 1
     assert HOOKMQ_DEFAULT_ENABLED is True  # aiohttp and prometheus-client are installed here

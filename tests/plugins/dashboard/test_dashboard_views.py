@@ -45,14 +45,21 @@ def test_client_views_from_dicts_and_objects() -> None:
     assert [s["topic_filter"] for s in detail["subscriptions"]] == ["x"]
 
 
-def test_filters_and_paging() -> None:
-    clients = [{"client_id": name, "username": user, "remote_address": "10.0.0.1:5", "protocol_level": level}
-               for name, user, level in [("b", "bob", 5), ("a", None, 4), ("c", "carol", 5)]]
-    assert [c["client_id"] for c in views.filter_clients(clients, None, None)] == ["a", "b", "c"]  # type: ignore[index]
-    assert [c["client_id"] for c in views.filter_clients(clients, "CAROL", None)] == ["c"]  # type: ignore[index]
-    assert [c["client_id"] for c in views.filter_clients(clients, None, 5)] == ["b", "c"]  # type: ignore[index]
-    page = views.paginate(list(range(5)), 3, 10, lambda n: {"n": n})
-    assert page.as_json() == {"total": 5, "offset": 3, "limit": 10, "items": [{"n": 3}, {"n": 4}]}
+async def test_filters_and_paging() -> None:
+    clients = {name: {"client_id": name, "username": user, "remote_address": "10.0.0.1:5", "protocol_level": level}
+               for name, user, level in [("b", "bob", 5), ("a", None, 4), ("c", "carol", 5)]}
+    ids = sorted(clients)
+    assert views.client_filter(None, None, clients.get) is None
+    keep = views.client_filter("CAROL", None, clients.get)
+    assert await views.scan_page(ids, keep, 0, 10) == (1, ["c"])
+    assert await views.scan_page(ids, views.client_filter(None, 5, clients.get), 1, 10) == (2, ["c"])
+    numbers = list(range(5 * views.SCAN_SLICE))
+    total, page = await views.scan_page(numbers, lambda n: n % 2 == 0, 3, 4)
+    assert (total, page) == (len(numbers) // 2, [6, 8, 10, 12])
+    page_view = views.paginate(list(range(5)), 3, 10, lambda n: {"n": n})
+    assert page_view.as_json() == {"total": 5, "offset": 3, "limit": 10, "items": [{"n": 3}, {"n": 4}]}
+    assert views.is_dot_segment_path("../clients/victim") and views.is_dot_segment_path("a/./b")
+    assert not views.is_dot_segment_path("a/..b/c...")
 
 
 def test_query_parsing() -> None:
