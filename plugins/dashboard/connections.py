@@ -23,10 +23,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from hookmq.ratelimit import LogLimiter
 from hookmq.transport.descriptors import DESCRIPTORS, DescriptorBudget
 
+from .security import SERVER_HEADER
 from .settings import DashboardSettings
 
 if TYPE_CHECKING:
@@ -127,6 +130,20 @@ class GuardedConnection(asyncio.Protocol):
             self._transport.abort()
 
 
+class PlainErrorRequestHandler(RequestHandler):
+    """aiohttp's request handler whose own error responses (400 for a malformed request) carry
+    `Server: hookmq` instead of the Python and aiohttp versions."""
+
+    __slots__ = ()
+
+    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        """aiohttp's error response, with the plain Server header."""
+        response = super().handle_error(request, status, exc, message)
+        response.headers["Server"] = SERVER_HEADER
+        return response
+
+
 class ConnectionGuard:
     """Counts the dashboard's connections per address and in total, and builds their protocols."""
 
@@ -152,7 +169,16 @@ class ConnectionGuard:
 
     def protocol_factory(self, inner: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
         """Wrap aiohttp's protocol factory (the web.Server) so every connection is guarded."""
-        return lambda: GuardedConnection(self, inner())
+
+        def guarded() -> GuardedConnection:
+            handler = inner()
+            if type(handler) is RequestHandler:
+                # Same layout, one method more: the error pages aiohttp writes itself get our
+                # Server header too (the app's on_response_prepare signal never sees them).
+                handler.__class__ = PlainErrorRequestHandler
+            return GuardedConnection(self, handler)
+
+        return guarded
 
     def admit(self, address: str) -> bool:
         """Whether a new connection from `address` may stay open; counts it when it may."""

@@ -177,7 +177,7 @@ async def test_retained_listing_and_delete_with_slashes(http: aiohttp.ClientSess
 
 
 async def test_system_topics_hidden_unless_asked(http: aiohttp.ClientSession, broker: Any) -> None:
-    broker.retained.store(Message("$internal/x", b"1", 0, True))  # as $SYS is: broker.publish refuses '$' 
+    broker.retained.store(Message("$internal/x", b"1", 0, True))  # as $SYS is: broker.publish refuses '$'
     await broker.publish("visible", b"1", retain=True)
     listed = await get_json(http, "/api/retained")
     with_system = await get_json(http, "/api/retained?system=true")
