@@ -187,3 +187,64 @@ async def test_page_shows_live_figures(dashboard: Dashboard, mqtt_client: Any, t
     assert width >= 800 and height >= 600
     assert statistics.pvariance(grey[::7]) > 50, "the screenshot is blank"
     assert len(set(grey)) > 10
+
+
+async def log_in(browser: DevTools, dashboard: Dashboard) -> None:
+    """Open the page, log in with the form and wait for the live feed."""
+    await browser.call("Page.enable")
+    await browser.call("Page.navigate", url=dashboard.url)
+    await browser.wait_for("location.pathname === '/login' && document.readyState === 'complete'")
+    await browser.evaluate(
+        f"document.getElementById('token').value = {json.dumps(dashboard.token)};"
+        "document.querySelector('form').submit(); true"
+    )
+    await browser.wait_for("location.pathname === '/' && document.readyState === 'complete'")
+    await browser.wait_for("document.getElementById('live-status').textContent === 'live'")
+
+
+def click_in_row(body_id: str, first_cell: str) -> str:
+    """JavaScript: click the button of the row whose first cell is exactly `first_cell`."""
+    return (
+        f"(() => {{ const row = [...document.querySelectorAll('#{body_id} tr')]"
+        f".find((r) => r.cells[0] && r.cells[0].textContent === {json.dumps(first_cell)});"
+        " if (!row) return false; row.querySelector('button').click(); return true; })()"
+    )
+
+
+async def test_buttons_aim_at_the_named_topic_and_client(dashboard: Dashboard, broker: Any, tmp_path: Path) -> None:
+    """Issue 19 §4: a retained topic `../clients/victim` is deleted without disconnecting `victim`,
+    and a client whose id is `..` can be disconnected from the page."""
+    from hookmq.testing.raw import RawClient
+
+    port = int(broker.listeners[0].address[1])
+    victim, _ = await RawClient.connect("127.0.0.1", port, "victim", level=5)
+    dots, _ = await RawClient.connect("127.0.0.1", port, "..", level=5)
+    await broker.publish("../clients/victim", b"bait", retain=True)
+    async with chromium(tmp_path) as browser:
+        await log_in(browser, dashboard)
+        await browser.wait_for("document.getElementById('retained-body').textContent.includes('../clients/victim')")
+        assert await browser.evaluate(click_in_row("retained-body", "../clients/victim"))
+        await browser.wait_for("!document.getElementById('retained-body').textContent.includes('../clients/victim')")
+        assert broker.retained.get("../clients/victim") is None
+        assert "victim" in broker.connected
+        assert await victim.nothing_within(0.3)  # no DISCONNECT 0x98 reached the victim
+
+        await browser.wait_for(click_in_row("clients-body", ".."))
+        assert await dots.closed_within(5) is not None
+        for _ in range(50):
+            if ".." not in broker.connected:
+                break
+            await asyncio.sleep(0.1)
+        assert ".." not in broker.connected and "victim" in broker.connected
+
+        # Issue 19 §2: the publish form cannot write a `$` topic either.
+        await browser.evaluate(
+            "const form = document.getElementById('publish-form');"
+            "form.topic.value = '$SYS/broker/version'; form.payload.value = 'forged'; form.retain.checked = true;"
+            "form.requestSubmit(); true"
+        )
+        await browser.wait_for("document.getElementById('publish-result').className === 'error'")
+        assert "reserved" in await browser.evaluate("document.getElementById('publish-result').textContent")
+        version = broker.retained.get("$SYS/broker/version")
+        assert version is None or version.payload != b"forged"
+    await victim.close()

@@ -29,9 +29,9 @@ def config(idle_timeout: float) -> str:
 
 
 async def healthz(port: int) -> int:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-            return response.status
+    async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+                http.get(f"http://127.0.0.1:{port}/healthz") as response):
+        return response.status
 
 
 async def still_open(reader: asyncio.StreamReader, seconds: float) -> bool:
@@ -86,11 +86,11 @@ async def test_mqtt_connections_cannot_take_the_dashboards_descriptors(tmp_path:
             assert refused > 0 and len(clients) < OPEN_FILES
             # The dashboard's reserve is left: its health and API endpoints answer.
             assert await healthz(broker.dashboard_port) == 200
-            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"},
-                                             timeout=aiohttp.ClientTimeout(total=10)) as http:
-                async with http.get(f"http://127.0.0.1:{broker.dashboard_port}/api/clients") as response:
-                    assert response.status == 200
-                    assert (await response.json())["total"] == len(clients)
+            async with (aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"},
+                                              timeout=aiohttp.ClientTimeout(total=10)) as http,
+                        http.get(f"http://127.0.0.1:{broker.dashboard_port}/api/clients") as response):
+                assert response.status == 200
+                assert (await response.json())["total"] == len(clients)
         finally:
             for client in clients:
                 with contextlib.suppress(Exception):
