@@ -61,7 +61,12 @@ _SCHEMAS: dict[str, Any] = {
     "ClientDetail": {
         "allOf": [{"$ref": "#/components/schemas/Client"}, {
             "type": "object",
-            "properties": {"subscriptions": {"type": "array", "items": {"$ref": "#/components/schemas/Subscription"}}},
+            "properties": {
+                "subscriptions": {"type": "array", "items": {"$ref": "#/components/schemas/Subscription"},
+                                  "description": "One page (?offset=&limit=, at most 1000) of the client's subscriptions."},
+                "subscriptions_total": {"type": "integer"}, "subscriptions_offset": {"type": "integer"},
+                "subscriptions_limit": {"type": "integer"},
+            },
         }],
     },
     "Subscription": {
@@ -138,25 +143,42 @@ def _paths() -> dict[str, Any]:
                                       "schema": {"type": "string", "enum": ["3.1", "3.1.1", "5.0", "3", "4", "5"]}}],
             "responses": {"200": _json(_page_of("Client"), "One page."), "400": _error("Bad query."),
                           **_UNAUTHORIZED}}},
-        "/api/clients/{client_id}": {
-            "parameters": [{"name": "client_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "get": {"summary": "One client with its subscriptions", "responses": {
+        "/api/client": {
+            "parameters": [{"name": "client_id", "in": "query", "required": True, "schema": {"type": "string"},
+                            "description": "Any client id, '.' and '..' included (the form the page uses)."},
+                           *_PAGING],
+            "get": {"summary": "One client with a page of its subscriptions", "responses": {
                 "200": _json({"$ref": "#/components/schemas/ClientDetail"}, "The client."),
                 "404": _error("Unknown client."), **_UNAUTHORIZED}},
             "delete": {"summary": "Disconnect the client (reason code 0x98)", "responses": {
                 **ok, "404": _error("Not connected."), **_UNAUTHORIZED, **_FORBIDDEN}},
         },
+        "/api/clients/{client_id}": {
+            "parameters": [{"name": "client_id", "in": "path", "required": True, "schema": {"type": "string"},
+                            "description": "A client id without '.' or '..' levels (400 bad_path): use /api/client?client_id= for those."},
+                           *_PAGING],
+            "get": {"summary": "One client with a page of its subscriptions", "responses": {
+                "200": _json({"$ref": "#/components/schemas/ClientDetail"}, "The client."),
+                "400": _error("A '.' or '..' level."), "404": _error("Unknown client."), **_UNAUTHORIZED}},
+            "delete": {"summary": "Disconnect the client (reason code 0x98)", "responses": {
+                **ok, "400": _error("A '.' or '..' level."), "404": _error("Not connected."), **_UNAUTHORIZED,
+                **_FORBIDDEN}},
+        },
         "/api/subscriptions": {"get": {
-            "summary": "Subscriptions, sorted by filter, paged and filtered", "parameters": _PAGING,
+            "summary": "Subscriptions, session by session (not sorted), paged and filtered", "parameters": _PAGING,
             "responses": {"200": _json(_page_of("Subscription"), "One page."), **_UNAUTHORIZED}}},
         "/api/retained": {"get": {
-            "summary": "Retained messages, sorted by topic, paged and filtered",
+            "summary": "Retained messages, oldest first (not sorted), paged and filtered",
             "parameters": [*_PAGING, {"name": "system", "in": "query", "description": "Include $-topics.",
                                       "schema": {"type": "boolean", "default": False}}],
-            "responses": {"200": _json(_page_of("Retained"), "One page."), **_UNAUTHORIZED}}},
+            "responses": {"200": _json(_page_of("Retained"), "One page."), **_UNAUTHORIZED}},
+            "delete": {"summary": "Clear the retained message of ?topic= (any topic, '..' levels included)",
+                       "parameters": [{"name": "topic", "in": "query", "required": True, "schema": {"type": "string"}}],
+                       "responses": {**ok, "404": _error("No retained message."), **_UNAUTHORIZED, **_FORBIDDEN}}},
         "/api/retained/{topic}": {
             "parameters": [{"name": "topic", "in": "path", "required": True, "schema": {"type": "string"},
-                            "description": "The topic; may contain '/' (percent-encode '#', '?', '%')."}],
+                            "description": "The topic; may contain '/' (percent-encode '#', '?', '%'), not '.' or "
+                                           "'..' levels (400 bad_path: use DELETE /api/retained?topic=)."}],
             "delete": {"summary": "Clear the retained message of a topic", "responses": {
                 **ok, "404": _error("No retained message."), **_UNAUTHORIZED, **_FORBIDDEN}},
         },
