@@ -7,8 +7,8 @@ connections cannot make the dashboard's `/healthz` unreachable (docs/security.md
 
 Accounting is by owner: each accepted socket is `admit`ted (after accept, so it is already
 open) and `release`d when closed. The count of other open descriptors (listening sockets,
-store files, log files) is measured from `/proc/self/fd` when the budget is near its edge, so
-the common case costs a few additions.
+store files, log files) is measured from `/proc/self/fd` at most once a second, and every
+50 ms while the budget is near its edge, so the common case costs a few additions.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import time
 from collections.abc import Callable
 
 from ..ratelimit import LogLimiter
@@ -27,6 +28,14 @@ _limited = LogLimiter(log)
 
 SLACK = 32
 """Below this many free descriptors beyond the reserves, decisions use a fresh count, not the estimate."""
+
+RECOUNT_INTERVAL = 0.05
+"""Near the edge, seconds a fresh count is reused: a flood of refused sockets costs one directory
+listing per interval."""
+
+REFRESH_INTERVAL = 1.0
+"""Away from the edge, seconds the count of unaccounted descriptors is trusted (files a store or
+a plugin opened meanwhile show up within this long of the next accepted socket)."""
 
 
 def _soft_limit() -> int:
@@ -43,9 +52,12 @@ def _count_open() -> int:
 class DescriptorBudget:
     """Open sockets per owner against the process's descriptor limit, with reserves."""
 
-    def __init__(self, limit: Callable[[], int] = _soft_limit, count_open: Callable[[], int] = _count_open) -> None:
+    def __init__(self, limit: Callable[[], int] = _soft_limit, count_open: Callable[[], int] = _count_open,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._limit = limit
         self._count_open = count_open
+        self._clock = clock
+        self._counted_at = -RECOUNT_INTERVAL
         self._held: dict[str, int] = {}
         self._reserves: dict[str, int] = {}
         #: Descriptors open that no owner accounts for, as last measured.
@@ -71,11 +83,17 @@ class DescriptorBudget:
     def admit(self, owner: str) -> bool:
         """Account for a socket ``owner`` just accepted; False (not counted) when it would
         take a descriptor reserved for another owner: the caller closes it."""
-        limit = self._limit()
         kept = self.kept_for_others(owner)
+        if kept == 0:  # nothing to keep for anyone: the kernel's limit is the only one
+            self._held[owner] = self._held.get(owner, 0) + 1
+            return True
+        limit = self._limit()
         in_use = self._others + sum(self._held.values()) + 1  # +1: the socket being admitted
-        if limit - in_use < kept + SLACK:
-            # Near the edge: measure instead of trusting the estimate.
+        now = self._clock()
+        near_edge = limit - in_use < kept + SLACK
+        if now - self._counted_at >= (RECOUNT_INTERVAL if near_edge else REFRESH_INTERVAL):
+            # Measure instead of trusting the estimate: near the edge, or once in a while.
+            self._counted_at = now
             measured = self._count_open()
             if measured:
                 self._others = max(0, measured - sum(self._held.values()) - 1)
