@@ -5,8 +5,9 @@ grew from work verbatim, with or without a sub-command::
 
     hookmq --mode=true --port=7947 --members=127.0.0.1:7946 --tcp=:1885 --ws=:1886 --info=:1887
 
-Flags override the configuration file, which overrides the defaults. Exit status 2 means a
-usage or configuration error (the message names the file and the key).
+Flags override the configuration file, which overrides the defaults. The exit statuses are
+those of `hookmq.exits`: 2 means a usage or configuration error (the message names the file,
+or the flag, and the key); a setup error (a port in use, an unreachable store) is one line.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from types import ModuleType
 from typing import Any
 
 from . import __version__
-from .config import Config, ConfigError, config_reference, config_to_toml, load_config, with_listener_address
+from .config import Config, ConfigError, config_reference, load_config, with_listener_address
+from .configshow import effective_toml
+from .exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SetupError
 from .hooks import HookFacade, PluginError
+from .logsetup import configure_logging
 from .pluginmanager import (
     HookmqPluginManager,
     PluginInfo,
@@ -36,6 +40,7 @@ from .pluginmanager import (
     installed_plugins,
     plugin_settings_models,
 )
+from .transport.tls import tls_material_problems
 
 __all__ = ["build_parser", "effective_config", "main"]
 
@@ -49,7 +54,6 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "store": ("hookmq.store.cli", "inspect and maintain the persistent store"),
 }
 
-EXIT_USAGE = 2
 
 
 # -------------------------------------------------------------------------
@@ -78,7 +82,9 @@ def _add_broker_options(parser: argparse.ArgumentParser, suppress: bool) -> None
         "--info", metavar="ADDR", default=default, help="address of the dashboard ([plugins.dashboard] address), e.g. :8080"
     )
     flags.add_argument(
-        "--mode", metavar="BOOL", type=_boolean, default=default, help="run as a cluster node: true or false ([cluster] mode)"
+        "--mode", metavar="BOOL", type=_boolean, default=default,
+        help="enable clustering: true or false ([cluster] mode); needs the gossip plugin, "
+        "without it the broker runs as a single node",
     )
     flags.add_argument(
         "--members", metavar="LIST", type=_comma_list, default=default,
@@ -111,7 +117,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         prog="hookmq",
         description="An MQTT 3.1 / 3.1.1 / 5.0 broker whose features are plugins. "
         "With no command, runs the broker (hookmq serve).",
-        epilog="Flags override the configuration file. Exit status 2: usage or configuration error.",
+        epilog="Flags override the configuration file. Exit status: 0 stopped normally, 1 a plugin failed to start, "
+        "2 usage or configuration error (TLS files included), 3 a listener cannot start, 4 the store cannot be opened "
+        "(docs/operations.md).",
     )
     parser.add_argument("--version", action="version", version=f"hookmq {__version__}")
     _add_broker_options(parser, suppress=False)
@@ -155,7 +163,10 @@ def _add_config_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     config = commands.add_parser("config", help="show or check configuration")
     config.set_defaults(func=lambda args: _usage(config))
     actions = config.add_subparsers(dest="config_command", metavar="ACTION")
-    show = actions.add_parser("show", help="print the effective configuration (file + environment + flags) as TOML")
+    show = actions.add_parser(
+        "show", help="print the configuration in force (file + environment + flags, enabled plugins' defaults) as TOML"
+    )
+    show.add_argument("--show-secrets", action="store_true", help="print passwords and tokens instead of <redacted>")
     _add_broker_options(show, suppress=True)
     show.set_defaults(func=config_show_command)
     check = actions.add_parser("check", help="validate a configuration file, plugin tables included")
@@ -190,9 +201,10 @@ def _add_lazy_command(
     parser.set_defaults(func=module.run)
 
 
-def _fail(message: str) -> int:
-    print(f"hookmq: {message}", file=sys.stderr)
-    return 1
+def _fail(message: str, status: int = EXIT_FAILURE) -> int:
+    """Print one line naming what failed and return the exit status."""
+    print(f"hookmq: {' '.join(message.split())}", file=sys.stderr)
+    return status
 
 
 def _add_plugin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -212,6 +224,18 @@ def _add_plugin_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 # -------------------------------------------------------------------------
 # From flags to configuration
 # -------------------------------------------------------------------------
+
+
+FLAG_KEYS: dict[str, str] = {
+    "cluster.mode": "--mode",
+    "cluster.port": "--port",
+    "cluster.members": "--members",
+    "plugins.dashboard.address": "--info",
+    "storage.backend": "--redis",
+    "plugins.redis_store.url": "--redis",
+    "log.level": "--log-level",
+}
+"""The dotted key each Go-style flag sets -> the flag, which errors about the key then name."""
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -235,7 +259,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def effective_config(args: argparse.Namespace) -> Config:
     """The configuration the flags, the environment and the file give together."""
-    config = load_config(args.config, _flag_overrides(args))
+    config = load_config(args.config, _flag_overrides(args), override_names=FLAG_KEYS)
     config.disabled_plugins.extend(name for name in args.disable_plugin if name not in config.disabled_plugins)
     if args.tcp is not None:
         config = with_listener_address(config, "tcp", args.tcp, "--tcp")
@@ -250,9 +274,13 @@ def effective_config(args: argparse.Namespace) -> Config:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    """Run the broker until SIGINT or SIGTERM."""
+    """Run the broker until SIGINT or SIGTERM.
+
+    A setup error (a port in use, a host that does not resolve, an unreachable store, a TLS
+    file that cannot be used) ends it with one line and the status of `hookmq.exits`.
+    """
     config = effective_config(args)
-    logging.basicConfig(level=config.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log.level, config.log.format)
     try:
         from .engine import Broker  # type: ignore[attr-defined,unused-ignore]
     except ImportError as error:
@@ -262,9 +290,11 @@ def serve_command(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         try:
             run_async(broker.serve())
+        except SetupError as error:
+            return _fail(str(error), error.exit_status)
         except PluginError as error:
             return _fail(str(error))
-    return 0
+    return EXIT_OK
 
 
 def run_async(coroutine: Coroutine[Any, Any, Any]) -> Any:
@@ -300,17 +330,27 @@ def format_plugins(infos: Sequence[PluginInfo]) -> str:
 
 
 def config_show_command(args: argparse.Namespace) -> int:
-    """Print the effective configuration."""
-    print(config_to_toml(effective_config(args)), end="")
-    return 0
+    """Print the configuration in force, enabled plugins' defaults included, secrets redacted."""
+    config = effective_config(args)
+    pm = build_plugin_manager(config)
+    plugins = {name: (info.enabled, pm.plugin_settings(name)) for name, info in pm.infos.items()}
+    print(effective_toml(config, plugins, show_secrets=args.show_secrets), end="")
+    return EXIT_OK
 
 
 def config_check_command(args: argparse.Namespace) -> int:
-    """Validate a file: the core tables, then every enabled plugin's table."""
+    """Validate a file: the core tables, every enabled plugin's table, and the listeners' TLS files."""
     config = load_config(args.file, environ={})
     build_plugin_manager(config)
+    problems = [
+        f"{config.source}: listeners[{index}].{key}: {message}"
+        for index, listener in enumerate(config.listeners)
+        for key, message in tls_material_problems(listener)
+    ]
+    if problems:
+        raise ConfigError("\n".join(problems), config.source)
     print(f"{args.file}: OK")
-    return 0
+    return EXIT_OK
 
 
 def config_reference_command(args: argparse.Namespace) -> int:
@@ -354,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = handler(args)
     except ConfigError as error:
-        print(f"hookmq: configuration error:\n{error}", file=sys.stderr)
+        # One self-contained line per problem, each naming the file (or flag) and the key.
+        for line in str(error).splitlines():
+            print(f"hookmq: configuration error: {line}", file=sys.stderr)
         return EXIT_USAGE
     return int(status or 0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -49,13 +49,24 @@ class ConfigError(Exception):
         self.source = source
 
     @classmethod
-    def from_validation(cls, error: ValidationError, source: str, prefix: Iterable[str | int] = ()) -> ConfigError:
-        """Turn pydantic's errors into one line per problem: ``file: dotted.key: what``."""
+    def from_validation(
+        cls,
+        error: ValidationError,
+        source: str,
+        prefix: Iterable[str | int] = (),
+        source_of: Callable[[str], str] | None = None,
+    ) -> ConfigError:
+        """Turn pydantic's errors into one line per problem: ``file: dotted.key: what``.
+
+        ``source_of(key)`` names where a key's value came from when it was not the file
+        (``--members``, ``HOOKMQ_CLUSTER__PORT``); without it every line names ``source``.
+        """
         lines = []
         # Values are left out: a wrong value may be a secret (a password, a token).
         for item in error.errors(include_input=False):
             key = dotted_key((*prefix, *item["loc"]))
-            lines.append(f"{source}: {key}: {_describe(item)}")
+            origin = source_of(key) if source_of is not None else source
+            lines.append(f"{origin}: {key}: {_describe(item)}")
         return cls("\n".join(lines), source)
 
 
@@ -101,11 +112,24 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class LogSettings(BaseModel):
-    """The ``[log]`` table: how much hookmq logs (messages go to standard error)."""
+    """The ``[log]`` table: how much hookmq logs, and how (messages go to standard error)."""
 
     model_config = ConfigDict(extra="forbid")
 
     level: LogLevel = Field(default="INFO", description="Lowest level of log records written (case-insensitive).")
+    format: Literal["text", "json"] = Field(
+        default="text",
+        description='"text": one line per record. "json": one JSON object per line (time, level, logger, message '
+        "and the fields of connection events), for log shippers.",
+    )
+    connection_lines_per_second: float = Field(
+        default=10.0, gt=0,
+        description="Connection lines (connects, disconnects, refusals, TLS failures) written per second and per kind "
+        "of event once its burst is spent; the rest are counted (`log_lines_suppressed`), not written.",
+    )
+    connection_lines_burst: int = Field(
+        default=100, ge=1, description="Connection lines of one kind written in a burst before the rate applies.",
+    )
 
     @field_validator("level", mode="before")
     @classmethod
@@ -136,6 +160,8 @@ class Config(BaseModel):
     )
 
     _source: str = PrivateAttr(DEFAULTS_SOURCE)
+    #: Dotted keys set by a command-line flag or an environment variable -> its name.
+    _key_sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("listeners")
     @classmethod
@@ -151,36 +177,74 @@ class Config(BaseModel):
         """The file this configuration came from, as error messages name it."""
         return self._source
 
+    def source_of(self, key: str) -> str:
+        """Where the value of a dotted key came from: the flag or variable that set it, else the file."""
+        return _source_of(key, self._key_sources, self._source)
+
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], source: str = DEFAULTS_SOURCE) -> Config:
-        """Validate a parsed document; errors become a :class:`ConfigError` naming ``source``."""
+    def from_mapping(
+        cls, data: Mapping[str, Any], source: str = DEFAULTS_SOURCE, key_sources: Mapping[str, str] | None = None
+    ) -> Config:
+        """Validate a parsed document; errors become a :class:`ConfigError` naming ``source``.
+
+        ``key_sources`` maps dotted keys set elsewhere (a flag, an environment variable) to
+        the name errors about them use instead of ``source``.
+        """
+        named = dict(key_sources or {})
         try:
             config = cls.model_validate(data)
         except ValidationError as error:
-            raise ConfigError.from_validation(error, source) from None
+            raise ConfigError.from_validation(error, source, source_of=lambda key: _source_of(key, named, source)) from None
         config._source = source
+        config._key_sources = named
         return config
+
+
+def _source_of(key: str, key_sources: Mapping[str, str], default: str) -> str:
+    """The name of the most specific entry of ``key_sources`` that ``key`` is or lies under."""
+    best, best_length = default, -1
+    for set_key, name in key_sources.items():
+        if (key == set_key or key.startswith((f"{set_key}.", f"{set_key}["))) and len(set_key) > best_length:
+            best, best_length = name, len(set_key)
+    return best
 
 
 def load_config(
     path: Path | str | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    override_names: Mapping[str, str] | None = None,
 ) -> Config:
     """Read, merge and validate the configuration.
 
     :param path: the TOML file, or ``None`` for the defaults alone.
     :param overrides: dotted keys set last, e.g. ``{"cluster.mode": True}`` (the CLI flags).
     :param environ: where ``HOOKMQ_<SECTION>__<KEY>`` variables are read; ``os.environ`` by default.
+    :param override_names: what errors call the source of an override, e.g.
+        ``{"cluster.members": "--members"}``; errors about keys set by an environment
+        variable name the variable.
     :raises ConfigError: missing or unreadable file, bad TOML, unknown key or wrong type.
     """
     source = str(path) if path is not None else DEFAULTS_SOURCE
     data = read_toml(Path(path)) if path is not None else {}
-    for key, value in environment_overrides(os.environ if environ is None else environ).items():
+    key_sources: dict[str, str] = {}
+    environment = os.environ if environ is None else environ
+    for key, value in environment_overrides(environment).items():
         set_dotted(data, key, value)
+        key_sources[key] = _variable_name(key, environment)
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
-    return Config.from_mapping(data, source)
+        if override_names and key in override_names:
+            key_sources[key] = override_names[key]
+        else:
+            key_sources.pop(key, None)
+    return Config.from_mapping(data, source, key_sources)
+
+
+def _variable_name(key: str, environ: Mapping[str, str]) -> str:
+    """The environment variable that set a dotted key (as written, whatever its case)."""
+    wanted = ENV_PREFIX + key.replace(".", "__").upper()
+    return next((name for name in environ if name.upper() == wanted), wanted)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -249,6 +313,7 @@ def with_listener_address(config: Config, kind: str, address: str, flag: str) ->
         listeners[index] = changed
     copy = config.model_copy(update={"listeners": listeners})
     copy._source = config.source
+    copy._key_sources = dict(config._key_sources)
     return copy
 
 

@@ -206,12 +206,13 @@ class HookFacade:
                 return result
         return None
 
-    async def per_plugin(self, name: str, **kwargs: Any) -> dict[str, Any]:
+    async def per_plugin(self, name: str, *, isolate: bool = False, **kwargs: Any) -> dict[str, Any]:
         """Call every implementation with its own plugin's ``settings``; return results by plugin.
 
         An exception is raised as :class:`PluginError` naming the plugin: per-plugin hooks
         (register_stores, plugin_start) set the broker up, and a half-started plugin must
-        not go unnoticed.
+        not go unnoticed. With ``isolate`` (plugin_status) it is logged instead, and that
+        plugin has no result.
         """
         results: dict[str, Any] = {}
         for impl in self._impls.get(name, ()):
@@ -219,7 +220,9 @@ class HookFacade:
             try:
                 results[impl.plugin_name] = await _call(impl, args)
             except Exception as error:
-                raise PluginError(impl.plugin_name, name, error) from error
+                if not isolate:
+                    raise PluginError(impl.plugin_name, name, error) from error
+                logger.exception("plugin %r failed in %s", impl.plugin_name, name)
         return results
 
     def _settings_of(self, plugin_name: str) -> Any:

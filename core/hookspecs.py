@@ -147,6 +147,22 @@ def plugin_stop(broker: Broker) -> None:
 
 
 @hookspec
+def plugin_status(broker: Broker, settings: BaseModel | None) -> str | None:
+    """Say in one line what the plugin is doing, for the startup banner.
+
+    Fires once while the broker starts, after the listeners accept clients and before
+    :func:`on_started`. For example the dashboard answers its URL, the auth plugin how many
+    users and ACL rules it has. Never put a secret in it: the banner goes to the log.
+
+    :param broker: the :class:`hookmq.engine.Broker` that started.
+    :param settings: this plugin's validated ``[plugins.<name>]`` settings, or ``None``.
+
+    Kind: per-plugin. Return the line, or ``None`` to say nothing. An exception is logged
+    and costs only the line. Not on the per-message path.
+    """
+
+
+@hookspec
 def on_started(broker: Broker) -> None:
     """The broker is serving: every listener accepts clients.
 

@@ -131,21 +131,27 @@ class HookmqPluginManager(pluggy.PluginManager):
         """The validated ``[plugins.<name>]`` settings of a plugin (None when it takes none)."""
         return self._settings.get(plugin_name)
 
-    def validate_settings(self, name: str, table: Mapping[str, Any], source: str) -> None:
-        """Validate a plugin's table with the model its ``plugin_settings_model`` returns."""
+    def validate_settings(
+        self, name: str, table: Mapping[str, Any], source: str, source_of: Callable[[str], str] | None = None
+    ) -> None:
+        """Validate a plugin's table with the model its ``plugin_settings_model`` returns.
+
+        ``source_of(dotted_key)`` names a flag or variable that set a key (see `Config.source_of`).
+        """
         plugin = self.get_plugin(name)
         model = _settings_model(self, plugin)
         values = {key: value for key, value in table.items() if key != "enabled"}
         if model is None:
             if values:
                 key = f"plugins.{name}.{next(iter(values))}"
-                raise ConfigError(f"{source}: {key}: unknown key (plugin {name!r} takes no settings)", source)
+                origin = source_of(key) if source_of is not None else source
+                raise ConfigError(f"{origin}: {key}: unknown key (plugin {name!r} takes no settings)", source)
             self._settings[name] = None
             return
         try:
             self._settings[name] = model.model_validate(values)
         except ValidationError as error:
-            raise ConfigError.from_validation(error, source, ("plugins", name)) from None
+            raise ConfigError.from_validation(error, source, ("plugins", name), source_of) from None
 
 
 def _settings_model(pm: pluggy.PluginManager, plugin: object) -> type[BaseModel] | None:
@@ -213,10 +219,14 @@ def _check_tables(config: Config, candidates: Mapping[str, _Candidate]) -> None:
         if name not in candidates:
             installed = ", ".join(candidates) or "none"
             raise ConfigError(
-                f"{config.source}: plugins.{name}: unknown plugin (installed: {installed})", config.source
+                f"{config.source_of(f'plugins.{name}')}: plugins.{name}: unknown plugin (installed: {installed})",
+                config.source,
             )
         if not isinstance(table.get("enabled", True), bool):
-            raise ConfigError(f"{config.source}: plugins.{name}.enabled: must be true or false", config.source)
+            raise ConfigError(
+                f"{config.source_of(f'plugins.{name}.enabled')}: plugins.{name}.enabled: must be true or false",
+                config.source,
+            )
 
 
 def build_plugin_manager(
@@ -244,7 +254,7 @@ def build_plugin_manager(
         pm.infos[name] = info
         if info.enabled:
             _register(pm, name, candidate.get())
-            pm.validate_settings(name, config.plugins.get(name, {}), config.source)
+            pm.validate_settings(name, config.plugins.get(name, {}), config.source, config.source_of)
     if config.cluster.mode and "gossip" not in pm.infos:
         logger.warning("[cluster] mode is on but no gossip plugin is installed: running as a single node")
     return pm

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["LogLimiter"]
@@ -46,8 +46,11 @@ class LogLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self.suppressed_total = 0
 
-    def log(self, key: str, level: int, msg: str, *args: object) -> bool:
-        """Log `msg % args` at `level` unless `key`'s bucket is empty; True when written."""
+    def log(self, key: str, level: int, msg: str, *args: object, extra: Mapping[str, object] | None = None) -> bool:
+        """Log `msg % args` at `level` unless `key`'s bucket is empty; True when written.
+
+        `extra` is handed to the logger as `logging`'s own `extra` (attributes of the record).
+        """
         if not self.logger.isEnabledFor(level):
             return False
         now = self.clock()
@@ -68,7 +71,7 @@ class LogLimiter:
         if bucket.suppressed:
             msg = f"{msg} ({bucket.suppressed} similar messages suppressed)"
             bucket.suppressed = 0
-        self.logger.log(level, msg, *args)
+        self.logger.log(level, msg, *args, extra=extra)
         return True
 
     def suppressed(self, key: str) -> int:

@@ -105,7 +105,7 @@ def test_config_show_prints_effective_config_as_toml() -> None:
     assert result.returncode == 0, result.stderr
     shown = tomllib.loads(result.stdout)
     assert shown["cluster"] == {"mode": True, "port": 7947, "members": ["127.0.0.1:7946"]}
-    assert shown["plugins"]["dashboard"] == {"address": ":1887"}
+    assert shown["plugins"]["dashboard"]["address"] == ":1887"
     assert [listener["address"] for listener in shown["listeners"]] == [":1885", ":1886"]
 
 
@@ -231,3 +231,71 @@ def _wait_for_port(process: subprocess.Popen[str]) -> int:
         if found:
             return int(found.group(1))
     raise AssertionError(f"the broker exited ({process.wait(timeout=10)}) without announcing its TCP listener")
+
+
+# -------------------------------------------------------------------------
+# config check: the TLS files of every listener
+# -------------------------------------------------------------------------
+
+
+def tls_config(tmp_path: Path, certfile: Path, keyfile: Path, cafile: Path | None = None) -> Path:
+    path = tmp_path / "tls.toml"
+    text = (f'[[listeners]]\nname = "mqtts"\ntype = "tls"\naddress = ":8883"\n'
+            f'certfile = "{certfile}"\nkeyfile = "{keyfile}"\n')
+    if cafile is not None:
+        text += f'cafile = "{cafile}"\n'
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from cryptography.hazmat.primitives import serialization
+
+    from hookmq.testing.certs import generate_certificates
+
+    directory = tmp_path_factory.mktemp("check-certs")
+    certs = generate_certificates(directory)
+    other = certs.client("other")
+    junk = directory / "junk.pem"
+    junk.write_text("not PEM at all\n")
+    key = serialization.load_pem_private_key(certs.server.keyfile.read_bytes(), password=None)
+    encrypted = directory / "encrypted.key"
+    encrypted.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    ))
+    return {"cert": certs.server.certfile, "key": certs.server.keyfile, "ca": certs.cafile,
+            "other_key": other.keyfile, "junk": junk, "encrypted": encrypted, "directory": directory}
+
+
+@pytest.mark.parametrize(("cert", "key", "ca", "problem"), [
+    ("missing", "key", None, "listeners[0].certfile: {cert}: file not found"),
+    ("cert", "missing", None, "listeners[0].keyfile: {key}: file not found"),
+    ("directory", "key", None, "listeners[0].certfile: {cert}: is a directory, not a file"),
+    ("junk", "key", None, "listeners[0].certfile: {cert}: no PEM certificate in it"),
+    ("cert", "junk", None, "listeners[0].keyfile: {key}: no usable PEM private key in it"),
+    ("cert", "cert", None, "listeners[0].keyfile: {key}: no usable PEM private key in it"),
+    ("cert", "other_key", None, "listeners[0].keyfile: {key}: this private key does not belong to the certificate in {cert}"),
+    ("cert", "encrypted", None, "listeners[0].keyfile: {key}: the private key is encrypted; hookmq needs it unencrypted"),
+    ("cert", "key", "junk", "listeners[0].cafile: {ca}: no PEM certificate in it"),
+])
+def test_config_check_catches_unusable_tls_files(
+    tmp_path: Path, tls_files: dict[str, Path], cert: str, key: str, ca: str | None, problem: str
+) -> None:
+    files = {**tls_files, "missing": tmp_path / "missing.pem"}
+    certfile, keyfile = files[cert], files[key]
+    cafile = files[ca] if ca is not None else None
+    path = tls_config(tmp_path, certfile, keyfile, cafile)
+    result = run("config", "check", str(path))
+    assert result.returncode == 2
+    expected = f"hookmq: configuration error: {path}: " + problem.format(cert=certfile, key=keyfile, ca=cafile)
+    assert result.stderr.splitlines()[0].startswith(expected), result.stderr
+    assert "OK" not in result.stdout
+
+
+def test_config_check_accepts_usable_tls_files(tmp_path: Path, tls_files: dict[str, Path]) -> None:
+    path = tls_config(tmp_path, tls_files["cert"], tls_files["key"], tls_files["ca"])
+    result = run("config", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{path}: OK"

@@ -18,7 +18,9 @@ from ..mqtt.errors import ProtocolError
 from ..mqtt.packets import NO_PROPERTIES, Connect, Properties, Publish
 from ..mqtt.reason_codes import ReasonCode
 from ..mqtt.trie import SubscriberEntry, SubscriptionTrie
+from .banner import log_banner
 from .client import Client, describe_client
+from .connlog import ConnectionLog
 from .delivery import Delivery
 from .message import Message
 from .partial import PartialPacketBudget
@@ -71,6 +73,8 @@ class Broker(Delivery):
         self._sys = SysPublisher(self)
         #: Bytes held in partly received large packets, for every connection together.
         self.partial_packets = PartialPacketBudget(self.settings.max_incomplete_packet_bytes)
+        #: The per-connection log lines (connects, ends with their cause), rate-limited.
+        self.connection_log = ConnectionLog(config.log.connection_lines_per_second, config.log.connection_lines_burst)
 
     def _build_hooks(self) -> HookFacade:
         """Create this broker's own plugin manager and hook facade."""
@@ -89,14 +93,15 @@ class Broker(Delivery):
 
     async def start(self) -> None:
         """Open the store, start plugins and listeners, then announce `on_started`."""
-        from ..transport.listeners import banner_lines, start_listeners
+        from ..transport.listeners import start_listeners
 
         self.stats.started = time.time()
         self._deferred_wakeup = asyncio.Event()
         try:
             await self.persistence.open()
             await self.hooks.per_plugin("plugin_start", broker=self)
-            self.listeners = await start_listeners(self.config.listeners, self._serve_connection)
+            self.listeners = await start_listeners(self.config.listeners, self._serve_connection,
+                                                   log=self.connection_log.limiter)
         except BaseException:
             await self._undo_partial_start()
             raise
@@ -107,10 +112,7 @@ class Broker(Delivery):
         if self.settings.sys_interval > 0:
             self._tasks.append(asyncio.create_task(self._sys.run(), name="hookmq-sys"))
         self._started = True
-        for line in banner_lines(self.listeners):
-            log.info("%s", line)
-        if not self.hooks.enabled("on_connect_authenticate"):
-            log.warning("no authentication plugin is enabled: anonymous clients are allowed")
+        await log_banner(self)
         await self.hooks.notify("on_started", broker=self)
 
     async def _undo_partial_start(self) -> None:
@@ -141,6 +143,7 @@ class Broker(Delivery):
         await self.persistence.close()
         await self.hooks.notify("plugin_stop", broker=self)
         await self.hooks.notify("on_stopped", broker=self)
+        self.connection_log.summary()
         self._stopped.set()
 
     async def _wait_for_connections(self, timeout: float) -> None:
@@ -504,12 +507,15 @@ class Broker(Delivery):
             "clients_maximum": stats.clients_maximum,
             "clients_total": stats.clients_total,
             "subscriptions": len(self.trie),
-            "retained": len(self.retained),
+            # Messages retained on client topics, as the dashboard's API counts them; `$SYS` apart.
+            "retained": self.retained.client_count,
+            "retained_system": self.retained.system_count,
             "inflight": sum(len(s.inflight) for s in self.sessions.values()),
             "queued": sum(len(s.queue) for s in self.sessions.values()),
             "store_backend": self.config.storage.backend,
             "store_error": self.persistence.last_error or "",
             "store_pending_writes": self.persistence.pending,
+            "log_lines_suppressed": self.connection_log.suppressed,
         }
 
     def clients(self) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ from ..mqtt.packets import (
 from ..mqtt.reason_codes import SUBACK_V3_FAILURE, ReasonCode
 from ..mqtt.topics import parse_shared
 from ..mqtt.trie import SubscriberEntry
+from .connlog import EndCause, kick_cause, note_end
 from .handshake import ClientClosed, Handshake
 from .message import Message, with_packet_id
 from .persistence import StorageFailed
@@ -100,6 +101,8 @@ class Client(Handshake):
         self.detached = False
         self.disconnect_reason: int = ReasonCode.NORMAL_DISCONNECTION
         self.error: str | None = None
+        #: Why the connection ends, for the log (`connlog.note_end`); None until decided.
+        self.end_cause: EndCause | None = None
         self._drain_task: asyncio.Task[None] | None = None
         #: Acknowledgements waiting for the store: (operation number, QoS, packet id, reason code).
         # Created on first use: most clients never wait for the store.
@@ -134,14 +137,18 @@ class Client(Handshake):
             pass
         except TimeoutError:
             self.error = "no CONNECT within the connect timeout"
+            note_end(self, "connect-timeout", detail=self.error)
         except (ConnectionError, OSError) as exc:
             self.error = f"connection error: {exc}"
+            note_end(self, "connection-error", detail=str(exc) or type(exc).__name__)
         except asyncio.CancelledError:
             self.error = "broker stopping"
+            note_end(self, "server-shutdown")
             raise
         except Exception as exc:  # a broker bug must cost one client, never the broker
             log.exception("internal error serving %r", self)
             self.error = f"internal error: {exc}"
+            note_end(self, "internal-error", ReasonCode.UNSPECIFIED_ERROR, str(exc))
             self._send_disconnect(ReasonCode.UNSPECIFIED_ERROR)
         finally:
             if self._ack_task is not None and not self._ack_task.done():
@@ -153,6 +160,7 @@ class Client(Handshake):
                 self.broker.partial_packets.resize(self.partial_reserved, 0)
                 self.partial_reserved = 0
             await self.broker.client_gone(self)
+            self.broker.connection_log.ended(self)
 
     async def _read_loop(self) -> None:
         """Read, decode and dispatch until the connection ends."""
@@ -487,6 +495,7 @@ class Client(Handshake):
             session.expiry_interval = min(new_expiry, self.broker.settings.max_session_expiry)
         self.disconnect_reason = packet.reason_code
         self.clean_disconnect = packet.reason_code != ReasonCode.DISCONNECT_WITH_WILL_MESSAGE
+        note_end(self, "client-disconnect", packet.reason_code if self.protocol_level == 5 else None)
         raise ClientClosed
 
     async def _on_auth(self, packet: Auth) -> None:
@@ -585,6 +594,7 @@ class Client(Handshake):
     def _protocol_error(self, exc: ProtocolError) -> None:
         """Close after bad input: v5 clients get DISCONNECT with the reason code first."""
         self.error = exc.message
+        note_end(self, "protocol-error", exc.reason_code, exc.message)
         self.disconnect_reason = exc.reason_code
         if self.established:
             self._send_disconnect(exc.reason_code)
@@ -594,6 +604,7 @@ class Client(Handshake):
     def kick(self, reason: int) -> None:
         """Server-initiated disconnect (takeover, admin action, shutdown, keep-alive)."""
         self.disconnect_reason = reason
+        note_end(self, kick_cause(reason), reason)
         self._send_disconnect(reason)
         self.conn.close()
         # A peer that stopped reading would keep a closing connection open for ever.

@@ -15,12 +15,14 @@ from ..mqtt.codec import encode
 from ..mqtt.errors import ProtocolError, ProtocolViolation
 from ..mqtt.packets import NO_PROPERTIES, Auth, Connack, Connect, Packet, Properties
 from ..mqtt.reason_codes import ReasonCode, connack_v3_code
+from .connlog import note_end
 
 if TYPE_CHECKING:
     from ..mqtt.codec import Decoder
     from ..transport.base import Connection
     from .broker import Broker
     from .client import Client
+    from .connlog import EndCause
     from .session import Session
 
 log = logging.getLogger("hookmq.client")
@@ -41,7 +43,7 @@ class Handshake:
         "_ack_task", "_acks_sent", "_auth_success_properties", "_drain_task", "_pending_acks",
         "alias_out", "alias_out_max",
         "assigned_client_id", "broker", "clean_disconnect", "clean_start", "client_id", "conn", "connect",
-        "connected_at", "decoder", "detached", "disconnect_reason", "error", "established", "keep_alive",
+        "connected_at", "decoder", "detached", "disconnect_reason", "end_cause", "error", "established", "keep_alive",
         "last_seen", "listener", "max_packet_out", "partial_reserved", "protocol_level", "remote_address",
         "request_problem_information", "send_quota", "session", "tls_peer_certificate", "topic_aliases",
         "username",
@@ -66,6 +68,7 @@ class Handshake:
         assigned_client_id: str | None
         _auth_success_properties: Properties | None
         error: str | None
+        end_cause: EndCause | None
 
         partial_reserved: int
 
@@ -92,6 +95,7 @@ class Handshake:
         first = packets[0]
         if not isinstance(first, Connect):
             self.error = f"first packet was {type(first).__name__}, not CONNECT"
+            note_end(cast("Client", self), "protocol-error", detail=self.error)
             return None
         self.broker.stats.packets_received += len(packets)
         return first, packets[1:]
@@ -99,6 +103,7 @@ class Handshake:
     def _refuse_unreadable_connect(self, exc: ProtocolError) -> None:
         """Answer a CONNECT the codec rejected, where the protocol lets us answer at all."""
         self.error = exc.message
+        note_end(cast("Client", self), "protocol-error", exc.reason_code, exc.message)
         if exc.reason_code == ReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
             self.conn.write(_CONNACK_V3_BAD_VERSION)
         elif self.decoder.protocol_level == 5:
@@ -134,6 +139,7 @@ class Handshake:
         self._apply_keep_alive(connect)
         self.established = True
         self._send(Connack(reason_code=0, session_present=session_present, properties=self._connack_properties(connect)))
+        broker.connection_log.connected(cast("Client", self), session_present)
         await broker.hooks.notify("on_session_established", client=self, connect=connect,
                                   session_present=session_present)
         broker.resume_delivery(cast("Client", self))
@@ -218,6 +224,7 @@ class Handshake:
     def _refuse(self, reason: int) -> None:
         """Answer CONNACK with a refusal and end the connection."""
         self.error = f"connection refused: {ReasonCode(reason).name}"
+        note_end(cast("Client", self), "refused", reason)
         if self.protocol_level == 5:
             self._send(Connack(reason_code=reason))
         else:

@@ -20,8 +20,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..exits import EXIT_USAGE, SetupError, StoreOpenError
 from ..mqtt.packets import NO_PROPERTIES, Publish
 from ..mqtt.trie import SubscriberEntry
+from ..store.errors import StoreError
 from ..store.records import OutgoingRecord, OutgoingState, SessionRecord, StoredMessage, SubscriptionRecord
 from .message import Message
 from .session import AWAIT_PUBCOMP, Outgoing, Queued, Session
@@ -61,6 +63,18 @@ class _Op:
 
 class StorageFailed(Exception):
     """The store could not make a write durable; the engine must not acknowledge."""
+
+
+class BackendNotRegistered(SetupError, RuntimeError):
+    """``[storage] backend`` names a backend no enabled plugin registers (a configuration error)."""
+
+    exit_status = EXIT_USAGE
+
+
+def _cannot_open(backend: str, error: BaseException) -> str:
+    """``cannot open the redis store: cannot reach redis://...``: the backend named once."""
+    text = str(error) or type(error).__name__
+    return f"cannot open the {backend} store: {text.removeprefix(f'{backend} store: ')}"
 
 
 class Persistence:
@@ -104,17 +118,29 @@ class Persistence:
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        """Select, open and load the configured store."""
+        """Select, open and load the configured store.
+
+        :raises StoreOpenError: the store cannot be opened or read (one line naming it).
+        :raises BackendNotRegistered: no enabled plugin offers ``[storage] backend``.
+        """
         storage = self.broker.config.storage
         store = await self._create_store(storage.backend)
-        await store.open()
+        try:
+            await store.open()
+        except (StoreError, OSError) as error:
+            raise StoreOpenError(_cannot_open(storage.backend, error)) from error
         self.store = store
         self.active = storage.backend != "memory"
         self.must_wait = self.active and storage.durability == "ack_after_write"
         #: Whether other broker processes may change the same state (then sessions are re-read).
         self.shared = self.active and bool(getattr(self.store, "shared", storage.backend == "redis"))
         if self.active:
-            await self._load()
+            try:
+                await self._load()
+            except (StoreError, OSError) as error:
+                await store.close()
+                self.store = None
+                raise StoreOpenError(_cannot_open(storage.backend, error)) from error
             self._writer = asyncio.create_task(self._write_loop(), name="hookmq-store-writer")
 
     async def _create_store(self, backend: str) -> Store:
@@ -127,7 +153,9 @@ class Persistence:
         await self.broker.hooks.per_plugin("register_stores", register=register)
         if backend not in factories:
             known = ", ".join(sorted(factories)) or "none"
-            raise RuntimeError(f"storage backend {backend!r} is not registered by any enabled plugin (known: {known})")
+            raise BackendNotRegistered(
+                f"storage backend {backend!r} is not registered by any enabled plugin (known: {known})"
+            )
         return factories[backend](self.broker.config)
 
     async def close(self) -> None:

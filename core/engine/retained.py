@@ -17,9 +17,24 @@ class RetainedMessages:
 
     def __init__(self) -> None:
         self._by_topic: dict[str, Message] = {}
+        #: How many of them are on `$`-topics (`$SYS`), which clients never publish.
+        self.system_count = 0
 
     def __len__(self) -> int:
         return len(self._by_topic)
+
+    @property
+    def client_count(self) -> int:
+        """Retained messages on topics clients publish to (all but the `$`-topics)."""
+        return len(self._by_topic) - self.system_count
+
+    def _added(self, topic: str) -> None:
+        if topic.startswith("$"):
+            self.system_count += 1
+
+    def _removed(self, topic: str) -> None:
+        if topic.startswith("$"):
+            self.system_count -= 1
 
     def __iter__(self) -> Iterator[Message]:
         return iter(list(self._by_topic.values()))
@@ -35,14 +50,19 @@ class RetainedMessages:
     def store(self, message: Message) -> bool:
         """Keep ``message`` (an empty payload clears the topic); returns True when one is now stored."""
         if message.payload:
+            if self._by_topic.get(message.topic) is None:
+                self._added(message.topic)
             self._by_topic[message.topic] = message
             return True
-        self._by_topic.pop(message.topic, None)
+        self.delete(message.topic)
         return False
 
     def delete(self, topic: str) -> bool:
         """Clear a topic; returns whether a message was retained there."""
-        return self._by_topic.pop(topic, None) is not None
+        if self._by_topic.pop(topic, None) is None:
+            return False
+        self._removed(topic)
+        return True
 
     def matching(self, topic_filter: str) -> list[Message]:
         """Retained messages whose topic matches ``topic_filter``."""
@@ -56,4 +76,5 @@ class RetainedMessages:
         gone = [m for m in self._by_topic.values() if m.expiry_at is not None and now >= m.expiry_at]
         for message in gone:
             del self._by_topic[message.topic]
+            self._removed(message.topic)
         return gone

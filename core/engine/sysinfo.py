@@ -23,6 +23,7 @@ SYS_TOPICS: dict[str, str] = {
     "clients/total": "clients_total",
     "subscriptions/count": "subscriptions",
     "retained messages/count": "retained",
+    "retained messages/system": "retained_system",
     "messages/inflight": "inflight",
     "messages/queued": "queued",
     "messages/received": "messages_received",
@@ -35,6 +36,7 @@ SYS_TOPICS: dict[str, str] = {
     "store/backend": "store_backend",
     "store/error": "store_error",
     "store/pending writes": "store_pending_writes",
+    "log/lines suppressed": "log_lines_suppressed",
 }
 
 

@@ -49,6 +49,14 @@ class Store(ABC):
     #: Backend name, as used in ``[storage] backend``.
     name: ClassVar[str] = "abstract"
 
+    def describe(self) -> str:
+        """Where this store keeps its data, in a few words for the startup banner; never a secret.
+
+        The default is the backend name; a backend should say where (a file, a server URL
+        without its password).
+        """
+        return self.name
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     @abstractmethod

@@ -37,6 +37,10 @@ class MemoryStore(Store):
 
     name: ClassVar[str] = "memory"
 
+    def describe(self) -> str:
+        """The banner's words: nothing outlives the process."""
+        return "memory (in this process only: sessions and retained messages are lost when it stops)"
+
     def __init__(self) -> None:
         """Create an empty, closed store."""
         self._open = False

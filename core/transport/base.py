@@ -13,6 +13,10 @@ DEFAULT_READ_HIGH_WATER = 256 * 1024
 OPEN_TIMEOUT = 10.0
 """Seconds a client has for the TLS and WebSocket handshakes."""
 
+GOODBYE_GRACE = 2.0
+"""Seconds a closed TCP connection keeps reading (and dropping) what the peer still sends,
+so the peer reads the server's last packet instead of a reset (see `Connection.close`)."""
+
 
 @runtime_checkable
 class Connection(Protocol):
@@ -50,7 +54,12 @@ class Connection(Protocol):
         ...
 
     def close(self) -> None:
-        """Send what is buffered, then close the connection."""
+        """Send what is buffered, then close the connection; `read` returns b"" from then on.
+
+        The peer gets the last bytes without a reset: a TCP connection is half-closed and
+        drained for up to `GOODBYE_GRACE` seconds, TLS and WebSocket run their closing
+        handshakes.
+        """
         ...
 
     def abort(self) -> None:

@@ -92,6 +92,17 @@ class ListenerConfig(BaseModel):
             raise ValueError(f"listener {self.name!r}: TLS options need type 'tls' or 'wss', not {self.type!r}")
         return self
 
+    def unused_keys(self) -> set[str]:
+        """Keys with no effect on this listener's type (`hookmq config show` leaves them out)."""
+        unused: set[str] = set()
+        if not self.is_websocket:
+            unused |= {"path", "ws_max_message_size"}
+        if not self.is_tls:
+            unused |= {"certfile", "keyfile", "cafile", "require_client_cert", "tls_min_version", "ciphers"}
+        elif self.tls_min_version == "1.3":
+            unused.add("ciphers")  # the cipher string only governs TLS 1.2
+        return unused
+
     @property
     def host(self) -> str | None:
         """The host to bind, or None for every interface."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..eventlog import new_limiter
+from ..exits import ListenerError
+from ..ratelimit import LogLimiter
 from .base import Connection
 from .config import ListenerConfig
 from .handlers import Handler
@@ -77,18 +81,25 @@ class RunningListener:
 
 
 async def start_listeners(
-    configs: Sequence[ListenerConfig], handler: Callable[[Connection], Awaitable[None]]
+    configs: Sequence[ListenerConfig],
+    handler: Callable[[Connection], Awaitable[None]],
+    *,
+    log: LogLimiter | None = None,
 ) -> list[RunningListener]:
     """Start every listener; `await handler(connection)` runs once per accepted client.
 
     Either every listener starts or none stays open: on a failure the ones already started
-    are closed and an OSError naming the listener is raised.
+    are closed and a `ListenerError` (an OSError) naming the listener and the address is
+    raised; a TLS file that cannot be used raises `TlsMaterialError`. ``log`` writes the
+    lines about connections a listener ends itself (failed TLS handshakes, refused
+    WebSocket handshakes); by default a limiter of its own.
     """
     _check_unique_names(configs)
+    limiter = log if log is not None else new_limiter()
     started: list[RunningListener] = []
     try:
         for config in configs:
-            started.append(await start_listener(config, handler))
+            started.append(await start_listener(config, handler, log=limiter))
     except BaseException:
         for listener in started:
             await listener.aclose()
@@ -96,16 +107,28 @@ async def start_listeners(
     return started
 
 
-async def start_listener(config: ListenerConfig, handler: Handler) -> RunningListener:
+async def start_listener(config: ListenerConfig, handler: Handler, *, log: LogLimiter | None = None) -> RunningListener:
     """Start one listener (see `start_listeners`)."""
-    server = WebSocketListener(config, handler) if config.is_websocket else StreamListener(config, handler)
+    limiter = log if log is not None else new_limiter()
+    server: StreamListener | WebSocketListener = (
+        WebSocketListener(config, handler, limiter) if config.is_websocket else StreamListener(config, handler, limiter)
+    )
     try:
         address = await server.start()
     except OSError as error:
-        raise OSError(
-            error.errno, f"listener {config.name!r} ({config.type}) cannot listen on {config.address!r}: {error.strerror or error}"
+        raise ListenerError(
+            f"listener {config.name!r} ({config.type}) cannot listen on {config.address!r}: {_why(error, config)}",
+            error.errno,
         ) from error
     return RunningListener(config.name, config.type, address, config, server)
+
+
+def _why(error: OSError, config: ListenerConfig) -> str:
+    """The reason in words; a name that does not resolve says which name."""
+    reason = error.strerror or str(error) or type(error).__name__
+    if isinstance(error, socket.gaierror):
+        return f"cannot resolve host {config.host!r} ({reason})"
+    return reason
 
 
 def _check_unique_names(configs: Sequence[ListenerConfig]) -> None:

@@ -1,7 +1,9 @@
 """TCP and TLS connections: an `asyncio.Protocol` that is itself the engine's `Connection`.
 
 A bare Protocol avoids the StreamReader/StreamWriter layers: received chunks are handed to
-the engine as they arrive, and writes go straight into the transport's own buffer.
+the engine as they arrive, and writes go straight into the transport's own buffer. On a TLS
+listener the connection first runs the handshake itself (`hookmq.transport.tls.accept_tls`),
+so a failed handshake is logged with the peer's address.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
-from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, OPEN_TIMEOUT, format_peer
+from ..ratelimit import LogLimiter
+from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, GOODBYE_GRACE, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
 from .descriptors import DESCRIPTORS
 from .handlers import Handler, run_handler
 from .sockets import ACCEPT_BATCH, bind_listening_socket, set_keepalive, set_nodelay, widen_backlog
-from .tls import peer_certificate, server_ssl_context
+from .tls import TlsAcceptance, peer_certificate, server_ssl_context
 
 
 class StreamConnection(asyncio.Protocol):
@@ -28,11 +31,24 @@ class StreamConnection(asyncio.Protocol):
     `pause_writing`/`resume_writing` around its high-water mark; `drain` waits on that.
     """
 
-    def __init__(self, listener: str, on_open: Callable[[StreamConnection], None]) -> None:
+    def __init__(
+        self,
+        listener: str,
+        on_open: Callable[[StreamConnection], None],
+        tls: TlsAcceptance | None = None,
+        registry: set[StreamConnection] | None = None,
+    ) -> None:
         self.listener = listener
         self.remote_address = "unknown"
         self.tls_peer_certificate: dict[str, Any] | None = None
         self._on_open = on_open
+        #: Set until the TLS handshake is done (then the TLS transport arrives in connection_made).
+        self._tls_acceptance = tls
+        #: The listener's open connections, which it aborts at shutdown (lingering ones included).
+        self._registry = registry
+        self._linger_timer: asyncio.TimerHandle | None = None
+        #: While the TLS handshake starts: bytes the TCP transport delivered, for the TLS layer.
+        self._raw_bytes: list[bytes] | None = None
         self._transport: asyncio.Transport | None = None
         self._chunks: list[bytes] = []
         self._unread = 0
@@ -54,13 +70,24 @@ class StreamConnection(asyncio.Protocol):
         """Record the peer, tune the socket, and hand the connection to the listener.
 
         A socket that would take a descriptor another part of the process reserved (the
-        dashboard's, descriptors.py) is closed at once.
+        dashboard's, descriptors.py) is closed at once. On a TLS listener this is called
+        twice: with the TCP transport (which starts the handshake) and, once the handshake
+        succeeded, with the TLS transport.
         """
-        if not DESCRIPTORS.admit("mqtt"):
-            self._closing = True
-            cast(asyncio.Transport, transport).abort()
+        if not self._admitted:
+            if not DESCRIPTORS.admit("mqtt"):
+                self._closing = True
+                cast(asyncio.Transport, transport).abort()
+                return
+            self._admitted = True
+        if self._tls_acceptance is not None:
+            acceptance, self._tls_acceptance = self._tls_acceptance, None
+            self.remote_address = format_peer(transport.get_extra_info("peername"))
+            self._raw_bytes = acceptance.start(self, transport, self.remote_address)
             return
-        self._admitted = True
+        self._raw_bytes = None
+        if self._registry is not None:
+            self._registry.add(self)
         self._transport = cast(asyncio.Transport, transport)
         self._transport.set_write_buffer_limits(high=DEFAULT_HIGH_WATER)
         sock = transport.get_extra_info("socket")
@@ -74,6 +101,11 @@ class StreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Queue a received chunk for `read`; pause the socket if the engine falls behind."""
+        if self._raw_bytes is not None:
+            self._raw_bytes.append(data)  # TLS bytes that came before the handshake could start
+            return
+        if self._closing:
+            return  # said goodbye: what the peer still sends is read and dropped
         self._chunks.append(data)
         self._unread += len(data)
         if self._unread >= DEFAULT_READ_HIGH_WATER and not self._reading_paused and self._transport:
@@ -87,8 +119,12 @@ class StreamConnection(asyncio.Protocol):
         On plain TCP the connection stays open so the engine can still flush (it closes once
         `read` gave b""); asyncio's TLS transport always closes on EOF and warns if asked not to.
         """
+        if self._raw_bytes is not None:
+            return False  # closed before the TLS handshake could start: let the transport close
         self._eof = True
         _wake(self._read_waiter)
+        if self._linger_timer is not None:
+            return False  # lingering after our goodbye, and the peer has closed too: done
         return not self._tls
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -98,6 +134,11 @@ class StreamConnection(asyncio.Protocol):
             DESCRIPTORS.release("mqtt")
         self._eof = True
         self._closing = True
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        if self._registry is not None:
+            self._registry.discard(self)
         _wake(self._read_waiter)
         _wake(self._drain_waiter)
 
@@ -157,17 +198,58 @@ class StreamConnection(asyncio.Protocol):
             await asyncio.shield(self._drain_waiter)
 
     def close(self) -> None:
-        """Flush the buffer, then close."""
+        """Flush the buffer, then close; `read` returns b"" from now on.
+
+        Unless the peer has closed already, the connection lingers: what the peer still sends
+        is read and dropped until it closes too, or for `GOODBYE_GRACE` seconds. Closing a
+        socket with unread input makes the kernel send a reset, which destroys what it has
+        not delivered yet: the last packet (a DISCONNECT with its reason code) would never
+        reach a client that was still writing. On TCP the connection is half-closed at once
+        (FIN after the last bytes); TLS cannot half-close, so its closing handshake starts
+        when the lingering ends.
+        """
+        if self._closing:
+            return
         self._flush()
         self._closing = True
-        if self._transport is not None:
-            self._transport.close()
+        self._chunks.clear()
+        self._unread = 0
+        _wake(self._read_waiter)
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._eof:
+            transport.close()
+            return
+        if transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                transport.abort()  # the peer is already gone
+                return
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        self._linger_timer = asyncio.get_running_loop().call_later(GOODBYE_GRACE, self._end_linger)
+
+    def _end_linger(self) -> None:
+        """The grace period after a goodbye is over: close (or cut a peer that never read)."""
+        self._linger_timer = None
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
 
     def abort(self) -> None:
         """Close at once, dropping unsent bytes."""
         self._closing = True
         self._pending.clear()
         self._pending_size = 0
+        self._chunks.clear()
+        _wake(self._read_waiter)
         if self._transport is not None:
             self._transport.abort()
 
@@ -185,25 +267,27 @@ class StreamConnection(asyncio.Protocol):
 class StreamListener:
     """A running tcp/tls server and the handler tasks of its connections."""
 
-    def __init__(self, config: ListenerConfig, handler: Handler) -> None:
+    def __init__(self, config: ListenerConfig, handler: Handler, log: LogLimiter) -> None:
         self.config = config
         self._handler = handler
+        self._log = log
         self._active: set[asyncio.Task[None]] = set()
+        self._connections: set[StreamConnection] = set()
+        self._tls: TlsAcceptance | None = None
         self._server: asyncio.Server | None = None
 
     async def start(self) -> tuple[str, int]:
         """Bind and start serving; return the bound host and port."""
         loop = asyncio.get_running_loop()
-        ssl_context = server_ssl_context(self.config) if self.config.is_tls else None
+        if self.config.is_tls:
+            self._tls = TlsAcceptance(server_ssl_context(self.config), self.config.name, self._log, OPEN_TIMEOUT)
         sock = bind_listening_socket(self.config.host, self.config.port)
         bound = sock.getsockname()
         try:
             self._server = await loop.create_server(
-                lambda: StreamConnection(self.config.name, self._on_open),
+                lambda: StreamConnection(self.config.name, self._on_open, self._tls, self._connections),
                 sock=sock,
                 backlog=ACCEPT_BATCH,
-                ssl=ssl_context,
-                ssl_handshake_timeout=OPEN_TIMEOUT if ssl_context else None,
             )
         except BaseException:
             sock.close()
@@ -221,9 +305,12 @@ class StreamListener:
         self.close()  # a listener still accepting would keep adding connections
         if self._active and grace > 0:
             await asyncio.wait(list(self._active), timeout=grace)
+        handshakes = self._tls.cancel() if self._tls is not None else []
         for task in list(self._active):
             task.cancel()  # run_handler aborts the connection on cancellation
-        await asyncio.gather(*self._active, return_exceptions=True)
+        await asyncio.gather(*self._active, *handshakes, return_exceptions=True)
+        for connection in list(self._connections):
+            connection.abort()  # those still lingering after their goodbye
 
     def _on_open(self, connection: StreamConnection) -> None:
         task = asyncio.get_running_loop().create_task(run_handler(self._handler, connection, self.config.name))

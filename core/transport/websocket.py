@@ -20,12 +20,14 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from ..eventlog import log_event
+from ..ratelimit import LogLimiter
 from .base import DEFAULT_HIGH_WATER, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
 from .descriptors import DESCRIPTORS
 from .handlers import Handler, run_handler
 from .sockets import ACCEPT_BATCH, bind_listening_socket, set_keepalive, set_nodelay, widen_backlog
-from .tls import peer_certificate, server_ssl_context
+from .tls import TlsAcceptance, peer_certificate, server_ssl_context
 
 MQTT_SUBPROTOCOLS = (Subprotocol("mqtt"), Subprotocol("mqttv3.1"))
 """`mqtt` is the name MQTT 3.1.1 and 5.0 register; `mqttv3.1` is what MQTT 3.1 clients send."""
@@ -152,7 +154,7 @@ def _select_subprotocol(
     for name in MQTT_SUBPROTOCOLS:
         if name in offered:
             return name
-    raise NegotiationError("unsupported subprotocol; expected mqtt or mqttv3.1")
+    raise NegotiationError(f"unsupported subprotocol {', '.join(offered)}; expected mqtt or mqttv3.1")
 
 
 def _path_checker(path: str) -> Callable[[ServerConnection, Request], Response | None]:
@@ -160,34 +162,136 @@ def _path_checker(path: str) -> Callable[[ServerConnection, Request], Response |
         requested = request.path.partition("?")[0]
         if path == "/" or requested == path:
             return None
-        return connection.respond(HTTPStatus.NOT_FOUND, f"no MQTT endpoint at {requested}\n")
+        return connection.respond(HTTPStatus.NOT_FOUND, f"no MQTT endpoint at {requested}; it is at {path}\n")
 
     return check_path
+
+
+class _LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The websockets library's own records, INFO lowered to DEBUG.
+
+    Its INFO lines ("connection rejected (404 Not Found)", "server listening on ...") repeat
+    what hookmq logs itself, with the client's identity, in `hookmq.connection`.
+    """
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log as the library asked, one level lower for INFO."""
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
+
+
+LIBRARY_LOG = _LibraryLog(logging.getLogger("hookmq.transport.websocket"), {})
+"""What the websockets library logs through (see `_LibraryLog`)."""
+
+
+def _first_bytes_problem(data: bytes) -> str | None:
+    """Why the first bytes of a connection cannot start an HTTP request, or None when they may."""
+    first = data[0]
+    if 0x41 <= first <= 0x5A:  # an HTTP method is upper-case letters ("GET ")
+        return None
+    if first == 0x10:
+        return "sent an MQTT CONNECT: this is a WebSocket listener, plain MQTT clients connect to a tcp or tls listener"
+    if first == 0x16:
+        return "sent a TLS handshake: this listener speaks WebSocket without TLS (ws://, not wss://)"
+    return f"sent 0x{first:02x}, which starts no HTTP request: this is a WebSocket listener"
+
+
+def connection_class(config: ListenerConfig, log: LogLimiter, tls: TlsAcceptance | None) -> type[ServerConnection]:
+    """The websockets connection class of one listener: TLS handshake, first-bytes check, logs.
+
+    * On a wss listener the TLS handshake is run by `TlsAcceptance` (failures logged).
+    * A peer whose first bytes cannot be HTTP (a plain MQTT client on the WebSocket port)
+      is told nothing it could misread, logged and closed at once, instead of waiting for
+      the handshake timeout.
+    """
+
+    class MqttServerConnection(ServerConnection):
+        _hookmq_checked = False
+        _hookmq_handshaking = False
+        _hookmq_raw_bytes: list[bytes] | None = None
+        _hookmq_peer = "unknown"
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            if tls is not None and not self._hookmq_handshaking:
+                # The TCP connection: run the TLS handshake; the TLS transport comes back here.
+                self._hookmq_handshaking = True
+                self._hookmq_peer = format_peer(transport.get_extra_info("peername"))
+                self._hookmq_raw_bytes = tls.start(self, transport, self._hookmq_peer)
+                return
+            self._hookmq_raw_bytes = None
+            if tls is None:
+                self._hookmq_peer = format_peer(transport.get_extra_info("peername"))
+            super().connection_made(transport)
+
+        def data_received(self, data: bytes) -> None:
+            if self._hookmq_raw_bytes is not None:
+                self._hookmq_raw_bytes.append(data)  # TLS bytes from before the handshake started
+                return
+            if not self._hookmq_checked and data:
+                self._hookmq_checked = True
+                problem = _first_bytes_problem(data)
+                if problem is not None:
+                    log_event(log, logging.INFO, "websocket_refused",
+                              {"remote": self._hookmq_peer, "listener": config.name, "reason": problem})
+                    self.transport.abort()
+                    return
+            super().data_received(data)
+
+        def eof_received(self) -> None:
+            if self._hookmq_raw_bytes is not None:
+                return  # before the TLS handshake took over: the transport closes, the handshake sees it
+            super().eof_received()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._hookmq_raw_bytes is not None:
+                return  # the websockets side never started
+            super().connection_lost(exc)
+
+    return MqttServerConnection
+
+
+def _refusal_logger(config: ListenerConfig, log: LogLimiter) -> Callable[[ServerConnection, Request, Response], None]:
+    """A `process_response` hook that logs every opening handshake the server refuses."""
+
+    def log_refusal(connection: ServerConnection, request: Request, response: Response) -> None:
+        if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            return
+        failure = connection.protocol.handshake_exc
+        reason = str(failure) if failure is not None else response.body.decode("utf-8", "replace").strip()
+        log_event(log, logging.INFO, "websocket_refused", {
+            "remote": format_peer(connection.remote_address), "listener": config.name,
+            "path": request.path.partition("?")[0], "status": int(response.status_code), "reason": reason,
+        })
+
+    return log_refusal
 
 
 class WebSocketListener:
     """A running ws/wss server and the handler tasks of its connections."""
 
-    def __init__(self, config: ListenerConfig, handler: Handler) -> None:
+    def __init__(self, config: ListenerConfig, handler: Handler, log: LogLimiter) -> None:
         self.config = config
         self._handler = handler
+        self._log = log
         self._active: dict[asyncio.Task[Any], ServerConnection] = {}
+        self._tls: TlsAcceptance | None = None
         self._server: Server | None = None
 
     async def start(self) -> tuple[str, int]:
         """Bind and start serving; return the bound host and port."""
+        if self.config.is_tls:
+            self._tls = TlsAcceptance(server_ssl_context(self.config), self.config.name, self._log, OPEN_TIMEOUT)
         sock = bind_listening_socket(self.config.host, self.config.port)
         bound = sock.getsockname()
-        ssl_context = server_ssl_context(self.config) if self.config.is_tls else None
         try:
             self._server = await serve(
                 self._on_websocket,
                 sock=sock,
                 backlog=ACCEPT_BATCH,
-                ssl=ssl_context,
+                create_connection=connection_class(self.config, self._log, self._tls),
                 subprotocols=list(MQTT_SUBPROTOCOLS),
                 select_subprotocol=_select_subprotocol,
                 process_request=_path_checker(self.config.path),
+                process_response=_refusal_logger(self.config, self._log),
                 # MQTT payloads are often already compressed or tiny; deflate costs CPU and
                 # memory per connection for little gain, so it is off.
                 compression=None,
@@ -197,7 +301,7 @@ class WebSocketListener:
                 open_timeout=OPEN_TIMEOUT,
                 write_limit=DEFAULT_HIGH_WATER,
                 server_header=None,
-                logger=logging.getLogger("hookmq.transport.websocket"),
+                logger=LIBRARY_LOG,
             )
         except BaseException:
             sock.close()
@@ -219,8 +323,10 @@ class WebSocketListener:
         if websockets:
             closing = [asyncio.ensure_future(ws.close(CloseCode.GOING_AWAY)) for ws in websockets]
             await asyncio.wait(closing, timeout=OPEN_TIMEOUT)
+        handshakes = self._tls.cancel() if self._tls is not None else []
         for task in list(self._active):
             task.cancel()  # run_handler aborts the connection on cancellation
+        await asyncio.gather(*handshakes, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 

@@ -62,6 +62,26 @@ async def plugin_start(broker: Any, settings: AuthSettings | None) -> None:
 
 
 @hookimpl
+def plugin_status(broker: Any, settings: AuthSettings | None) -> str:
+    """The banner's line: where users and rules come from, and how many (file source)."""
+    return describe_settings(settings if settings is not None else AuthSettings())
+
+
+def describe_settings(settings: AuthSettings) -> str:
+    """``3 users, 5 ACL rules (file); anonymous clients refused``, or the Redis source."""
+    if settings.source == "redis":
+        from hookmq.configshow import redact_url
+
+        where = f"users and ACL rules in Redis at {redact_url(settings.redis_url)} (prefix {settings.redis_prefix!r})"
+    else:
+        users, rules = len(settings.users), len(settings.acl)
+        where = f"{users} user{'s' if users != 1 else ''}, {rules} ACL rule{'s' if rules != 1 else ''} ([plugins.auth])"
+    anonymous = "anonymous clients allowed" if settings.allow_anonymous else "anonymous clients refused"
+    identity = f"; user name from the client certificate ({settings.tls_identity})" if settings.tls_identity != "none" else ""
+    return f"{where}; {anonymous}{identity}"
+
+
+@hookimpl
 async def plugin_stop(broker: Any) -> None:
     """Close this broker's user source."""
     service = _services.pop(id(broker), None)

@@ -39,6 +39,7 @@ class UserEntry(BaseModel):
     password: str | None = Field(
         default=None,
         description="A hash printed by `hookmq passwd`; omit for a user who only logs in by client certificate.",
+        json_schema_extra={"secret": True},
     )
 
     @field_validator("password", mode="before")
@@ -126,6 +127,13 @@ class AuthSettings(BaseModel):
         if not isinstance(value, dict):
             return value
         return {name: _screen_entry(name, entry) for name, entry in value.items()}
+
+    def unused_keys(self) -> set[str]:
+        """Keys with no effect given the source and the TLS identity (`hookmq config show` omits them)."""
+        unused = {"users", "acl"} if self.source == "redis" else {"redis_url", "redis_prefix", "cache_ttl"}
+        if self.tls_identity == "none":
+            unused.add("tls_identity_requires_password")
+        return unused
 
     @model_validator(mode="after")
     def _one_source(self) -> AuthSettings:

@@ -68,6 +68,25 @@ async def plugin_start(broker: Any, settings: BaseModel | None) -> None:
 
 
 @hookimpl
+def plugin_status(broker: Any) -> str | None:
+    """The banner's line: the URL on the address the server really bound."""
+    dashboard = _dashboards.get(broker)
+    if dashboard is None or dashboard.bound_address is None:
+        return None
+    host, port = dashboard.bound_address
+    if host not in ("0.0.0.0", "::", ""):
+        return f"{dashboard.url} (bound to {host})"
+    # On every interface aiohttp binds one socket per family (with port 0, on two ports):
+    # name the one a local browser reaches, IPv4 loopback when there is an IPv4 socket.
+    runner = getattr(dashboard, "_runner", None)
+    addresses = list(getattr(runner, "addresses", None) or [dashboard.bound_address])
+    ipv4 = next((address for address in addresses if ":" not in str(address[0])), None)
+    if ipv4 is not None:
+        return f"http://127.0.0.1:{ipv4[1]}/ (all interfaces)"
+    return f"http://[::1]:{port}/ (all interfaces)"
+
+
+@hookimpl
 def on_started(broker: Any) -> None:
     """The listeners accept clients: /readyz turns ready."""
     dashboard = _dashboards.get(broker)

@@ -89,6 +89,7 @@ class Api:
         self._sample_interval = settings.sample_interval
         self._index = static_text("index.html")
         self._login = static_text("login.html")
+        self._favicon = (STATIC / "favicon.svg").read_bytes()
 
     def application(self, first_middlewares: Sequence[Middleware] = ()) -> web.Application:
         """The aiohttp application serving every route of the dashboard."""
@@ -103,6 +104,7 @@ class Api:
         """Every route with its handler."""
         return [
             web.get("/", self.page),
+            web.get("/favicon.ico", self.favicon),
             web.get("/login", self.login_form),
             web.post("/login", self.login),
             web.post("/logout", self.logout),
@@ -133,6 +135,11 @@ class Api:
     async def page(self, request: web.Request) -> web.Response:
         """GET /: the dashboard page (its script and style are under /static/)."""
         return web.Response(text=self._index, content_type="text/html")
+
+    async def favicon(self, request: web.Request) -> web.Response:
+        """GET /favicon.ico: the page's icon (SVG), which browsers ask for by this name on their own."""
+        return web.Response(body=self._favicon, content_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     async def login_form(self, request: web.Request) -> web.Response:
         """GET /login: the form that trades the token for a session cookie."""

@@ -42,8 +42,8 @@ LOGIN_FAILURES_ALLOWED = 10
 """Wrong tokens one address may post per LOGIN_WINDOW_SECONDS before /login answers 429."""
 LOGIN_WINDOW_SECONDS = 60.0
 MAX_TRACKED_ADDRESSES = 4096
-PUBLIC_PATHS: frozenset[str] = frozenset({"/healthz", "/readyz", "/login"})
-"""Paths served without a token: probes reveal nothing, and the login form must be reachable."""
+PUBLIC_PATHS: frozenset[str] = frozenset({"/healthz", "/readyz", "/login", "/favicon.ico"})
+"""Paths served without a token: probes and the icon reveal nothing, and the login form must be reachable."""
 PUBLIC_PREFIX = "/static/"
 """The page's script, style and icon: shipped code with no data in it, needed by the login form."""
 

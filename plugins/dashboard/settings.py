@@ -28,6 +28,7 @@ class DashboardSettings(BaseModel):
         min_length=16,
         description="Secret required by the API and the page (Bearer header or login form). "
         "When unset (and the request is not an allowed loopback one) a random token is generated at start and logged once.",
+        json_schema_extra={"secret": True},
     )
     open_on_loopback: bool = Field(
         False,

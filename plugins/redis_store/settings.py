@@ -28,3 +28,11 @@ class RedisStoreSettings(BaseModel):
     max_backoff: float = Field(
         default=5.0, gt=0, description="Longest pause, in seconds, between reconnection attempts while Redis is down."
     )
+
+    def uses_tls(self) -> bool:
+        """Whether the connection to Redis is TLS: `tls` when set, else the URL's scheme."""
+        return self.tls if self.tls is not None else self.url.startswith("rediss://")
+
+    def unused_keys(self) -> set[str]:
+        """The TLS keys when the connection is not TLS (`hookmq config show` leaves them out)."""
+        return set() if self.uses_tls() else {"tls_ca_file", "tls_cert_file", "tls_key_file", "tls_verify"}

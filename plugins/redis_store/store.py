@@ -124,6 +124,16 @@ def _redacted(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, *parts[2:]))
 
 
+def _without_password(url: str) -> str:
+    """The URL with no password at all (user name kept), for the banner."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{user}@{host}" if user else host, *parts[2:]))
+
+
 class RedisStore(Store):
     """Persistent state in Redis, shareable by several broker processes."""
 
@@ -146,6 +156,10 @@ class RedisStore(Store):
     def where(self) -> str:
         """The Redis URL, password hidden."""
         return _redacted(self.options.url)
+
+    def describe(self) -> str:
+        """The Redis URL without its password, and the key prefix."""
+        return f"redis: {_without_password(self.options.url)} (key prefix {self.options.prefix!r})"
 
     def _mark_down(self, error: BaseException) -> StoreUnavailable:
         self._down_until = time.monotonic() + self._backoff

@@ -65,6 +65,10 @@ class SqliteStore(Store):
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    def describe(self) -> str:
+        """The database file, as an absolute path, and how hard it is synced."""
+        return f"sqlite: {self.path.resolve()} (synchronous {self.synchronous})"
+
     def _connect(self) -> None:
         """Runs in the store thread: open the file and make sure the schema is there."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

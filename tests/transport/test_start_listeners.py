@@ -13,6 +13,7 @@ from transport_helpers import echo, tls_options
 
 from hookmq.testing.certs import TestCertificates
 from hookmq.transport import ListenerConfig, RunningListener, banner_lines, start_listeners
+from hookmq.transport.tls import TlsMaterialError
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -107,7 +108,7 @@ async def test_missing_certificate_file_fails_at_start(tmp_path: Path) -> None:
     config = ListenerConfig(
         name="tls", type="tls", address="127.0.0.1:0", certfile=tmp_path / "nope.pem", keyfile=tmp_path / "nope.key"
     )
-    with pytest.raises(OSError, match="listener 'tls'"):
+    with pytest.raises(TlsMaterialError, match=r"listener 'tls' \(tls\): certfile .*nope\.pem: file not found"):
         await start_listeners([config], echo)
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import ssl
 
 import pytest
-from transport_helpers import Captured, MiniBroker, Start, echo, tls_options
+from transport_helpers import Captured, MiniBroker, Start, echo, tls_options, wait_until
 
 from hookmq.testing.certs import CertificateFiles, TestCertificates
-from hookmq.transport import Connection
+from hookmq.transport import Connection, ListenerConfig, start_listeners
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -167,3 +168,73 @@ async def test_mosquitto_pub_with_client_certificate(start: Start, certs: TestCe
     (certificate,) = broker.peer_certificates
     assert certificate is not None
     assert (("commonName", "sensor-1"),) in certificate["subject"]
+
+
+def handshake_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "hookmq.connection" and r.getMessage().startswith("tls handshake failed")]
+
+
+async def test_handshake_failures_are_logged_with_the_peer_and_the_reason(
+    start: Start, certs: TestCertificates, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hookmq.connection")
+    listener = await start(echo, "tls", **tls_options(certs, cafile=certs.cafile, require_client_cert=True))
+    # A plain client on the TLS port, then a TLS client without the required certificate.
+    reader, writer = await asyncio.open_connection(*listener.address)
+    plain_port = writer.get_extra_info("sockname")[1]
+    writer.write(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")
+    assert await reader.read() == b""
+    writer.close()
+    assert await refused(listener.address, client_context(certs))
+    await wait_until(lambda: len(handshake_failures(caplog)) == 2)
+    plain, no_certificate = handshake_failures(caplog)
+    assert plain.levelno == logging.WARNING
+    assert plain.getMessage().startswith(f"tls handshake failed: remote=127.0.0.1:{plain_port} listener={listener.name} ")
+    assert "WRONG_VERSION_NUMBER" in plain.getMessage()
+    assert no_certificate.levelno == logging.WARNING
+    assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in no_certificate.getMessage()
+
+
+async def test_a_bare_close_during_the_handshake_is_info(
+    start: Start, certs: TestCertificates, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hookmq.connection")
+    listener = await start(echo, "tls", **tls_options(certs))
+    _reader, writer = await asyncio.open_connection(*listener.address)
+    writer.close()
+    await wait_until(lambda: len(handshake_failures(caplog)) == 1)
+    (record,) = handshake_failures(caplog)
+    assert record.levelno == logging.INFO
+    assert "closed the connection during the TLS handshake" in record.getMessage()
+
+
+def test_handshake_failures_are_logged_on_uvloop(certs: TestCertificates, caplog: pytest.LogCaptureFixture) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    caplog.set_level(logging.INFO, logger="hookmq.connection")
+
+    async def scenario() -> bytes:
+        config = ListenerConfig(name="secure", type="tls", address="127.0.0.1:0", **tls_options(certs))  # type: ignore[arg-type]
+        (listener,) = await start_listeners([config], echo)
+        try:
+            _reader, writer = await asyncio.open_connection(*listener.address)
+            writer.close()  # a bare close, before any byte
+            await wait_until(lambda: len(handshake_failures(caplog)) == 1)
+            reader, writer = await asyncio.open_connection(*listener.address)
+            writer.write(b"GET / HTTP/1.1\r\n\r\n")
+            await reader.read()
+            writer.close()
+            reader, writer = await asyncio.open_connection(
+                *listener.address, ssl=client_context(certs), server_hostname="localhost"
+            )
+            writer.write(b"ok")
+            answer = await reader.readexactly(2)
+            writer.close()
+            return answer
+        finally:
+            await listener.aclose()
+
+    assert uvloop.run(scenario()) == b"ok"
+    bare, http = handshake_failures(caplog)
+    assert bare.levelno == logging.INFO and "closed the connection during the TLS handshake" in bare.getMessage()
+    assert http.levelno == logging.WARNING
+    assert "listener=secure" in http.getMessage() and "timeout" not in http.getMessage()

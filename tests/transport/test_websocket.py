@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
 import ssl
 
 import paho.mqtt.client as paho
@@ -23,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from hookmq.testing.certs import TestCertificates
 from hookmq.transport import Connection
+from hookmq.transport.base import OPEN_TIMEOUT
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -289,3 +292,81 @@ async def test_paho_client_over_websocket(start: Start, certs: TestCertificates,
     await asyncio.wait_for(broker.disconnected.wait(), 10)
     assert broker.published == [("home/temp", b"19.0")]
     assert (broker.peer_certificates[0] is not None) == secure
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "hookmq.connection" and r.getMessage().startswith("websocket refused")]
+
+
+async def test_a_plain_mqtt_client_on_the_websocket_port_is_closed_at_once(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hookmq.connection")
+    listener = await start(echo, "ws")
+    reader, writer = await asyncio.open_connection(*listener.address)
+    writer.write(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")  # CONNECT, as mosquitto_pub -p <ws port> sends
+    # Closed well before the WebSocket handshake timeout would have ended it.
+    assert await asyncio.wait_for(reader.read(), OPEN_TIMEOUT / 2) == b""
+    writer.close()
+    (text,) = refusals(caplog)
+    assert text.startswith(f"websocket refused: remote=127.0.0.1:{writer.get_extra_info('sockname')[1]} "
+                           f"listener={listener.name} ")
+    assert "sent an MQTT CONNECT: this is a WebSocket listener" in text
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="mosquitto-clients not installed")
+async def test_mosquitto_pub_on_the_websocket_port_fails_fast(start: Start, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="hookmq.connection")
+    listener = await start(echo, "ws")
+    process = await asyncio.create_subprocess_exec(
+        "mosquitto_pub", "-h", "127.0.0.1", "-p", str(listener.address[1]), "-t", "t", "-m", "m",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await asyncio.wait_for(process.communicate(), OPEN_TIMEOUT / 2)
+    assert process.returncode != 0
+    assert b"connection was lost" in err.lower() or b"error" in err.lower()
+    assert any("sent an MQTT CONNECT" in text for text in refusals(caplog))
+
+
+async def test_a_tls_client_on_the_plain_websocket_port_is_told_why(
+    start: Start, caplog: pytest.LogCaptureFixture, certs: TestCertificates
+) -> None:
+    caplog.set_level(logging.INFO, logger="hookmq.connection")
+    listener = await start(echo, "ws")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await asyncio.wait_for(asyncio.open_connection(
+            *listener.address, ssl=ssl.create_default_context(cafile=certs.cafile), server_hostname="localhost",
+        ), OPEN_TIMEOUT / 2)
+    await wait_until(lambda: bool(refusals(caplog)))
+    assert "sent a TLS handshake: this listener speaks WebSocket without TLS" in refusals(caplog)[0]
+
+
+async def test_library_info_lines_are_gone_and_refusals_are_ours(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    listener = await start(echo, "ws")
+    async with connect(listener.url, subprotocols=["mqtt"]) as websocket:
+        await websocket.send(b"\xc0\x00")
+        assert await websocket.recv() == b"\xc0\x00"
+    with pytest.raises(InvalidStatus):
+        await connect(listener.url.replace("/mqtt", "/wrong"), subprotocols=["mqtt"])
+    with pytest.raises(InvalidHandshake):
+        await connect(listener.url, subprotocols=["amqp"])
+    await listener.close_connections(grace=0)
+    library = [r for r in caplog.records if r.name.startswith("hookmq.transport.websocket") and r.levelno >= logging.INFO]
+    assert library == [], [r.getMessage() for r in library]
+    wrong_path, wrong_protocol = refusals(caplog)
+    assert "path=/wrong status=404" in wrong_path
+    assert 'reason="no MQTT endpoint at /wrong; it is at /mqtt"' in wrong_path
+    assert "status=400" in wrong_protocol and "unsupported subprotocol amqp" in wrong_protocol
+
+
+async def test_library_lines_remain_at_debug(start: Start, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="hookmq.transport.websocket")
+    listener = await start(echo, "ws")
+    async with connect(listener.url, subprotocols=["mqtt"]):
+        pass
+    await listener.close_connections(grace=0)
+    assert any(r.levelno == logging.DEBUG and r.name == "hookmq.transport.websocket" for r in caplog.records)

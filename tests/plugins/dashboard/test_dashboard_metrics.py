@@ -50,3 +50,23 @@ async def test_the_global_registry_is_untouched(dashboard: Dashboard) -> None:
     assert dashboard.registry is not REGISTRY
     names = {metric.name for metric in REGISTRY.collect()}
     assert not any(name.startswith("hookmq_") for name in names)
+
+
+async def test_retained_metric_agrees_with_the_api_and_sys_is_labelled_apart(
+        http: aiohttp.ClientSession, broker: Any, eventually: Any) -> None:
+    await broker.publish("visible/a", b"1", retain=True)
+    await broker.publish("visible/b", b"2", retain=True)
+
+    async def api_total(system: bool) -> int:
+        async with http.get("/api/retained", params={"system": "true" if system else "false"}) as response:
+            return int((await response.json())["total"])
+
+    async def sampled() -> bool:
+        figures = await scrape(http)
+        return figures["hookmq_retained"] == 2 and figures["hookmq_retained_system"] > 0
+
+    await eventually(sampled)  # $SYS topics are retained from the start (sys_interval 10 s)
+    figures = await scrape(http)
+    assert figures["hookmq_retained"] == await api_total(system=False) == 2
+    assert figures["hookmq_retained"] + figures["hookmq_retained_system"] == await api_total(system=True)
+    assert broker.info()["retained"] == 2

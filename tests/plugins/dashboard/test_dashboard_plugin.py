@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -81,3 +82,21 @@ def test_importing_the_plugin_needs_no_extras() -> None:
     code = "import sys, hookmq.plugins.dashboard; print('aiohttp' in sys.modules, 'prometheus_client' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+async def test_banner_line_gives_the_url_on_the_bound_address(make_config: Callable[..., Config]) -> None:
+    from hookmq.engine.banner import banner
+
+    for address, wildcard in (("127.0.0.1:0", False), (":0", True)):
+        broker = Broker(make_config(address=address))
+        await broker.start()
+        try:
+            (line,) = [text for _, text in await banner(broker) if text.startswith("dashboard: ")]
+            found = re.fullmatch(r"dashboard: (http://127\.0\.0\.1:(\d+)/) \((.*)\)", line)
+            assert found, line
+            assert found.group(3) == ("all interfaces" if wildcard else "bound to 127.0.0.1")
+            assert found.group(2) != "0"
+            async with aiohttp.ClientSession() as http, http.get(found.group(1) + "healthz") as response:
+                assert response.status == 200  # the URL reaches the server
+        finally:
+            await broker.stop()

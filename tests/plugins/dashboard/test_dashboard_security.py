@@ -180,3 +180,12 @@ async def test_token_guessing_is_throttled(anonymous: aiohttp.ClientSession, das
         assert response.status == 429  # even the right token waits out the window
     async with anonymous.get("/api/clients", headers={"Authorization": f"Bearer {dashboard.token}"}) as response:
         assert response.status == 200  # scripts with the token are unaffected
+
+
+async def test_favicon_is_served_without_a_token(anonymous: aiohttp.ClientSession) -> None:
+    async with anonymous.get("/favicon.ico") as response:
+        assert response.status == 200
+        assert response.content_type == "image/svg+xml"
+        assert (await response.read()).lstrip().startswith(b"<svg")
+    async with anonymous.get("/login") as response:
+        assert '<link rel="icon" href="/static/favicon.svg"' in await response.text()

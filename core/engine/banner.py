@@ -1,0 +1,76 @@
+"""The startup banner: what is running, logged once the listeners accept clients.
+
+One line per listener (name, type, a URL a local client can use, how it is bound), then the
+store and where its data lives, whether clients must authenticate, the cluster mode, one line
+per plugin that says what it is doing (the `plugin_status` hook: the dashboard's URL, ...),
+and the enabled plugins. Nothing in it is secret: URLs lose their passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .broker import Broker
+
+log = logging.getLogger("hookmq.broker")
+
+__all__ = ["banner", "log_banner"]
+
+
+async def log_banner(broker: Broker) -> None:
+    """Log the banner of a broker that has just started."""
+    for level, line in await banner(broker):
+        log.log(level, "%s", line)
+
+
+async def banner(broker: Broker) -> list[tuple[int, str]]:
+    """The banner as (log level, line) pairs."""
+    from ..transport.listeners import banner_lines
+
+    statuses = {
+        name: " ".join(str(status).split())
+        for name, status in (await broker.hooks.per_plugin("plugin_status", isolate=True, broker=broker)).items()
+        if status
+    }
+    lines = [(logging.INFO, line) for line in banner_lines(broker.listeners)]
+    lines.append((logging.INFO, f"store: {_store_line(broker)}"))
+    lines.append(_auth_line(broker, statuses))
+    lines.append((logging.INFO, f"cluster: {_cluster_line(broker)}"))
+    authenticators = set(broker.hooks.implementations("on_connect_authenticate"))
+    for name, status in sorted(statuses.items()):
+        if name not in authenticators:
+            lines.append((logging.INFO, f"{name}: {status}"))
+    enabled = sorted(name for name, info in getattr(broker.plugin_manager, "infos", {}).items() if info.enabled)
+    lines.append((logging.INFO, f"plugins: {', '.join(enabled) or 'none'}"))
+    return lines
+
+
+def _store_line(broker: Broker) -> str:
+    storage = broker.config.storage
+    store = broker.persistence.store
+    where = store.describe() if store is not None else storage.backend
+    if storage.backend == "memory":
+        return where
+    return f"{where}, durability {storage.durability}"
+
+
+def _auth_line(broker: Broker, statuses: dict[str, str]) -> tuple[int, str]:
+    plugins = broker.hooks.implementations("on_connect_authenticate")
+    if not plugins:
+        return logging.WARNING, "auth: anonymous clients allowed (no authentication plugin is enabled)"
+    described = [f"{name}: {statuses[name]}" if name in statuses else name for name in plugins]
+    return logging.INFO, f"auth: on ({'; '.join(described)})"
+
+
+def _cluster_line(broker: Broker) -> str:
+    cluster = broker.config.cluster
+    if not cluster.mode:
+        return "off (single node)"
+    members = ", ".join(cluster.members) or "none configured"
+    infos = getattr(broker.plugin_manager, "infos", {})
+    gossip = infos.get("gossip")
+    if gossip is None or not gossip.enabled:
+        return f"mode on, but the gossip plugin is not enabled: running as a single node (members: {members})"
+    return f"mode on, gossip port {cluster.port}, members: {members}"
