@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from hookmq.exits import EXIT_LISTENER, EXIT_STORE, EXIT_USAGE
 from hookmq.plugins.auth.passwords import hash_password
+
+# The documented statuses (docs/operations.md, hookmq.exits), written out: they are a contract.
+EXIT_USAGE, EXIT_LISTENER, EXIT_STORE = 2, 3, 4
 
 HOOKMQ = [sys.executable, "-m", "hookmq"]
 LOOPBACK = ["--tcp=127.0.0.1:0", "--ws=127.0.0.1:0"]
@@ -120,7 +122,7 @@ def test_mqtt_port_in_use() -> None:
         holder.listen()
         port = holder.getsockname()[1]
         result = run(f"--tcp=127.0.0.1:{port}", "--ws=127.0.0.1:0", "--disable-plugin", "dashboard")
-    assert result.returncode == EXIT_LISTENER == 3
+    assert result.returncode == EXIT_LISTENER
     assert one_line(result) == f"hookmq: listener 'tcp' (tcp) cannot listen on '127.0.0.1:{port}': Address already in use"
 
 
@@ -134,7 +136,7 @@ def test_unresolvable_listener_host() -> None:
 def test_redis_unreachable_at_start() -> None:
     port = free_port()
     result = run(*LOOPBACK, f"--redis=127.0.0.1:{port}", "--disable-plugin", "dashboard")
-    assert result.returncode == EXIT_STORE == 4
+    assert result.returncode == EXIT_STORE
     assert one_line(result).startswith(f"hookmq: cannot open the redis store: cannot reach redis://127.0.0.1:{port}: ")
 
 
@@ -145,7 +147,7 @@ def test_missing_tls_file_names_the_file(tmp_path: Path) -> None:
         f'certfile = "{tmp_path / "server.pem"}"\nkeyfile = "{tmp_path / "server.key"}"\n'
     )
     result = run("--config", str(config), "--disable-plugin", "dashboard")
-    assert result.returncode == EXIT_USAGE == 2
+    assert result.returncode == EXIT_USAGE
     assert one_line(result) == f"hookmq: listener 'mqtts' (tls): certfile {tmp_path / 'server.pem'}: file not found"
 
 
@@ -268,3 +270,9 @@ def test_json_log_format(tmp_path: Path, broker_process: type[BrokerProcess]) ->
     assert connected["protocol"] == "3.1.1"
     assert connected["message"].startswith("connected: client_id=json-client ")
     assert {"time", "level", "logger", "message"} <= set(documents[0])
+
+
+def test_the_statuses_are_those_of_hookmq_exits() -> None:
+    from hookmq import exits
+
+    assert (exits.EXIT_USAGE, exits.EXIT_LISTENER, exits.EXIT_STORE) == (EXIT_USAGE, EXIT_LISTENER, EXIT_STORE)

@@ -301,16 +301,24 @@ class StreamListener:
             self._server.close()
 
     async def close_connections(self, grace: float) -> None:
-        """Give handlers `grace` seconds to finish, then cancel the rest (aborting their connections)."""
+        """Give handlers `grace` seconds to finish, then cancel the rest (aborting their connections).
+
+        Connections still lingering after their goodbye (see `StreamConnection.close`) get what
+        is left of `grace` to be closed by their peers, then are aborted.
+        """
         self.close()  # a listener still accepting would keep adding connections
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         if self._active and grace > 0:
             await asyncio.wait(list(self._active), timeout=grace)
         handshakes = self._tls.cancel() if self._tls is not None else []
         for task in list(self._active):
             task.cancel()  # run_handler aborts the connection on cancellation
         await asyncio.gather(*self._active, *handshakes, return_exceptions=True)
+        while self._connections and loop.time() < deadline:
+            await asyncio.sleep(0.02)
         for connection in list(self._connections):
-            connection.abort()  # those still lingering after their goodbye
+            connection.abort()
 
     def _on_open(self, connection: StreamConnection) -> None:
         task = asyncio.get_running_loop().create_task(run_handler(self._handler, connection, self.config.name))
