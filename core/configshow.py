@@ -125,5 +125,11 @@ def effective_document(
 def effective_toml(
     config: Config, plugin_settings: Mapping[str, tuple[bool, BaseModel | None]], show_secrets: bool = False
 ) -> str:
-    """`effective_document` written as TOML."""
-    return tomli_w.dumps(effective_document(config, plugin_settings, show_secrets))
+    """`effective_document` written as TOML, each listener as its own ``[[listeners]]`` table."""
+    document = effective_document(config, plugin_settings, show_secrets)
+    listeners = document.pop("listeners") if document["listeners"] else []  # `listeners = []` stays
+    text = tomli_w.dumps(document)
+    # tomli_w writes short tables of an array inline; one [[listeners]] table each reads like the docs.
+    for listener in listeners:
+        text += f"\n[[listeners]]\n{tomli_w.dumps(listener)}"
+    return text

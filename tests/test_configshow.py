@@ -77,7 +77,8 @@ def test_show_secrets_prints_them_and_the_output_loads_back(tmp_path: Path) -> N
 
 
 def test_enabled_plugins_show_their_defaults_and_disabled_ones_do_not(tmp_path: Path) -> None:
-    shown, _ = show("--disable-plugin", "sqlite_store")
+    shown, text = show("--disable-plugin", "sqlite_store")
+    assert text.count("[[listeners]]") == 2  # one table per listener, as the docs write them
     plugins = shown["plugins"]
     assert isinstance(plugins, dict)
     assert plugins["dashboard"]["address"] == "127.0.0.1:8080"
