@@ -156,11 +156,11 @@ class Client(Handshake):
             if self.broker.hooks.enabled("on_packet_encode") or self.broker.hooks.enabled("on_packet_sent"):
                 await self.broker.flush_deferred()  # hooked writes (a refusing CONNACK) go out first
             self.conn.close()
+            self.broker.connection_log.ended(self)
             if self.partial_reserved:
                 self.broker.partial_packets.resize(self.partial_reserved, 0)
                 self.partial_reserved = 0
             await self.broker.client_gone(self)
-            self.broker.connection_log.ended(self)
 
     async def _read_loop(self) -> None:
         """Read, decode and dispatch until the connection ends."""
