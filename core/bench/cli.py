@@ -11,14 +11,17 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import report
 from .brokers import AMQTT_VERSION, BROKERS
 from .compare import run_comparison, write_outputs
+from .crosscheck import crosscheck_markdown, run_crosscheck
+from .paho_driver import CLIENTS_PER_PROCESS
 from .runner import RunOptions, Target, run_workload
-from .suites import suite
+from .suites import DEVICE_ROUNDS, suite
 from .sysinfo import machine
 from .workloads import KINDS, Workload, WorkloadResult
 
@@ -27,9 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``bench`` options to ``parser``."""
     parser.description = (
         "Benchmark an MQTT broker. 'run' (the default) drives the broker at --url; "
-        "'compare' starts hookmq, mosquitto and amqtt and runs the same workloads against each."
+        "'compare' starts hookmq, mosquitto and amqtt and runs the same workloads against each; "
+        "'crosscheck' runs the device workloads against hookmq and mosquitto with the bench's own "
+        "client and with paho-mqtt, side by side."
     )
-    parser.add_argument("action", nargs="?", choices=("run", "compare"), default="run", help="default: run")
+    parser.add_argument(
+        "action", nargs="?", choices=("run", "compare", "crosscheck"), default="run", help="default: run"
+    )
     what = parser.add_argument_group("what to run")
     what.add_argument(
         "--workload", action="append", choices=(*KINDS, "all"), metavar="KIND",
@@ -49,7 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--workers", type=_positive, default=max(1, os.cpu_count() or 1), help="load processes")
     how.add_argument("--mqtt-version", type=int, choices=(4, 5), default=4, help="protocol level (4 = 3.1.1)")
     how.add_argument("--payload", type=_positive_or_zero, default=64, help="payload bytes (default 64)")
-    how.add_argument("--window", type=_positive, default=20, help="QoS 1/2 messages in flight per client")
+    how.add_argument("--window", type=_positive, default=20, help="QoS 1/2 messages in flight per client (not device)")
+    how.add_argument(
+        "--per-packet", action="store_true",
+        help="pairs/fanout/fanin/filters: write every packet on its own (device workloads always do)",
+    )
+    how.add_argument(
+        "--timed-connect", action="store_true",
+        help="pairs/filters: connect and subscribe inside the timed phase (device workloads always do)",
+    )
     how.add_argument("--timeout", type=float, default=90.0, help="seconds allowed for each timed phase")
     how.add_argument("--setup-timeout", type=float, default=120.0, help="seconds allowed to connect and subscribe")
     how.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -58,6 +73,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--out", type=Path, default=_default_out_dir(), help="compare: results folder")
     out.add_argument("--brokers", default=",".join(BROKERS), help="compare: comma-separated subset of brokers")
     out.add_argument("--amqtt-version", default=AMQTT_VERSION, help="compare: amqtt version to install")
+    out.add_argument(
+        "--rounds", type=_positive,
+        help="compare: rounds of every workload, brokers alternating (default: 3 for device and connections, else 1)",
+    )
+    out.add_argument("--amqtt-rounds", type=_positive, default=1, help="compare: rounds amqtt joins (default 1)")
+    out.add_argument(
+        "--paho-clients-per-process", type=_positive, default=CLIENTS_PER_PROCESS,
+        help=f"crosscheck: paho-mqtt clients per load process (default {CLIENTS_PER_PROCESS})",
+    )
+    out.add_argument(
+        "--paho-nagle", action="store_true",
+        help="crosscheck: leave Nagle's algorithm on in the paho clients (paho's own default; "
+        "the bench client, asyncio and Go clients turn it off)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,10 +99,14 @@ def run(args: argparse.Namespace) -> int:
         setup_timeout=args.setup_timeout,
         run_timeout=args.timeout,
         progress=not args.no_progress,
+        per_packet=args.per_packet,
+        timed_connect=args.timed_connect,
     )
     workloads = selected_workloads(args)
     if args.action == "compare":
         return _compare(args, workloads, options)
+    if args.action == "crosscheck":
+        return _crosscheck(args, workloads, options)
     return _run(args, workloads, options)
 
 
@@ -112,6 +145,7 @@ def _run(args: argparse.Namespace, workloads: Sequence[Workload], options: RunOp
         print(f"{workload.name}: {result.received}/{result.expected}", file=sys.stderr, flush=True)
     print(report.markdown_table(results, [target.name]))
     print(report.client_rates_table(results))
+    print(report.cpu_table(results))
     print(report.notes(results, {}), end="")
     if args.json:
         report.write_json(args.json, results, {"target": args.url, "machine": machine()})
@@ -124,10 +158,32 @@ def _compare(args: argparse.Namespace, workloads: Sequence[Workload], options: R
     if unknown:
         print(f"hookmq bench: unknown broker(s) {', '.join(unknown)}; choose from {', '.join(BROKERS)}", file=sys.stderr)
         return 2
-    comparison = run_comparison(brokers, workloads, options, args.amqtt_version)
+    comparison = run_comparison(brokers, workloads, options, args.amqtt_version, args.rounds, args.amqtt_rounds)
     meta = {"argv": sys.argv, "options": dataclasses.asdict(options)}
     print(write_outputs(comparison, brokers, args.out, json.loads(json.dumps(meta, default=str))))
     return 0 if comparison.results else 1
+
+
+def _crosscheck(args: argparse.Namespace, workloads: Sequence[Workload], options: RunOptions) -> int:
+    if args.workload and any(kind not in ("device", "all") for kind in args.workload):
+        print("hookmq bench crosscheck: only device workloads can be cross-checked", file=sys.stderr)
+        return 2
+    devices = [w for w in workloads if w.kind == "device"]
+    brokers = [b.strip() for b in args.brokers.split(",") if b.strip() and b.strip() != "amqtt"]
+    check = run_crosscheck(
+        brokers, devices, options, args.rounds or DEVICE_ROUNDS, args.paho_clients_per_process, not args.paho_nagle
+    )
+    markdown = crosscheck_markdown(check)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / time.strftime("crosscheck-%Y%m%d-%H%M%S")
+    Path(f"{stem}.md").write_text(markdown)
+    every = [r for results in check.results.values() for r in results]
+    meta = {"argv": sys.argv, "options": dataclasses.asdict(options), "machine": machine()}
+    report.write_json(Path(f"{stem}.json"), every, json.loads(json.dumps(meta, default=str)))
+    print(markdown)
+    print(f"wrote {stem}.md, {stem}.json", file=sys.stderr)
+    complete = bool(every) and all(r.complete for r in every)
+    return 0 if complete else 1
 
 
 def _default_out_dir() -> Path:

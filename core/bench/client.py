@@ -3,6 +3,14 @@
 It sends pre-built frames, walks received bytes by fixed header only, answers the QoS 1/2
 handshakes in both directions and counts what it receives. It is not a general MQTT client:
 it ignores everything a benchmark does not need (retained flags, properties, redelivery).
+
+Two ways of writing:
+
+- *batched* (the throughput workloads): QoS 0 frames go out 64 per write, and every answer a
+  received chunk calls for (PUBACKs, PUBRELs, the next PUBLISH) leaves in one write;
+- *per packet* (the device workloads): every packet is its own ``transport.write``, which on
+  an idle socket is its own ``send()``, and a QoS 0 publisher yields to the loop after each
+  one, as a device's firmware or a client library does.
 """
 
 from __future__ import annotations
@@ -26,10 +34,13 @@ class BrokerRefused(Exception):
 class BenchClient(asyncio.Protocol):
     """The protocol object of one benchmark connection; build it with :meth:`open`."""
 
-    def __init__(self, client_id: str, level: int, on_done: Callable[[BenchClient], None]) -> None:
+    def __init__(
+        self, client_id: str, level: int, on_done: Callable[[BenchClient], None], per_packet: bool = False
+    ) -> None:
         """Prepare a client; ``on_done`` fires once it has received all it expects and published all."""
         self.client_id = client_id
         self.level = level
+        self.per_packet = per_packet
         self.transport: asyncio.Transport | None = None
         self.error: str | None = None
         self.receive_maximum: int | None = None
@@ -65,12 +76,13 @@ class BenchClient(asyncio.Protocol):
         level: int,
         on_done: Callable[[BenchClient], None],
         source_ip: str | None = None,
+        per_packet: bool = False,
     ) -> BenchClient:
         """Connect, send CONNECT and wait for a successful CONNACK."""
         loop = asyncio.get_running_loop()
         local_addr = (source_ip, 0) if source_ip else None
         _, client = await loop.create_connection(
-            lambda: cls(client_id, level, on_done), host, port, local_addr=local_addr
+            lambda: cls(client_id, level, on_done, per_packet), host, port, local_addr=local_addr
         )
         code, receive_maximum = await client._handshake(wire.connect_packet(client_id, level))
         if code:
@@ -140,7 +152,11 @@ class BenchClient(asyncio.Protocol):
             pos = stop
         self._buffer = buffer[pos:] if pos < end else b""
         if out:
-            self._write(b"".join(out))
+            if self.per_packet:
+                for packet in out:
+                    self._write(packet)
+            else:
+                self._write(b"".join(out))
         if received:
             self._count_received(received)
 
@@ -224,14 +240,33 @@ class BenchClient(asyncio.Protocol):
         out: list[bytes] = []
         while self.published < count and self._inflight < self._window:
             out.append(self._next_frame())
-        self._write(b"".join(out))
+        if self.per_packet:
+            for frame in out:
+                self._write(frame)
+        else:
+            self._write(b"".join(out))
 
     async def _publish_qos0(self, template: wire.PublishTemplate, count: int) -> None:
+        if self.per_packet:
+            await self._publish_qos0_per_packet(template, count)
+            return
         chunk = template.frame() * _QOS0_CHUNK
         while self.published < count and not self._closed:
             size = min(_QOS0_CHUNK, count - self.published)
             self._write(chunk if size == _QOS0_CHUNK else template.frame() * size)
             self.published += size
+            await self._drained()
+        self.acked = self.published
+        self.publish_finished = time.monotonic()
+        self._check_done()
+
+    async def _publish_qos0_per_packet(self, template: wire.PublishTemplate, count: int) -> None:
+        # One write per frame, and a turn of the loop after each, so other clients (and this
+        # one's reading) interleave with it as separate devices would.
+        frame = template.frame()
+        while self.published < count and not self._closed:
+            self._write(frame)
+            self.published += 1
             await self._drained()
         self.acked = self.published
         self.publish_finished = time.monotonic()

@@ -1,8 +1,10 @@
 """``hookmq bench compare``: the same workloads against hookmq, mosquitto and amqtt in one run.
 
 Each broker is started fresh for each workload (so memory is measured from a clean process and
-no state leaks between workloads), and the order of the brokers rotates from one workload to
-the next so that none always runs first on a cold machine.
+no state leaks between workloads), and the order of the brokers rotates from one workload (and
+round) to the next so that none always runs first on a cold machine. A workload with several
+rounds runs the brokers alternately, round after round; amqtt, by far the slowest, joins only
+the first ``amqtt_rounds`` of them.
 """
 
 from __future__ import annotations
@@ -41,18 +43,27 @@ def run_comparison(
     workloads: Sequence[Workload],
     options: RunOptions,
     amqtt_version: str = AMQTT_VERSION,
+    rounds: int | None = None,
+    amqtt_rounds: int = 1,
 ) -> Comparison:
-    """Run every workload against every broker; a broker that cannot start is skipped from then on."""
+    """Run every workload against every broker; a broker that cannot start is skipped from then on.
+
+    ``rounds`` overrides each workload's own number of rounds.
+    """
     comparison = Comparison()
+    turn = 0
     with tempfile.TemporaryDirectory(prefix="hookmq-bench-") as scratch:
-        for turn, workload in enumerate(workloads):
-            for name in rotated(brokers, turn):
-                if name in comparison.unavailable:
-                    continue
-                result = _measure(name, workload, options, Path(scratch), amqtt_version, comparison)
-                if result is not None:
-                    comparison.results.append(result)
-                    _say(f"{name:10} {workload.name:32} {_headline(result)}")
+        for workload in workloads:
+            for round_index in range(rounds or workload.rounds):
+                for name in rotated(brokers, turn):
+                    if name in comparison.unavailable or (name == "amqtt" and round_index >= amqtt_rounds):
+                        continue
+                    result = _measure(name, workload, options, Path(scratch), amqtt_version, comparison)
+                    if result is not None:
+                        result.round = round_index
+                        comparison.results.append(result)
+                        _say(f"{name:10} {workload.name:32} {_headline(result)}")
+                turn += 1
     return comparison
 
 
@@ -80,6 +91,11 @@ def _measure(
 def _headline(result: WorkloadResult) -> str:
     figures = report.HEADLINES[result.kind]
     shown = ", ".join(f"{report.format_number(result.metrics.get(h.key))} {h.label}" for h in figures)
+    broker, loadgen = result.metrics.get("broker_cpu_share"), result.metrics.get("loadgen_cpu_share")
+    if broker is not None and loadgen is not None and result.kind != "connections":
+        shown += f" (cores busy: broker {broker:.2f}, load generator {loadgen:.2f})"
+    if result.round:
+        shown += f" [round {result.round + 1}]"
     return shown if result.complete else f"{shown} {report.INCOMPLETE} ({result.received}/{result.expected})"
 
 
@@ -93,7 +109,11 @@ def write_outputs(comparison: Comparison, brokers: Sequence[str], out_dir: Path,
     versions = ", ".join(f"{name} {version}" for name, version in comparison.versions.items())
     markdown = f"{table}\n{footnotes}\nVersions: {versions}.\n"
     Path(f"{stem}.md").write_text(
-        markdown + "\n### Per-client rates (msg/s)\n\n" + report.client_rates_table(comparison.results)
+        markdown
+        + "\n### Per-client rates (msg/s, first round)\n\n"
+        + report.client_rates_table(comparison.results)
+        + "\n### CPU in the timed phase (medians over the rounds)\n\n"
+        + report.cpu_table(comparison.results)
     )
     report.write_json(
         Path(f"{stem}.json"),

@@ -20,6 +20,9 @@ class ClientPlan:
     rate: float | None = None
     #: Connect during the timed phase (connections workload) instead of during setup.
     connect_in_run: bool = False
+    #: Connect, subscribe and publish all inside the timed phase, one after the other, as a
+    #: device does (device workloads): the wall time then includes connecting and subscribing.
+    session_in_run: bool = False
     source_ip: str | None = None
 
 
@@ -39,6 +42,8 @@ class WorkerPlan:
     run_timeout: float
     measure_latency: bool = False
     connect_concurrency: int = 32
+    #: Every packet in its own write (device workloads); otherwise answers and QoS 0 frames are batched.
+    per_packet: bool = False
 
 
 @dataclass(slots=True)
@@ -68,3 +73,5 @@ class WorkerResult:
     clients: list[ClientResult] = field(default_factory=list)
     error: str | None = None
     timed_out: bool = False
+    #: CPU seconds (user + system) the worker process spent in the timed phase.
+    cpu_s: float = 0.0

@@ -1,4 +1,8 @@
-"""Render benchmark results: a Markdown table with hookmq ratios, JSON, and a PNG chart."""
+"""Render benchmark results: a Markdown table with hookmq ratios, JSON, and a PNG chart.
+
+A workload measured in several rounds (alternating brokers) shows each broker's median, and
+the ratio column shows the median of the per-round ratios with their range: ``2.41 (2.30–2.62)``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from .workloads import WorkloadResult
@@ -22,6 +27,7 @@ class Headline:
 
 HEADLINES: dict[str, tuple[Headline, ...]] = {
     "pairs": (Headline("msg_per_s", "msg/s", True),),
+    "device": (Headline("wall_s", "wall s", False),),
     "fanout": (Headline("msg_per_s", "msg/s", True),),
     "fanin": (Headline("msg_per_s", "msg/s", True),),
     "filters": (Headline("msg_per_s", "msg/s", True),),
@@ -49,19 +55,52 @@ def format_number(value: float | None) -> str:
     return f"{value:.2f}"
 
 
-def _cell(result: WorkloadResult | None, key: str) -> str:
-    if result is None:
+Runs = list[WorkloadResult]
+
+
+def median_of(runs: Runs, key: str) -> float | None:
+    """The median of a figure over the rounds that have it."""
+    values = [value for run in runs if (value := run.metrics.get(key)) is not None]
+    return median(values) if values else None
+
+
+def _cell(runs: Runs, key: str) -> str:
+    if not runs:
         return "n/a"
-    text = format_number(result.metrics.get(key))
-    return text if result.complete else f"{text} {INCOMPLETE}"
+    text = format_number(median_of(runs, key))
+    return text if all(run.complete for run in runs) else f"{text} {INCOMPLETE}"
 
 
-def _ratio(ours: WorkloadResult | None, theirs: WorkloadResult | None, key: str) -> str:
-    mine = ours.metrics.get(key) if ours else None
-    other = theirs.metrics.get(key) if theirs else None
-    if not mine or not other:
+def round_ratios(ours: Runs, theirs: Runs, key: str) -> list[float]:
+    """hookmq's figure over the peer's, one per round both measured (same round = minutes apart)."""
+    peer = {run.round: run.metrics.get(key) for run in theirs}
+    ratios = []
+    for run in ours:
+        mine, other = run.metrics.get(key), peer.get(run.round)
+        if mine and other:
+            ratios.append(mine / other)
+    return ratios
+
+
+def format_ratios(ratios: Sequence[float]) -> str:
+    """``1.67`` for one round; ``1.67 (1.53–1.78)``: median and range, for several."""
+    if not ratios:
         return "-"
-    return f"{mine / other:.2f}"
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}"
+    return f"{median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def _ratio(ours: Runs, theirs: Runs, key: str) -> str:
+    return format_ratios(round_ratios(ours, theirs, key))
+
+
+def group_runs(results: Sequence[WorkloadResult]) -> dict[tuple[str, str], Runs]:
+    """The rounds of each (workload, broker), in the order they ran."""
+    grouped: dict[tuple[str, str], Runs] = {}
+    for result in results:
+        grouped.setdefault((result.workload, result.broker), []).append(result)
+    return grouped
 
 
 def markdown_table(results: Sequence[WorkloadResult], brokers: Sequence[str]) -> str:
@@ -69,15 +108,37 @@ def markdown_table(results: Sequence[WorkloadResult], brokers: Sequence[str]) ->
     peers = [b for b in brokers if b != "hookmq"] if "hookmq" in brokers else []
     header = ["workload", "figure", *brokers, *(f"hookmq/{peer}" for peer in peers)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    by_key = {(r.workload, r.broker): r for r in results}
+    by_key = group_runs(results)
     for workload, kind in _workloads_in_order(results):
         for headline in HEADLINES[kind]:
             arrow = "↑" if headline.higher_is_better else "↓"
             row = [workload, f"{headline.label} {arrow}"]
-            row += [_cell(by_key.get((workload, broker)), headline.key) for broker in brokers]
-            ours = by_key.get((workload, "hookmq"))
-            row += [_ratio(ours, by_key.get((workload, peer)), headline.key) for peer in peers]
+            row += [_cell(by_key.get((workload, broker), []), headline.key) for broker in brokers]
+            ours = by_key.get((workload, "hookmq"), [])
+            row += [_ratio(ours, by_key.get((workload, peer), []), headline.key) for peer in peers]
             lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cpu_table(results: Sequence[WorkloadResult]) -> str:
+    """Per workload and broker: CPU seconds of the broker and of the load generator in the timed phase.
+
+    Shares are of the wall time, in cores: a broker near 1.00 is what limits the run (both
+    brokers are single-threaded); a load generator near the cores the broker leaves it would
+    be the limit instead. Medians over the rounds.
+    """
+    lines = [
+        "| workload | broker | rounds | wall s | broker CPU s | broker cores | load generator CPU s | load generator cores |",
+        "|" + "---|" * 8,
+    ]
+    for (workload, broker), runs in group_runs(results).items():
+        if median_of(runs, "loadgen_cpu_s") is None:
+            continue
+        cells = [
+            format_number(median_of(runs, key))
+            for key in ("wall_s", "broker_cpu_s", "broker_cpu_share", "loadgen_cpu_s", "loadgen_cpu_share")
+        ]
+        lines.append(f"| {workload} | {broker} | {len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -94,8 +155,9 @@ def notes(results: Sequence[WorkloadResult], unavailable: dict[str, str]) -> str
     for result in results:
         if not result.complete:
             why = result.errors[0] if result.errors else "timed out"
+            which = f" (round {result.round + 1})" if result.round else ""
             lines.append(
-                f"- {INCOMPLETE} {result.broker}, {result.workload}: {result.received} of {result.expected} "
+                f"- {INCOMPLETE} {result.broker}, {result.workload}{which}: {result.received} of {result.expected} "
                 f"({why}); the figure is computed from what arrived"
             )
     return "\n".join(lines) + ("\n" if lines else "")
@@ -107,7 +169,7 @@ def client_rates_table(results: Sequence[WorkloadResult]) -> str:
     lines = [header, "|" + "---|" * 8]
     keys = ("publish_fastest", "publish_median", "publish_slowest", "receive_fastest", "receive_median", "receive_slowest")
     for result in results:
-        if "publish_median" in result.metrics:
+        if "publish_median" in result.metrics and result.round == 0:
             cells = [format_number(result.metrics.get(key)) for key in keys]
             lines.append(f"| {result.broker} | {result.workload} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -133,14 +195,14 @@ def write_chart(path: Path, results: Sequence[WorkloadResult], brokers: Sequence
         for workload, kind in _workloads_in_order(results)
         for headline in HEADLINES[kind]
     ]
-    by_key = {(r.workload, r.broker): r for r in results}
+    by_key = group_runs(results)
     columns = 4
     count = max(1, len(rows))
     figure, axes = plt.subplots(
         -(-count // columns), columns, figsize=(4 * columns, 2.6 * -(-count // columns)), squeeze=False
     )
     for axis, (workload, headline) in zip(axes.flat, rows, strict=False):
-        values = [_value(by_key.get((workload, b)), headline.key) for b in brokers]
+        values = [_value(by_key.get((workload, b), []), headline.key) for b in brokers]
         axis.bar(brokers, values, color=["#2a9d8f", "#e9c46a", "#e76f51", "#264653"][: len(brokers)])
         arrow = "higher is better" if headline.higher_is_better else "lower is better"
         axis.set_title(f"{workload}\n{headline.label} ({arrow})", fontsize=8)
@@ -153,6 +215,6 @@ def write_chart(path: Path, results: Sequence[WorkloadResult], brokers: Sequence
     return None
 
 
-def _value(result: WorkloadResult | None, key: str) -> float:
-    value = result.metrics.get(key) if result else None
+def _value(runs: Runs, key: str) -> float:
+    value = median_of(runs, key)
     return float(value) if value else 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import queue
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .plan import ClientPlan, WorkerPlan, WorkerResult
-from .sysinfo import read_rss_kib
+from .sysinfo import read_cpu_seconds, read_rss_kib
 from .worker import raise_fd_limit, run_worker
 from .workloads import Workload, WorkloadResult, summarise
 
@@ -54,6 +55,10 @@ class RunOptions:
     setup_timeout: float = 120.0
     run_timeout: float = 120.0
     progress: bool = True
+    #: pairs/fanout/fanin/filters: write every packet on its own (device workloads always do).
+    per_packet: bool = False
+    #: pairs/filters: connect and subscribe inside the timed phase (device workloads always do).
+    timed_connect: bool = False
 
 
 def run_workload(workload: Workload, target: Target, options: RunOptions) -> WorkloadResult:
@@ -61,10 +66,28 @@ def run_workload(workload: Workload, target: Target, options: RunOptions) -> Wor
     raise_fd_limit()
     run_id = secrets.token_hex(3)
     clients = workload.client_plans(run_id, target.host)
+    if options.timed_connect and workload.kind in ("pairs", "filters"):
+        clients = [c if c.role == "holder" else dataclasses.replace(c, session_in_run=True) for c in clients]
     plans = _split(clients, options, workload, target)
     rss_before = read_rss_kib(target.pid)
-    reports, rss_after = _Coordinator(plans, options, workload, target).run()
-    return summarise(workload, target.name, reports, rss_before, rss_after)
+    coordinator = _Coordinator(plans, options, workload, target)
+    reports, rss_after = coordinator.run()
+    result = summarise(workload, target.name, reports, rss_before, rss_after)
+    add_cpu_figures(result, coordinator.broker_cpu_s, sum(r.cpu_s for r in reports))
+    return result
+
+
+def add_cpu_figures(result: WorkloadResult, broker_cpu_s: float | None, loadgen_cpu_s: float) -> None:
+    """CPU seconds of the broker and of the load generator over the timed phase, and their share of it.
+
+    A load generator busy for most of the wall time on the cores left to it is the bottleneck,
+    and then the run measures the load generator, not the broker.
+    """
+    wall = result.wall_s
+    result.metrics["broker_cpu_s"] = broker_cpu_s
+    result.metrics["loadgen_cpu_s"] = loadgen_cpu_s
+    result.metrics["broker_cpu_share"] = broker_cpu_s / wall if broker_cpu_s is not None and wall > 0 else None
+    result.metrics["loadgen_cpu_share"] = loadgen_cpu_s / wall if wall > 0 else None
 
 
 def _split(clients: list[ClientPlan], options: RunOptions, workload: Workload, target: Target) -> list[WorkerPlan]:
@@ -77,11 +100,12 @@ def _split(clients: list[ClientPlan], options: RunOptions, workload: Workload, t
             level=options.level,
             qos=workload.qos,
             payload_size=options.payload,
-            window=options.window,
+            window=1 if workload.per_packet else options.window,
             clients=tuple(clients[index::count]),
             setup_timeout=options.setup_timeout,
             run_timeout=options.run_timeout,
             measure_latency=workload.kind == "latency",
+            per_packet=workload.per_packet or options.per_packet,
         )
         for index in range(count)
     ]
@@ -100,6 +124,7 @@ class _Coordinator:
         self.release = context.Barrier(len(plans) + 1)
         self.results: Any = context.Queue()
         self.progress: Any = context.Array("q", len(plans), lock=False)
+        self.broker_cpu_s: float | None = None
         self.processes: list[BaseProcess] = [
             context.Process(
                 target=run_worker,
@@ -119,8 +144,12 @@ class _Coordinator:
                 self.ready.wait(self.options.setup_timeout + _SPAWN_ALLOWANCE)
             except threading.BrokenBarrierError:
                 return self._collect(deadline=time.monotonic() + 5.0, show=False), None
+            cpu_before = read_cpu_seconds(self.target.pid)
             reports = self._collect(time.monotonic() + self.options.run_timeout + _SPAWN_ALLOWANCE, True)
+            cpu_after = read_cpu_seconds(self.target.pid)
             rss_after = read_rss_kib(self.target.pid)
+            if cpu_before is not None and cpu_after is not None:
+                self.broker_cpu_s = cpu_after - cpu_before
             with contextlib.suppress(threading.BrokenBarrierError):
                 self.release.wait(_TEARDOWN_TIMEOUT)
             return reports, rss_after

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from .workloads import Workload
 
+#: Rounds of each device workload in a comparison: alternating brokers, medians and ranges reported.
+DEVICE_ROUNDS = 3
+
 FULL: tuple[Workload, ...] = (
     Workload("pairs", clients=100, messages=1000, qos=0),
     Workload("pairs", clients=100, messages=1000, qos=1),
     Workload("pairs", clients=100, messages=1000, qos=2),
     Workload("pairs", clients=500, messages=100, qos=0),
+    *(Workload("device", clients=100, messages=1000, qos=q, rounds=DEVICE_ROUNDS) for q in (0, 1, 2)),
+    *(Workload("device", clients=500, messages=100, qos=q, rounds=DEVICE_ROUNDS) for q in (0, 1, 2)),
     Workload("fanout", clients=100, messages=1000, qos=0),
     Workload("fanin", clients=100, messages=1000, qos=0),
     # Smaller pairs so that a broker whose routing cost grows with the subscription count
@@ -16,7 +21,7 @@ FULL: tuple[Workload, ...] = (
     Workload("filters", clients=50, messages=200, qos=0, filters=0),
     Workload("filters", clients=50, messages=200, qos=0, filters=10_000),
     Workload("filters", clients=50, messages=200, qos=0, filters=100_000),
-    Workload("connections", clients=10_000),
+    Workload("connections", clients=10_000, rounds=DEVICE_ROUNDS),
     Workload("latency", clients=10, qos=0, rate=1000.0, duration=5.0),
 )
 
@@ -25,6 +30,8 @@ QUICK: tuple[Workload, ...] = (
     Workload("pairs", clients=20, messages=500, qos=1),
     Workload("pairs", clients=20, messages=500, qos=2),
     Workload("pairs", clients=100, messages=50, qos=0),
+    *(Workload("device", clients=20, messages=200, qos=q) for q in (0, 1, 2)),
+    Workload("device", clients=100, messages=20, qos=0),
     Workload("fanout", clients=20, messages=500, qos=0),
     Workload("fanin", clients=20, messages=500, qos=0),
     Workload("filters", clients=20, messages=250, qos=0, filters=0),

@@ -20,6 +20,19 @@ def read_rss_kib(pid: int | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def read_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds ``pid`` has used so far (all its threads), or None if unknown."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its closing one.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_model() -> str:
     """The CPU model name from ``/proc/cpuinfo`` (falls back to ``platform.processor()``)."""
     try:

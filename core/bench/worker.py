@@ -88,7 +88,9 @@ class _Worker:
             await self._teardown()
             return
         result.go = time.monotonic()
+        cpu_before = _cpu_seconds()
         result.timed_out = not await self._run()
+        result.cpu_s = _cpu_seconds() - cpu_before
         result.clients = [self._client_result(client_plan) for client_plan in self.plan.clients]
         self.results.put(result)
         with contextlib.suppress(threading.BrokenBarrierError):
@@ -98,7 +100,7 @@ class _Worker:
     # -- setup -------------------------------------------------------------------------------
 
     async def _setup(self) -> None:
-        early = [c for c in self.plan.clients if not c.connect_in_run]
+        early = [c for c in self.plan.clients if not (c.connect_in_run or c.session_in_run)]
         await self._connect_all(early, strict=True)
         for client_plan in early:
             if client_plan.subscriptions:
@@ -108,27 +110,29 @@ class _Worker:
 
     async def _connect_all(self, plans: list[ClientPlan], strict: bool) -> None:
         gate = asyncio.Semaphore(self.plan.connect_concurrency)
+        await asyncio.gather(*(self._connect(p, gate, strict) for p in plans))
 
-        async def connect(client_plan: ClientPlan) -> None:
-            async with gate:
-                try:
-                    client = await BenchClient.open(
-                        client_plan.client_id,
-                        self.plan.host,
-                        self.plan.port,
-                        self.plan.level,
-                        self._client_done,
-                        client_plan.source_ip,
-                    )
-                except Exception as exc:
-                    if strict:
-                        raise
-                    self.errors[client_plan.client_id] = _describe(exc)
-                    return
-                self.clients[client_plan.client_id] = client
-                self.connected_at[client_plan.client_id] = time.monotonic()
-
-        await asyncio.gather(*(connect(p) for p in plans))
+    async def _connect(self, client_plan: ClientPlan, gate: asyncio.Semaphore, strict: bool) -> BenchClient | None:
+        """Open one connection (at most ``connect_concurrency`` opening at once); None if it failed."""
+        async with gate:
+            try:
+                client = await BenchClient.open(
+                    client_plan.client_id,
+                    self.plan.host,
+                    self.plan.port,
+                    self.plan.level,
+                    self._client_done,
+                    client_plan.source_ip,
+                    per_packet=self.plan.per_packet,
+                )
+            except Exception as exc:
+                if strict:
+                    raise
+                self.errors[client_plan.client_id] = _describe(exc)
+                return None
+            self.clients[client_plan.client_id] = client
+            self.connected_at[client_plan.client_id] = time.monotonic()
+            return client
 
     # -- timed phase -------------------------------------------------------------------------
 
@@ -147,9 +151,11 @@ class _Worker:
     async def _timed_phase(self) -> None:
         assert self.all_done is not None
         await self._connect_all([c for c in self.plan.clients if c.connect_in_run], strict=False)
-        active = [p for p in self.plan.clients if p.client_id in self.clients]
-        self.pending = len(active)
-        publishers = []
+        sessions = [p for p in self.plan.clients if p.session_in_run]
+        active = [p for p in self.plan.clients if p.client_id in self.clients and not p.session_in_run]
+        self.pending = len(active) + len(sessions)
+        gate = asyncio.Semaphore(self.plan.connect_concurrency)
+        publishers = [self._device_session(p, gate) for p in sessions]
         for client_plan in active:
             client = self.clients[client_plan.client_id]
             client.latencies_ns = [] if self.plan.measure_latency else None
@@ -160,6 +166,22 @@ class _Worker:
         if self.pending:
             await self.all_done.wait()
 
+    async def _device_session(self, client_plan: ClientPlan, gate: asyncio.Semaphore) -> None:
+        """Connect, subscribe, then publish: a device's whole session, inside the timed phase."""
+        client = await self._connect(client_plan, gate, strict=False)
+        if client is None:
+            self._client_done(None)
+            return
+        try:
+            await client.subscribe(list(client_plan.subscriptions), self.plan.qos, client_plan.subscribe_batch)
+        except (BrokerRefused, ConnectionError) as exc:
+            client.error = client.error or _describe(exc)
+            self._client_done(client)
+            return
+        client.expect(client_plan.expected, client_plan.publish_count)
+        if client_plan.publish_topic and client_plan.publish_count:
+            await _guarded(self._publish(client, client_plan), client)
+
     def _publish(self, client: BenchClient, client_plan: ClientPlan) -> Any:
         assert client_plan.publish_topic is not None
         payload = bytes(max(self.plan.payload_size, 8 if self.plan.measure_latency else 0))
@@ -168,7 +190,7 @@ class _Worker:
             return client.publish_at_rate(template, client_plan.publish_count, client_plan.rate)
         return client.publish(template, client_plan.publish_count, self.plan.window)
 
-    def _client_done(self, client: BenchClient) -> None:
+    def _client_done(self, client: BenchClient | None) -> None:
         self.pending -= 1
         if self.pending <= 0 and self.all_done is not None:
             self.all_done.set()
@@ -215,6 +237,11 @@ async def _guarded(publishing: Any, client: BenchClient) -> None:
         await publishing
     except (BrokerRefused, ConnectionError) as exc:
         client.error = client.error or _describe(exc)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,7 +1,12 @@
 """The workloads: which clients a run needs, and the figures computed from what they report.
 
 - ``pairs``: N clients, each subscribed to its own topic, publish M messages to it (the
-  mqtt-stresser workload).
+  mqtt-stresser workload), as fast as the broker takes them: QoS 0 frames batched, QoS 1/2
+  with a window of messages in flight; the clock starts once everyone is subscribed.
+- ``device``: the same clients behaving as devices do: each connects, subscribes and publishes
+  inside the timed phase, writes every packet on its own, and a QoS 1/2 publisher waits for
+  each acknowledgement (PUBACK, or PUBREC -> PUBREL -> PUBCOMP) before the next message. The
+  figure is the whole run's wall time, connects included.
 - ``fanout``: one publisher, N subscribers of its topic, M messages: N x M deliveries.
 - ``fanin``: N publishers of M messages each, one subscriber of their common topic.
 - ``filters``: ``pairs`` while another client holds F unrelated subscriptions.
@@ -17,7 +22,7 @@ from statistics import median
 
 from .plan import ClientPlan, ClientResult, WorkerResult
 
-KINDS = ("pairs", "fanout", "fanin", "filters", "connections", "latency")
+KINDS = ("pairs", "device", "fanout", "fanin", "filters", "connections", "latency")
 #: Unrelated filters go to the broker in SUBSCRIBE packets of this many.
 FILTER_BATCH = 1000
 #: Connections are spread over this many loopback source addresses so that ephemeral ports
@@ -36,12 +41,22 @@ class Workload:
     filters: int = 0
     rate: float = 1000.0
     duration: float = 5.0
+    #: How often ``compare`` runs it against each broker (alternating); medians and ranges are
+    #: reported. Not part of the workload's identity: the same workload in fewer rounds is equal.
+    rounds: int = field(default=1, compare=False)
+
+    @property
+    def per_packet(self) -> bool:
+        """Whether clients write each packet on its own and wait for each acknowledgement."""
+        return self.kind == "device"
 
     @property
     def name(self) -> str:
         """A short, stable label used in tables and JSON."""
         if self.kind == "pairs":
             return f"pairs q{self.qos} {self.clients}x{self.messages}"
+        if self.kind == "device":
+            return f"device q{self.qos} {self.clients}x{self.messages}"
         if self.kind == "filters":
             return f"filters {self.filters} q{self.qos} {self.clients}x{self.messages}"
         if self.kind == "fanout":
@@ -62,6 +77,8 @@ class Workload:
         prefix = f"hb/{run_id}"
         if self.kind in ("pairs", "filters"):
             return self._holder(run_id) + _pairs(prefix, self.clients, self.messages)
+        if self.kind == "device":
+            return _pairs(prefix, self.clients, self.messages, session_in_run=True)
         if self.kind == "fanout":
             return _fanout(prefix, self.clients, self.messages)
         if self.kind == "fanin":
@@ -90,7 +107,9 @@ def _client_id(prefix: str, role: str, index: int) -> str:
     return f"{prefix.replace('/', '-')}-{role}{index}"
 
 
-def _pairs(prefix: str, count: int, messages: int, rate: float | None = None) -> list[ClientPlan]:
+def _pairs(
+    prefix: str, count: int, messages: int, rate: float | None = None, session_in_run: bool = False
+) -> list[ClientPlan]:
     return [
         ClientPlan(
             _client_id(prefix, "p", index),
@@ -100,6 +119,7 @@ def _pairs(prefix: str, count: int, messages: int, rate: float | None = None) ->
             publish_count=messages,
             expected=messages,
             rate=rate,
+            session_in_run=session_in_run,
         )
         for index in range(count)
     ]
@@ -149,6 +169,8 @@ class WorkloadResult:
     wall_s: float
     metrics: dict[str, float | None] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: Which round of a repeated comparison this is (0 for the first or only one).
+    round: int = 0
 
 
 def summarise(
@@ -172,6 +194,7 @@ def summarise(
     complete = not errors and not any(w.timed_out for w in workers) and received == expected > 0
     result = WorkloadResult(workload.name, workload.kind, broker, complete, expected, received, wall, errors=errors)
     result.metrics["msg_per_s"] = received / wall if wall > 0 else None
+    result.metrics["wall_s"] = wall if wall > 0 else None
     result.metrics.update(_rates(clients, go))
     if workload.kind == "latency":
         result.metrics.update(_latency_percentiles([n for c in clients for n in c.latencies_ns]))

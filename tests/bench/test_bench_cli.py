@@ -26,7 +26,7 @@ def test_default_action_is_run_over_the_whole_suite() -> None:
 
     assert args.action == "run"
     assert {w.kind for w in cli.selected_workloads(args)} == {
-        "pairs", "fanout", "fanin", "filters", "connections", "latency"
+        "pairs", "device", "fanout", "fanin", "filters", "connections", "latency"
     }
 
 
