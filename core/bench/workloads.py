@@ -253,6 +253,7 @@ def _connections_result(
         workload.name, workload.kind, broker, complete, workload.clients, len(connected), wall, errors=errors
     )
     result.metrics["connect_per_s"] = len(connected) / wall if wall > 0 else None
+    result.metrics["wall_s"] = wall if wall > 0 else None
     grown = None
     if rss_before_kib is not None and rss_after_kib is not None and connected:
         grown = (rss_after_kib - rss_before_kib) / len(connected)
