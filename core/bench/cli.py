@@ -79,6 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--amqtt-rounds", type=_positive, default=1, help="compare: rounds amqtt joins (default 1)")
     out.add_argument(
+        "--amqtt-device", action="store_true",
+        help="compare: run amqtt on the device workloads too (about 4 minutes more)",
+    )
+    out.add_argument(
         "--paho-clients-per-process", type=_positive, default=CLIENTS_PER_PROCESS,
         help=f"crosscheck: paho-mqtt clients per load process (default {CLIENTS_PER_PROCESS})",
     )
@@ -158,7 +162,9 @@ def _compare(args: argparse.Namespace, workloads: Sequence[Workload], options: R
     if unknown:
         print(f"hookmq bench: unknown broker(s) {', '.join(unknown)}; choose from {', '.join(BROKERS)}", file=sys.stderr)
         return 2
-    comparison = run_comparison(brokers, workloads, options, args.amqtt_version, args.rounds, args.amqtt_rounds)
+    comparison = run_comparison(
+        brokers, workloads, options, args.amqtt_version, args.rounds, args.amqtt_rounds, args.amqtt_device
+    )
     meta = {"argv": sys.argv, "options": dataclasses.asdict(options)}
     print(write_outputs(comparison, brokers, args.out, json.loads(json.dumps(meta, default=str))))
     return 0 if comparison.results else 1

@@ -4,7 +4,8 @@ Each broker is started fresh for each workload (so memory is measured from a cle
 no state leaks between workloads), and the order of the brokers rotates from one workload (and
 round) to the next so that none always runs first on a cold machine. A workload with several
 rounds runs the brokers alternately, round after round; amqtt, by far the slowest, joins only
-the first ``amqtt_rounds`` of them.
+the first ``amqtt_rounds`` of them, and the device workloads (30–60 s each for amqtt) only
+when ``amqtt_device`` is set.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def run_comparison(
     amqtt_version: str = AMQTT_VERSION,
     rounds: int | None = None,
     amqtt_rounds: int = 1,
+    amqtt_device: bool = False,
 ) -> Comparison:
     """Run every workload against every broker; a broker that cannot start is skipped from then on.
 
@@ -56,7 +58,9 @@ def run_comparison(
         for workload in workloads:
             for round_index in range(rounds or workload.rounds):
                 for name in rotated(brokers, turn):
-                    if name in comparison.unavailable or (name == "amqtt" and round_index >= amqtt_rounds):
+                    if name in comparison.unavailable or (
+                        name == "amqtt" and (round_index >= amqtt_rounds or (workload.per_packet and not amqtt_device))
+                    ):
                         continue
                     result = _measure(name, workload, options, Path(scratch), amqtt_version, comparison)
                     if result is not None:

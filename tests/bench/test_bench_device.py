@@ -177,3 +177,14 @@ def test_timed_connect_and_per_packet_options_apply_to_pairs(mosquitto_target: T
 
     assert result.complete, result.errors
     assert result.received == 30
+
+
+def test_amqtt_joins_device_workloads_only_when_asked() -> None:
+    device = Workload("device", clients=2, messages=3, qos=0)
+    options = RunOptions(workers=1, progress=False)
+
+    # amqtt is not even started (nor installed) for a device workload unless asked.
+    comparison = run_comparison(["mosquitto", "amqtt"], [device], options)
+
+    assert [r.broker for r in comparison.results] == ["mosquitto"]
+    assert "amqtt" not in comparison.unavailable
