@@ -130,6 +130,7 @@ for pass in $PASSES; do
             # Each uprobe hit traps into the kernel: a tenth of the messages keeps the run short.
             drive alloc $(( (MESSAGES + 9) / 10 ))
             kill -INT "$counter"; wait "$counter" || true
+            perf probe -q -d 'probe_libpython3:*' 2>/dev/null || true  # probes are system-wide
             ;;
     esac
     stop_broker
