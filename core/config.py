@@ -9,6 +9,8 @@ plugins.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -17,11 +19,19 @@ from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .engine.settings import MqttSettings
 from .store.settings import StorageSettings
-from .transport.config import DEFAULT_LISTENERS, ListenerConfig, parse_address
+from .transport.config import DEFAULT_LISTENERS, ListenerConfig
 
 __all__ = [
     "ClusterSettings",
@@ -30,6 +40,7 @@ __all__ = [
     "LogSettings",
     "config_reference",
     "config_to_toml",
+    "decode_gossip_key",
     "load_config",
     "with_listener_address",
 ]
@@ -87,25 +98,143 @@ def _describe(item: Mapping[str, Any]) -> str:
     return str(item["msg"])
 
 
+_DURATION = {"ge": 0.0, "le": 86_400.0 * 365}
+
+
+def _override(description: str, **limits: Any) -> Any:
+    """A timing override: absent means the profile's value."""
+    return Field(default=None, description=f"{description} Default: the profile's.", **limits)
+
+
 class ClusterSettings(BaseModel):
     """The ``[cluster]`` table: accepted and validated here; the gossip plugin acts on it."""
 
     model_config = ConfigDict(extra="forbid")
 
     mode: bool = Field(default=False, description="Run as a cluster node (needs the `gossip` plugin).")
-    port: int = Field(default=7946, ge=0, le=65_535, description="Port of the cluster's gossip (membership) traffic.")
+    port: int = Field(default=7946, ge=0, le=65_535, description="Port of the cluster's gossip (membership) traffic, UDP and TCP.")
     members: list[str] = Field(
-        default_factory=list, description="Addresses `host:port` of nodes to join at start, e.g. `10.0.0.2:7946`."
+        default_factory=list,
+        description="Addresses `host:port` of nodes to join at start and after partitions, e.g. `10.0.0.2:7946`; "
+        "host names allowed (every address they resolve to is tried); a missing port means `port`.",
     )
+    bind: str = Field(default="0.0.0.0", description="Address the gossip binds to; `0.0.0.0` is every IPv4 interface.")
+    advertise: str | None = Field(
+        default=None,
+        description="Address other nodes reach this one at. Default: `bind` when it is specific, else the private IPv4 "
+        "address of the default-route interface (as memberlist), else loopback.",
+    )
+    node_name: str | None = Field(
+        default=None, min_length=1, description="This node's unique name. Default: the host name, `-`, and a random UUID (as the Go broker)."
+    )
+    key: str | list[str] | None = Field(
+        default=None,
+        description="Gossip encryption key: base64 of 16, 24 or 32 bytes (AES-128/192/256). A list installs several; "
+        "the first encrypts, all decrypt (key rotation).",
+    )
+    key_file: Path | None = Field(
+        default=None, description="File with one base64 key per line, the first encrypting (instead of `key`)."
+    )
+    label: str = Field(default="", description="Cluster label: packets and streams with another label are dropped (memberlist 0.3+).")
+    profile: Literal["lan", "wan", "local"] = Field(
+        default="lan", description="memberlist's timing preset: `lan`, `wan` or `local` (see docs/cluster.md)."
+    )
+    runner: Literal["thread", "loop"] = Field(
+        default="thread", description="Where membership runs: its own thread and event loop, or the broker's loop."
+    )
+    expect: int = Field(default=0, ge=0, description="Re-join members while fewer than this many nodes are alive (0: only while failed nodes are missing).")
+    leave_timeout: float = Field(default=5.0, ge=0.0, le=300.0, description="Seconds a stopping node waits for its leave to spread.")
+    probe_interval: float | None = _override("Seconds between failure-detection probes.", gt=0.0, le=3600.0)
+    probe_timeout: float | None = _override("Seconds to wait for a direct ack.", gt=0.0, le=3600.0)
+    indirect_checks: int | None = _override("Peers asked to probe indirectly.", ge=0, le=64)
+    suspicion_mult: int | None = _override("Suspicion-timeout multiplier.", ge=1, le=1000)
+    suspicion_max_timeout_mult: int | None = _override("Longest suspicion, as a multiple of the shortest.", ge=1, le=1000)
+    retransmit_mult: int | None = _override("Broadcast retransmission multiplier.", ge=1, le=1000)
+    gossip_interval: float | None = _override("Seconds between gossip rounds.", gt=0.0, le=3600.0)
+    gossip_nodes: int | None = _override("Nodes gossiped to per round.", ge=1, le=1000)
+    gossip_to_the_dead_time: float | None = _override("Seconds a dead node is still gossiped to, then forgotten.", **_DURATION)
+    push_pull_interval: float | None = _override("Seconds between full state exchanges (0: none).", **_DURATION)
+    tcp_timeout: float | None = _override("Seconds allowed for a TCP exchange.", gt=0.0, le=3600.0)
+    awareness_max_multiplier: int | None = _override("Largest factor local health stretches probes by.", ge=1, le=1000)
+    rejoin_interval: float | None = _override("Seconds between re-join attempts while nodes are missing (0: never).", **_DURATION)
+    rejoin_timeout: float | None = _override("Seconds a failed node keeps being re-joined (0: until it returns).", **_DURATION)
+    disable_tcp_pings: bool | None = _override("No TCP ping after a failed UDP probe.")
+    compression: bool | None = _override("LZW-compress gossip as memberlist does.")
 
     @field_validator("members")
     @classmethod
     def _members_are_addresses(cls, members: list[str]) -> list[str]:
         for member in members:
-            host, _ = parse_address(member)
-            if host is None:
+            host, port = _split_member(member)
+            if not host:
                 raise ValueError(f"cluster member {member!r} needs a host, e.g. '10.0.0.2:7946'")
+            if port is not None and not (port.isdigit() and int(port) <= 65_535):
+                raise ValueError(f"cluster member {member!r}: the port must be a number up to 65535")
         return members
+
+    @field_validator("key")
+    @classmethod
+    def _keys_are_base64_aes_keys(cls, key: str | list[str] | None) -> str | list[str] | None:
+        for text in [key] if isinstance(key, str) else key or []:
+            decode_gossip_key(text)
+        if isinstance(key, list) and not key:
+            raise ValueError("give at least one key, or leave `key` out")
+        return key
+
+    @field_validator("label")
+    @classmethod
+    def _label_fits(cls, label: str) -> str:
+        if len(label.encode()) > 255:
+            raise ValueError("a cluster label is at most 255 bytes")
+        return label
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> ClusterSettings:
+        if self.key is not None and self.key_file is not None:
+            raise ValueError("set `key` or `key_file`, not both")
+        return self
+
+    def gossip_keys(self) -> list[bytes]:
+        """The keys as bytes, primary first (reading ``key_file``); empty without encryption.
+
+        :raises ValueError: an unreadable key file or a bad key in it (the message names it).
+        """
+        if self.key_file is not None:
+            try:
+                lines = self.key_file.read_text().split()
+            except OSError as error:
+                raise ValueError(f"key_file {self.key_file}: cannot read: {error.strerror}") from None
+            if not lines:
+                raise ValueError(f"key_file {self.key_file}: no key in it")
+            try:
+                return [decode_gossip_key(line) for line in lines]
+            except ValueError as error:
+                raise ValueError(f"key_file {self.key_file}: {error}") from None
+        texts = [self.key] if isinstance(self.key, str) else self.key or []
+        return [decode_gossip_key(text) for text in texts]
+
+
+def _split_member(member: str) -> tuple[str, str | None]:
+    """``host:port``, ``host`` or ``[v6]:port`` into host and port text (None when absent)."""
+    text = member.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return text, None
+
+
+def decode_gossip_key(text: str) -> bytes:
+    """A base64 gossip key as bytes; ValueError unless it decodes to 16, 24 or 32 bytes."""
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a gossip key must be base64 (e.g. from `openssl rand -base64 32`)") from None
+    if len(key) not in (16, 24, 32):
+        raise ValueError(f"a gossip key is 16, 24 or 32 bytes once decoded, not {len(key)}")
+    return key
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]

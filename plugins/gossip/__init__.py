@@ -1,1 +1,76 @@
-"""Reserved for the gossip clustering plugin; not implemented yet and not registered."""
+"""hookmq plugin `gossip`: cluster membership with HashiCorp memberlist's protocol (SWIM + Lifeguard).
+
+Active when ``[cluster] mode = true`` (the Go broker's ``--mode=true``); otherwise it loads
+but does nothing. Wire-compatible with memberlist 0.2–0.6 (protocol 2, understanding 1–5),
+so hookmq and memberlist nodes can share a cluster. Needs the ``gossip`` extra (msgpack,
+cryptography). Other plugins use :func:`cluster_of` (see :mod:`.api` and docs/cluster.md).
+
+Layers, each importing only the ones before it: :mod:`.wire` (bytes, sans-I/O),
+:mod:`.membership` (the state machine, sans-I/O, and its simulation), :mod:`.driver`
+(asyncio sockets and timers), :mod:`.runner` (which loop), :mod:`.api` and this module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from hookmq import hookimpl
+
+if TYPE_CHECKING:
+    from .api import Cluster
+    from .plugin import ClusterPlugin
+
+__all__ = ["HOOKMQ_DEFAULT_ENABLED", "cluster_of"]
+
+HOOKMQ_DEFAULT_ENABLED = True
+"""Always loaded; it acts only when ``[cluster] mode`` is true."""
+
+REQUIRED_MODULES: tuple[str, ...] = ("msgpack", "cryptography")
+"""The optional dependencies (the `gossip` extra)."""
+
+_plugins: WeakKeyDictionary[Any, ClusterPlugin] = WeakKeyDictionary()
+
+
+def missing_dependencies() -> list[str]:
+    """The optional modules that cannot be imported here."""
+    return [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+
+
+def cluster_of(broker: Any) -> Cluster | None:
+    """The cluster API of a broker running in cluster mode, or None."""
+    plugin = _plugins.get(broker)
+    return plugin.cluster if plugin is not None else None
+
+
+@hookimpl
+async def plugin_start(broker: Any, settings: object) -> None:
+    """In cluster mode: bind the gossip port, join the configured members, log as the Go broker."""
+    cluster_settings = broker.config.cluster
+    if not cluster_settings.mode:
+        return
+    missing = missing_dependencies()
+    if missing:
+        raise RuntimeError(f"cluster mode needs {', '.join(missing)}: pip install 'hookmq[gossip]'")
+    from .plugin import ClusterPlugin
+
+    plugin = ClusterPlugin(broker, cluster_settings)
+    await plugin.start()
+    _plugins[broker] = plugin
+
+
+@hookimpl
+async def on_started(broker: Any) -> None:
+    """The MQTT listeners are bound: gossip their real ports (port 0 picks one at start)."""
+    plugin = _plugins.get(broker)
+    if plugin is not None:
+        await plugin.listeners_bound()
+
+
+@hookimpl
+async def plugin_stop(broker: Any) -> None:
+    """Leave the cluster gracefully, then close the gossip port."""
+    plugin = _plugins.pop(broker, None)
+    if plugin is not None:
+        await plugin.stop()

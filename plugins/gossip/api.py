@@ -1,0 +1,171 @@
+"""The cluster API other plugins build on (cluster routing, sessions across nodes, the dashboard).
+
+Get it with :func:`hookmq.plugins.gossip.cluster_of` (``None`` unless ``[cluster] mode`` is
+on)::
+
+    cluster = cluster_of(broker)
+    cluster.on_event(lambda event: print(event.kind, event.member.name, event.member.metadata))
+    cluster.on_message(lambda payload, reliable: ...)
+    await cluster.send("node-b", b"hello", reliable=True)
+
+Callbacks run in the broker's event loop and must not block. The user-state provider of
+push/pull (:meth:`Cluster.set_local_state`) is the one exception: it runs wherever membership
+runs (its own thread by default), so it should return prebuilt bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .driver import NodeEvent
+from .membership import EventKind, Member, MemberEvent, NodeState, RemoteState, UserMessage
+from .metadata import NodeMetadata
+from .runner import GossipRunner
+
+__all__ = ["Cluster", "ClusterEvent", "ClusterMember", "EventKind", "NodeState"]
+
+log = logging.getLogger("hookmq.plugins.gossip")
+
+EventCallback = Callable[["ClusterEvent"], None]
+MessageCallback = Callable[[bytes, bool], None]
+StateCallback = Callable[[bytes, bool], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterMember:
+    """A member as the cluster API shows it: gossip address, state, and decoded metadata."""
+
+    name: str
+    address: str
+    port: int
+    state: NodeState
+    incarnation: int
+    #: The node's metadata if it is a hookmq node; None for other memberlist nodes.
+    metadata: NodeMetadata | None
+    #: The metadata bytes as gossiped.
+    raw_meta: bytes
+
+    @classmethod
+    def of(cls, member: Member) -> ClusterMember:
+        """From the state machine's view."""
+        return cls(member.name, member.address, member.port, member.state, member.incarnation,
+                   NodeMetadata.decode(member.meta), member.meta)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterEvent:
+    """A member joined, updated its metadata, became suspect, failed (``DEAD``) or left."""
+
+    kind: EventKind
+    member: ClusterMember
+
+
+class Cluster:
+    """This node's membership: members, events, user messages, metadata."""
+
+    def __init__(self, runner: GossipRunner, metadata: NodeMetadata) -> None:
+        self._runner = runner
+        self._metadata = metadata
+        self._event_callbacks: list[EventCallback] = []
+        self._message_callbacks: list[MessageCallback] = []
+        self._state_callbacks: list[StateCallback] = []
+        self._local_state: Callable[[bool], bytes] | None = None
+        runner.node.local_state = self._provide_state
+
+    @property
+    def name(self) -> str:
+        """This node's name."""
+        return self._runner.node.name
+
+    @property
+    def metadata(self) -> NodeMetadata:
+        """This node's metadata."""
+        return self._metadata
+
+    @property
+    def local(self) -> ClusterMember:
+        """This node as a member."""
+        return next(ClusterMember.of(m) for m in self._runner.node.members() if m.name == self.name)
+
+    def members(self) -> list[ClusterMember]:
+        """Alive and suspect members, this node included."""
+        return [ClusterMember.of(member) for member in self._runner.node.members()]
+
+    def member(self, name: str) -> ClusterMember | None:
+        """One alive or suspect member by name."""
+        return next((ClusterMember.of(m) for m in self._runner.node.members() if m.name == name), None)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters of the driver and the state machine (packets, bad input by reason, …)."""
+        node = self._runner.node
+        machine = node.machine
+        return {**node.stats, **(machine.stats if machine is not None else {})}
+
+    def on_event(self, callback: EventCallback) -> Callable[[], None]:
+        """Call ``callback(event)`` for every membership change; returns an unsubscribe function."""
+        self._event_callbacks.append(callback)
+        return lambda: self._event_callbacks.remove(callback)
+
+    def on_message(self, callback: MessageCallback) -> Callable[[], None]:
+        """Call ``callback(payload, reliable)`` for every user message received."""
+        self._message_callbacks.append(callback)
+        return lambda: self._message_callbacks.remove(callback)
+
+    def on_remote_state(self, callback: StateCallback) -> Callable[[], None]:
+        """Call ``callback(state, join)`` with each peer's user state from push/pull."""
+        self._state_callbacks.append(callback)
+        return lambda: self._state_callbacks.remove(callback)
+
+    def set_local_state(self, provider: Callable[[bool], bytes] | None) -> None:
+        """Bytes sent as this node's user state in every push/pull (runs in membership's thread)."""
+        self._local_state = provider
+
+    async def send(self, name: str, payload: bytes, reliable: bool = True) -> None:
+        """Send a user message to one member: over TCP (``reliable``) or one UDP packet.
+
+        :raises KeyError: no live member of that name. :raises OSError: the TCP send failed.
+        """
+        await self._runner.call(lambda: self._runner.node.send(name, payload, reliable))
+
+    async def broadcast(self, payload: bytes) -> None:
+        """Gossip a user message to every member, best effort, piggy-backed on the protocol's packets."""
+        await self._runner.run(lambda: self._runner.node.broadcast(payload))
+
+    async def update_metadata(self, metadata: NodeMetadata) -> None:
+        """Replace this node's metadata; every member sees an ``UPDATE`` event."""
+        encoded = metadata.encode()
+        self._metadata = metadata
+        await self._runner.run(lambda: self._runner.node.update_meta(encoded))
+
+    def dispatch(self, event: NodeEvent) -> None:
+        """Hand one event from the driver to the callbacks (called in the broker's loop)."""
+        if isinstance(event, MemberEvent):
+            cluster_event = ClusterEvent(event.kind, ClusterMember.of(event.member))
+            for callback in list(self._event_callbacks):
+                _call(callback, cluster_event)
+        elif isinstance(event, UserMessage):
+            for message_callback in list(self._message_callbacks):
+                _call(message_callback, event.payload, event.reliable)
+        elif isinstance(event, RemoteState):
+            for state_callback in list(self._state_callbacks):
+                _call(state_callback, event.payload, event.join)
+
+    def _provide_state(self, join: bool) -> bytes:
+        provider = self._local_state
+        if provider is None:
+            return b""
+        try:
+            return provider(join)
+        except Exception:
+            log.exception("cluster local-state provider failed")
+            return b""
+
+
+def _call(callback: Callable[..., None], *args: object) -> None:
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("cluster callback %r failed", callback)

@@ -1,0 +1,120 @@
+"""The gossip plugin's work for one broker: settings to a running node, and the operator's log lines.
+
+The log lines are those a Go-broker operator knows: ``A node has joined: NAME`` (ourselves
+included, as memberlist reports), ``A node has left: NAME``, ``A node has failed: NAME``,
+``Local member ADDR:PORT`` and ``Cluster Node Created!``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from typing import Any
+
+from .addresses import choose_advertise, is_private
+from .api import Cluster
+from .driver import GossipNode, NodeEvent
+from .membership import EventKind, MemberEvent, MembershipConfig, profile
+from .metadata import ListenerEndpoint, NodeMetadata
+from .runner import GossipRunner
+from .wire import Keyring, WireCodec
+
+__all__ = ["ClusterPlugin", "default_node_name", "membership_config"]
+
+log = logging.getLogger("hookmq.plugins.gossip")
+
+TIMING_KEYS = (
+    "probe_interval", "probe_timeout", "indirect_checks", "suspicion_mult", "suspicion_max_timeout_mult",
+    "retransmit_mult", "gossip_interval", "gossip_nodes", "gossip_to_the_dead_time", "push_pull_interval",
+    "tcp_timeout", "awareness_max_multiplier", "rejoin_interval", "rejoin_timeout", "disable_tcp_pings", "compression",
+)
+"""``[cluster]`` keys that override the profile, named as the membership config fields."""
+
+_EVENT_LINES = {EventKind.JOIN: "A node has joined: %s", EventKind.LEFT: "A node has left: %s", EventKind.DEAD: "A node has failed: %s"}
+
+
+def default_node_name() -> str:
+    """The host name, a dash and a random UUID (the Go broker's choice)."""
+    return f"{socket.gethostname()}-{uuid.uuid4()}"
+
+
+def membership_config(settings: Any) -> MembershipConfig:
+    """The profile named by ``[cluster] profile`` with the ``[cluster]`` overrides applied."""
+    overrides = {key: getattr(settings, key) for key in TIMING_KEYS}
+    return profile(settings.profile, expect=settings.expect, **overrides)
+
+
+def listener_endpoints(config: Any, advertise: str, bound: list[Any] | None = None) -> tuple[ListenerEndpoint, ...]:
+    """The MQTT listeners as other nodes reach them (a wildcard host becomes the advertised address)."""
+    from hookmq.transport.config import parse_address
+
+    endpoints = []
+    if bound is not None:
+        for listener in bound:
+            host, port = listener.address
+            endpoints.append(ListenerEndpoint(listener.kind, advertise if listener.all_interfaces else host, port))
+        return tuple(endpoints)
+    for listener in config.listeners:
+        host, port = parse_address(listener.address)
+        endpoints.append(ListenerEndpoint(listener.type, host or advertise, port))
+    return tuple(endpoints)
+
+
+class ClusterPlugin:
+    """Builds the node from ``[cluster]``, runs it, logs its events, and stops it."""
+
+    def __init__(self, broker: Any, settings: Any) -> None:
+        self.broker = broker
+        self.settings = settings
+        try:
+            keys = settings.gossip_keys()
+        except ValueError as error:
+            raise ValueError(f"[cluster] {error}") from None
+        self.keyring = Keyring(keys) if keys else None
+        self.config = membership_config(settings)
+        self.advertise = choose_advertise(settings.bind, settings.advertise)
+        self.metadata = NodeMetadata(listener_endpoints(broker.config, self.advertise))
+        codec = WireCodec(keyring=self.keyring, label=settings.label, compression=self.config.compression)
+        self.node = GossipNode(
+            self.config, name=settings.node_name or default_node_name(), bind=settings.bind, port=settings.port,
+            advertise=self.advertise, codec=codec, meta=self.metadata.encode(), members=tuple(settings.members),
+        )
+        self.runner = GossipRunner(self.node, settings.runner, self._event)
+        self.cluster = Cluster(self.runner, self.metadata)
+
+    async def start(self) -> None:
+        """Bind, join the members (failures are logged; re-joining keeps trying), log the Go lines."""
+        if self.keyring is None:
+            log.warning("[cluster] has no key: cluster traffic is neither authenticated nor encrypted (set key or key_file)")
+            if not is_private(self.advertise) and not self.advertise.startswith("127.") and self.advertise != "::1":
+                log.warning("Binding to public address %s without encryption!", self.advertise)
+        await self.runner.start()
+        if self.settings.members:
+            joined, errors = await self.runner.call(lambda: self.node.join(tuple(self.settings.members)))
+            for error in errors:
+                log.warning("Failed to join %s", error)
+            if not joined:
+                log.warning("joined no cluster member yet; retrying every %.0f s", self.config.rejoin_interval)
+        log.info("Local member %s:%d", self.advertise, self.node.port)
+        log.info("Cluster Node Created!")
+
+    async def listeners_bound(self) -> None:
+        """Gossip the bound MQTT listener ports when they differ from the configured ones."""
+        bound = listener_endpoints(self.broker.config, self.advertise, list(getattr(self.broker, "listeners", []) or []))
+        if bound and bound != self.metadata.listeners:
+            self.metadata = NodeMetadata(bound, self.metadata.extra)
+            await self.cluster.update_metadata(self.metadata)
+
+    async def stop(self) -> None:
+        """Leave (waiting at most ``leave_timeout``) and close."""
+        left = await self.runner.stop(self.settings.leave_timeout)
+        if not left:
+            log.warning("the leave did not spread within %.1f s; the others will notice the node is gone", self.settings.leave_timeout)
+
+    def _event(self, event: NodeEvent) -> None:
+        if isinstance(event, MemberEvent):
+            line = _EVENT_LINES.get(event.kind)
+            if line is not None:
+                log.info(line, event.member.name)
+        self.cluster.dispatch(event)
