@@ -387,6 +387,7 @@ class GossipNode:
                     if not chunk:
                         decoder.end()
                     message = decoder.feed(chunk)
+                self.stats["streams_compressed"] += decoder.compressed
                 reply = self._require().handle_stream(message, source, self._now())
                 self._pump()
                 if reply is not None:
@@ -426,6 +427,7 @@ class GossipNode:
                         if not chunk:
                             decoder.end()
                         reply = decoder.feed(chunk)
+                    self.stats["streams_compressed"] += decoder.compressed
         except WireError as failure:
             self._bad_stream(stream.to, failure)
             error = str(failure)

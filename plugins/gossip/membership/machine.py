@@ -221,6 +221,7 @@ class Membership:
         except WireError as error:
             self._bad_input("packet", error, source)
             return
+        self.stats["packets_compressed"] += packet.compressed > 0
         for part_error in packet.errors:
             self._bad_input("packet part", part_error, source)
         for message in packet.messages:

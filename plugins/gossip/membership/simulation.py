@@ -75,7 +75,7 @@ class SimNode:
 
     def alive_view(self) -> set[str]:
         """Names this node considers alive or suspect (itself included)."""
-        return {member.name for member in self.machine.members()}
+        return {node.name for node in self.machine.nodes if not node.dead_or_left()}
 
 
 class Simulation:
@@ -161,7 +161,7 @@ class Simulation:
         """Advance the clock by ``seconds``."""
         self.run_until(self.now + seconds)
 
-    def run_until_converged(self, timeout: float, step: float = 0.1) -> bool:
+    def run_until_converged(self, timeout: float, step: float = 0.25) -> bool:
         """Run until every running node sees exactly the running nodes; False at ``timeout``."""
         end = self.now + timeout
         while self.now < end:

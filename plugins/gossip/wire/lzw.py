@@ -21,73 +21,84 @@ _MAX_WIDTH = 12
 _MAX_CODE = (1 << _MAX_WIDTH) - 1  # 4095: the writer clears when its next code would reach it
 
 
-class _BitWriter:
-    """Packs codes least-significant bit first, as Go's ``writeLSB``."""
-
-    __slots__ = ("bits", "count", "out", "width")
-
-    def __init__(self) -> None:
-        self.out = bytearray()
-        self.bits = 0
-        self.count = 0
-        self.width = _LITERAL_WIDTH + 1
-
-    def write(self, code: int) -> None:
-        self.bits |= code << self.count
-        self.count += self.width
-        while self.count >= 8:
-            self.out.append(self.bits & 0xFF)
-            self.bits >>= 8
-            self.count -= 8
-
-    def finish(self) -> bytes:
-        if self.count > 0:
-            self.out.append(self.bits & 0xFF)
-        return bytes(self.out)
-
-
 def compress(data: bytes) -> bytes:
     """Compress ``data`` exactly as ``lzw.NewWriter(w, lzw.LSB, 8)`` followed by ``Close``."""
-    writer = _BitWriter()
-    writer.write(_CLEAR)
-    if not data:
-        writer.write(_END)
-        return writer.finish()
-    table: dict[int, int] = {}
-    hi = _END
-    overflow = 1 << writer.width
+    out = bytearray()
+    bits = 0
+    count = 0
+    width = _LITERAL_WIDTH + 1
 
-    def next_code() -> bool:
-        """Advance the highest assigned code; False when the table was full and got cleared."""
-        nonlocal hi, overflow
+    # The bit packing (Go's writeLSB) is written out inline below: this loop is the hot path.
+    bits |= _CLEAR << count
+    count += width
+    while count >= 8:
+        out.append(bits & 0xFF)
+        bits >>= 8
+        count -= 8
+    if data:
+        table: dict[int, int] = {}
+        hi = _END
+        overflow = 1 << width
+        code = data[0]
+        for literal in data[1:]:
+            key = (code << 8) | literal
+            found = table.get(key)
+            if found is not None:
+                code = found
+                continue
+            bits |= code << count
+            count += width
+            while count >= 8:
+                out.append(bits & 0xFF)
+                bits >>= 8
+                count -= 8
+            code = literal
+            hi += 1
+            if hi == overflow:
+                width += 1
+                overflow <<= 1
+            if hi == _MAX_CODE:
+                # Table full: a clear code (at the current width), then start over at 9 bits.
+                bits |= _CLEAR << count
+                count += width
+                while count >= 8:
+                    out.append(bits & 0xFF)
+                    bits >>= 8
+                    count -= 8
+                width = _LITERAL_WIDTH + 1
+                hi = _END
+                overflow = _CLEAR << 1
+                table.clear()
+            else:
+                table[key] = hi
+        # Close: the pending code, one more code number (which may widen, or clear), the end code.
+        bits |= code << count
+        count += width
+        while count >= 8:
+            out.append(bits & 0xFF)
+            bits >>= 8
+            count -= 8
         hi += 1
         if hi == overflow:
-            writer.width += 1
+            width += 1
             overflow <<= 1
         if hi == _MAX_CODE:
-            writer.write(_CLEAR)
-            writer.width = _LITERAL_WIDTH + 1
-            hi = _END
-            overflow = _CLEAR << 1
-            table.clear()
-            return False
-        return True
-
-    code = data[0]
-    for literal in data[1:]:
-        key = (code << 8) | literal
-        found = table.get(key)
-        if found is not None:
-            code = found
-            continue
-        writer.write(code)
-        code = literal
-        if next_code():
-            table[key] = hi
-    writer.write(code)
-    next_code()
-    writer.write(_END)
-    return writer.finish()
+            bits |= _CLEAR << count
+            count += width
+            while count >= 8:
+                out.append(bits & 0xFF)
+                bits >>= 8
+                count -= 8
+            width = _LITERAL_WIDTH + 1
+    bits |= _END << count
+    count += width
+    while count >= 8:
+        out.append(bits & 0xFF)
+        bits >>= 8
+        count -= 8
+    if count > 0:
+        out.append(bits & 0xFF)
+    return bytes(out)
 
 
 def decompress(data: bytes, max_output: int) -> bytes:

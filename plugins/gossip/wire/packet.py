@@ -59,6 +59,8 @@ class DecodedPacket:
 
     messages: list[WireMessage | UserData] = field(default_factory=list)
     errors: list[WireError] = field(default_factory=list)
+    #: How many LZW-compressed messages it held.
+    compressed: int = 0
 
 
 def make_compound(parts: Sequence[bytes]) -> bytes:
@@ -200,7 +202,9 @@ def _read_command(data: bytes, out: DecodedPacket, depth: int) -> None:
                 for part in parts:
                     _read_command(part, out, depth + 1)
             else:
-                _read_command(decompress_message(body, MAX_DECOMPRESSED_PACKET), out, depth + 1)
+                inner = decompress_message(body, MAX_DECOMPRESSED_PACKET)
+                out.compressed += 1
+                _read_command(inner, out, depth + 1)
         elif kind == MessageType.USER:
             out.messages.append(UserData(bytes(body)))
         elif kind in (MessageType.PUSH_PULL, MessageType.ERROR, MessageType.COMPRESS, MessageType.ENCRYPT):

@@ -175,7 +175,7 @@ class StreamDecoder:
     complete (and keeps returning it); ``end`` raises if the peer stopped before that.
     """
 
-    __slots__ = ("_buffer", "_codec", "_compressed", "_label_done", "_max_size", "_plain", "_received", "result")
+    __slots__ = ("_buffer", "_codec", "_compressed", "_label_done", "_max_size", "_plain", "_received", "compressed", "result")
 
     def __init__(self, codec: WireCodec, labelled: bool, max_size: int = MAX_STREAM_BYTES) -> None:
         self._codec = codec
@@ -186,6 +186,8 @@ class StreamDecoder:
         self._plain: _PlainParser | None = None
         self._compressed: msgpack.Unpacker | None = None
         self.result: StreamMessage | None = None
+        #: True once the message turned out to be LZW-compressed.
+        self.compressed = False
 
     def feed(self, data: bytes) -> StreamMessage | None:
         """Take more bytes; the complete message, or None while more are needed."""
@@ -276,6 +278,7 @@ class StreamDecoder:
         except (ValueError, TypeError, OverflowError, msgpack.ExtraData, msgpack.StackError) as error:
             raise WireError("msgpack", f"invalid compressed stream: {error}") from None
         inner = inflate(decode_struct(Compress, obj), self._max_size)
+        self.compressed = True
         self.result = self._complete(inner, allow_compressed=False)
         return self.result
 
@@ -285,6 +288,7 @@ class StreamDecoder:
             raise WireError("truncated", "empty stream message")
         if message[0] == MessageType.COMPRESS and allow_compressed:
             inner = decompress_message(message[1:], self._max_size)
+            self.compressed = True
             return self._complete(inner, allow_compressed=False)
         parser = _PlainParser(message[0], self._max_size + 64)
         result = parser.feed(message[1:])

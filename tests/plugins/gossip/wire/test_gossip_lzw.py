@@ -103,3 +103,12 @@ def test_live_go_agrees_on_corrupt_streams(golzw) -> None:  # type: ignore[no-un
             assert ours == go.stdout
         else:
             assert ours is None
+
+
+def test_live_go_agrees_around_the_full_table(golzw) -> None:  # type: ignore[no-untyped-def]
+    # Random input adds one code per byte or so: these lengths end with the table filling up at
+    # every possible moment, including inside Close (where Go clears once more before the end code).
+    data = random.Random(1).randbytes(4300)
+    for length in range(3700, 4300, 3):
+        go = golzw("c", data[:length])
+        assert lzw.compress(data[:length]) == go.stdout, length
