@@ -87,7 +87,8 @@ class Cluster:
     @property
     def local(self) -> ClusterMember:
         """This node as a member."""
-        return next(ClusterMember.of(m) for m in self._runner.node.members() if m.name == self.name)
+        found = self.member(self.name)
+        return found if found is not None else ClusterMember.of(self._runner.node.local_member)
 
     def members(self) -> list[ClusterMember]:
         """Alive and suspect members, this node included."""
@@ -102,7 +103,12 @@ class Cluster:
         """Counters of the driver and the state machine (packets, bad input by reason, …)."""
         node = self._runner.node
         machine = node.machine
-        return {**node.stats, **(machine.stats if machine is not None else {})}
+        for _ in range(5):  # the counters may grow a key in membership's thread meanwhile
+            try:
+                return {**node.stats, **(machine.stats if machine is not None else {})}
+            except RuntimeError:
+                continue
+        return dict(node.stats)
 
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` for every membership change; returns an unsubscribe function."""

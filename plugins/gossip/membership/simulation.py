@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from ..wire import StreamDecoder, WireCodec, WireError
 from .config import MembershipConfig
+from .formulas import push_pull_interval, retransmit_limit, suspicion_confirmations, suspicion_timeout
 from .machine import Membership
 from .outputs import (
     Address,
@@ -39,7 +40,7 @@ from .outputs import (
     UserMessage,
 )
 
-__all__ = ["DetectionStats", "SimEvent", "SimNode", "Simulation", "measure_detection"]
+__all__ = ["DetectionStats", "SimEvent", "SimNode", "Simulation", "formula_row", "measure_detection"]
 
 BASE_PORT = 7946
 TCP_RETRANSMIT = 0.2
@@ -55,6 +56,8 @@ class SimEvent:
     observer: str
     kind: str
     subject: str
+    #: The subject's incarnation in the event (one false accusation = one incarnation).
+    incarnation: int = 0
 
 
 @dataclass(slots=True)
@@ -240,7 +243,8 @@ class Simulation:
             elif isinstance(output, OpenStream):
                 self._open_stream(node, output)
             elif isinstance(output, MemberEvent):
-                self.events.append(SimEvent(self.now, node.name, output.kind.value, output.member.name))
+                member = output.member
+                self.events.append(SimEvent(self.now, node.name, output.kind.value, member.name, member.incarnation))
             elif isinstance(output, UserMessage):
                 node.messages.append((self.now, output.payload, output.reliable))
             elif isinstance(output, RemoteState):
@@ -360,9 +364,10 @@ class DetectionStats:
     all: list[float]
     #: Trials in which some survivor never reported it within the window.
     missed: int
-    #: "dead" events about nodes that were running (false positives), over all trials.
+    #: Running nodes declared dead (false positives), over all trials; each (node, incarnation)
+    #: counts once however many observers reported it.
     false_dead: int
-    #: "suspect" events about running nodes, over all trials.
+    #: Running nodes suspected, counted the same way.
     false_suspect: int
     #: Node-seconds observed for the false-positive counts.
     observed_node_seconds: float
@@ -421,11 +426,77 @@ def measure_detection(
             every.append(max(reports[name] for name in survivors))
         else:
             missed += 1
-        for event in sim.events:
-            subject_running = event.subject != victim and sim.nodes[event.subject].running
-            if subject_running and event.kind == "dead":
-                false_dead += 1
-            elif subject_running and event.kind == "suspect":
-                false_suspect += 1
+        accused = {
+            (event.kind, event.subject, event.incarnation)
+            for event in sim.events
+            if event.subject != victim and sim.nodes[event.subject].running and event.kind in ("dead", "suspect")
+        }
+        false_dead += sum(1 for kind, _, _ in accused if kind == "dead")
+        false_suspect += sum(1 for kind, _, _ in accused if kind == "suspect")
         observed += nodes * sim.now
     return DetectionStats(nodes, loss, trials, first, every, missed, false_dead, false_suspect, observed)
+
+
+def formula_row(config: MembershipConfig, n: int) -> dict[str, float]:
+    """memberlist's formulas for ``n`` nodes, to print beside measured detection times.
+
+    ``detect_min``/``detect_max``: from a crash to the first report, at best (probed at once,
+    every confirmation in) and at worst (a full probe round first, no confirmation at all).
+    """
+    minimum = suspicion_timeout(config.suspicion_mult, n, config.probe_interval)
+    expected = suspicion_confirmations(config.suspicion_mult, n)
+    maximum = config.suspicion_max_timeout_mult * minimum if expected >= 1 else minimum
+    return {
+        "suspicion_min": minimum,
+        "suspicion_max": maximum,
+        "confirmations": float(expected),
+        "retransmit_limit": float(retransmit_limit(config.retransmit_mult, n)),
+        "push_pull_interval": push_pull_interval(config.push_pull_interval, n),
+        "detect_min": config.probe_timeout + minimum,
+        "detect_max": (n - 1) * config.probe_interval + config.probe_interval + maximum,
+    }
+
+
+def detection_table(sizes: Iterable[int], losses: Iterable[float], config: MembershipConfig, trials: int, seed: int = 0) -> str:
+    """A Markdown table of measured detection and false positives beside the formulas."""
+    rows = [
+        "| nodes | loss | first report median / p90 / max (s) | all survivors median / max (s) | missed | "
+        "false dead per node-hour | false suspect per node-hour | formulas: detect min–max (s), suspicion min–max (s), k |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n in sizes:
+        formulas = formula_row(config, n)
+        for loss in losses:
+            stats = measure_detection(n, config, trials=trials, loss=loss, seed=seed)
+            s = stats.summary()
+            rows.append(
+                f"| {n} | {loss:.0%} | {s['first_median']:.2f} / {s['first_p90']:.2f} / {s['first_max']:.2f} | "
+                f"{s['all_median']:.2f} / {s['all_max']:.2f} | {stats.missed}/{trials} | "
+                f"{s['false_dead_per_node_hour']:.2f} | {s['false_suspect_per_node_hour']:.2f} | "
+                f"{formulas['detect_min']:.1f}–{formulas['detect_max']:.1f}, "
+                f"{formulas['suspicion_min']:.1f}–{formulas['suspicion_max']:.1f}, {formulas['confirmations']:.0f} |"
+            )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hookmq.plugins.gossip.membership.simulation``: print the detection table."""
+    import argparse
+
+    from .config import profile
+
+    parser = argparse.ArgumentParser(description="Simulated failure detection beside memberlist's formulas.")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[3, 10, 50])
+    parser.add_argument("--loss", type=float, nargs="+", default=[0.0, 0.05, 0.20])
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--profile", default="local", choices=["lan", "wan", "local"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compression", action="store_true", help="run LZW too (slower; no effect on timings)")
+    args = parser.parse_args(argv)
+    config = profile(args.profile, compression=args.compression)
+    print(detection_table(args.nodes, args.loss, config, args.trials, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
