@@ -1,7 +1,8 @@
 """The gossip plugin's work for one broker: settings to a running node, and the operator's log lines.
 
 The log lines are those a Go-broker operator knows: ``A node has joined: NAME`` (ourselves
-included, as memberlist reports), ``A node has left: NAME``, ``A node has failed: NAME``,
+included, as memberlist reports), ``A node was updated: NAME``, ``A node has left: NAME``
+(the Go broker also said so for a crash; hookmq says ``A node has failed: NAME`` then),
 ``Local member ADDR:PORT`` and ``Cluster Node Created!``.
 """
 
@@ -31,7 +32,12 @@ TIMING_KEYS = (
 )
 """``[cluster]`` keys that override the profile, named as the membership config fields."""
 
-_EVENT_LINES = {EventKind.JOIN: "A node has joined: %s", EventKind.LEFT: "A node has left: %s", EventKind.DEAD: "A node has failed: %s"}
+_EVENT_LINES = {
+    EventKind.JOIN: "A node has joined: %s",
+    EventKind.UPDATE: "A node was updated: %s",
+    EventKind.LEFT: "A node has left: %s",
+    EventKind.DEAD: "A node has failed: %s",
+}
 
 
 def default_node_name() -> str:

@@ -107,6 +107,8 @@ class Simulation:
         self.packets_sent = 0
         self.packets_dropped = 0
         self.streams_opened = 0
+        #: Called with (sender, output) for every packet and stream a node sends, before the network.
+        self.taps: list[Callable[[SimNode, SendPacket | OpenStream], None]] = []
         self._codec = codec or (lambda _name: WireCodec(compression=config.compression))
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
@@ -270,6 +272,8 @@ class Simulation:
 
     def _send_packet(self, source: SimNode, packet: SendPacket) -> None:
         self.packets_sent += 1
+        for tap in self.taps:
+            tap(source, packet)
         target = self._by_address.get(packet.to)
         if target is None or not self._reachable(source, target) or self._lost(source, target):
             self.packets_dropped += 1
@@ -295,6 +299,8 @@ class Simulation:
 
     def _open_stream(self, source: SimNode, stream: OpenStream) -> None:
         self.streams_opened += 1
+        for tap in self.taps:
+            tap(source, stream)
         target = self._by_address.get(stream.to)
         if target is None or not target.running:
             self.at(self.now + self._latency(), lambda: self._stream_failed(source, stream, "connection refused"))

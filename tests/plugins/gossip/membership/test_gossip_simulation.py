@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from gossip_sim_helpers import check_suspicion_timings
 
-from hookmq.plugins.gossip.membership import profile
-from hookmq.plugins.gossip.membership.formulas import suspicion_timeout
-from hookmq.plugins.gossip.membership.simulation import Simulation, measure_detection
+from hookmq.plugins.gossip.membership import OpenStream, SendPacket, StreamPurpose, profile
+from hookmq.plugins.gossip.membership.formulas import retransmit_limit, suspicion_timeout
+from hookmq.plugins.gossip.membership.simulation import SimNode, Simulation, measure_detection
+from hookmq.plugins.gossip.wire import WireCodec
 
 LOCAL = profile("local")
 LAN = profile("lan")
@@ -139,6 +142,47 @@ def test_moderate_scale_fifty_nodes_with_loss() -> None:
     assert [e for e in sim.events if e.kind == "dead" and e.subject != "n37"] == []
 
 
+@pytest.mark.parametrize("nodes", [10, 50])
+def test_a_broadcast_is_sent_exactly_the_retransmit_limit(nodes: int) -> None:
+    sim = Simulation(nodes, LOCAL_PLAIN, seed=nodes)
+    sim.start()
+    assert sim.run_until_converged(timeout=60)
+    sim.run_for(20)  # the join broadcasts have died out
+    sent: list[float] = []
+    codec = WireCodec(compression=False)
+
+    def tap(source: SimNode, output: object) -> None:
+        if source.name == "n7" and isinstance(output, SendPacket):
+            sent.extend(1 for m in codec.open(output.data).messages if getattr(m, "payload", None) == b"route update")
+
+    sim.taps.append(tap)
+    sim.nodes["n7"].machine.broadcast_user(b"route update")
+    sim.run_for(10)
+    assert len(sent) == retransmit_limit(LOCAL.retransmit_mult, nodes)
+    # A user broadcast is not relayed by its receivers (as memberlist): only its sends arrive.
+    receivers = [n for n in sim.nodes.values() if any(p == b"route update" for _, p, _ in n.messages)]
+    assert 1 <= len(receivers) <= len(sent)
+
+
+@pytest.mark.parametrize(("nodes", "factor"), [(20, 1), (40, 2), (70, 3)])
+def test_push_pull_period_scales_with_the_cluster(nodes: int, factor: int) -> None:
+    config = profile("local", compression=False, push_pull_interval=5.0)
+    sim = Simulation(nodes, config, seed=3)
+    sim.start()
+    assert sim.run_until_converged(timeout=60)
+    starts: list[float] = []
+
+    def tap(source: SimNode, output: object) -> None:
+        if source.name == "n3" and isinstance(output, OpenStream) and output.purpose == StreamPurpose.PUSH_PULL:
+            starts.append(sim.now)
+
+    sim.taps.append(tap)
+    sim.run_for(5.0 * factor * 4 + 1)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    # The next exchange is scheduled when one ends: the period plus one loopback round trip.
+    assert gaps and all(5.0 * factor <= gap < 5.0 * factor + 0.01 for gap in gaps), gaps
+
+
 def test_detection_measurement_reports_what_it_saw() -> None:
     stats = measure_detection(5, LOCAL, trials=3, seed=2, settle=5.0, window=30.0)
     summary = stats.summary()
@@ -163,3 +207,12 @@ def test_two_hundred_nodes(loss: float) -> None:
     false_dead = [e for e in sim.events if e.kind == "dead" and e.subject != "n123"]
     first = min(e.time for e in sim.events_about("n123", "dead", killed_at)) - killed_at
     print(f"200 nodes, {loss:.0%} loss: first report {first:.2f} s, false dead events {len(false_dead)}")
+
+
+def test_formula_row_for_the_table() -> None:
+    from hookmq.plugins.gossip.membership.simulation import formula_row
+
+    row = formula_row(LOCAL, 3)
+    assert (row["suspicion_min"], row["suspicion_max"], row["confirmations"], row["retransmit_limit"]) == (3.0, 18.0, 1.0, 2.0)
+    assert row["detect_min"] == pytest.approx(3.2) and row["detect_max"] == 21.0
+    assert formula_row(LAN, 3)["suspicion_max"] == 4.0  # no confirmations expected: the minimum only
