@@ -84,8 +84,8 @@ def test_help_documents_every_flag() -> None:
 def test_plugins_lists_builtins() -> None:
     result = run("plugins", "--disable-plugin", "sqlite_store")
     assert result.returncode == 0, result.stderr
-    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:6]}
-    assert set(rows) == {"auth", "dashboard", "memory_store", "redis_store", "sqlite_store"}
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:7]}
+    assert set(rows) == {"auth", "dashboard", "gossip", "memory_store", "redis_store", "sqlite_store"}
     assert rows["memory_store"][1:3] == ["0.1.0", "yes"]
     assert rows["auth"][2] == "no"
     assert "sqlite_store: disabled by disabled_plugins / --disable-plugin" in result.stdout

@@ -47,8 +47,9 @@ def cluster_of(broker: Any) -> Cluster | None:
 @hookimpl
 async def plugin_start(broker: Any, settings: object) -> None:
     """In cluster mode: bind the gossip port, join the configured members, log as the Go broker."""
-    cluster_settings = broker.config.cluster
-    if not cluster_settings.mode:
+    config = getattr(broker, "config", None)
+    cluster_settings = getattr(config, "cluster", None)
+    if cluster_settings is None or not cluster_settings.mode:
         return
     missing = missing_dependencies()
     if missing:

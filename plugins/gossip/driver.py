@@ -371,6 +371,9 @@ class GossipNode:
         self._inbound += 1
         try:
             await self._serve_stream(reader, writer, source)
+        except Exception:  # our own bug: log it, keep serving others
+            self.stats["stream_errors"] += 1
+            log.exception("gossip stream handling failed")
         finally:
             self._inbound -= 1
             writer.close()
@@ -440,7 +443,11 @@ class GossipNode:
                 writer.close()
         if self._closed or self.machine is None:
             return
-        self.machine.stream_done(stream.token, reply, error, self._now())
+        try:
+            self.machine.stream_done(stream.token, reply, error, self._now())
+        except Exception:  # our own bug: log it, the node goes on
+            self.stats["stream_errors"] += 1
+            log.exception("gossip stream result handling failed")
         self._pump()
 
     async def _refresh_seeds(self) -> None:

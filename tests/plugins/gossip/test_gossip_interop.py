@@ -165,7 +165,9 @@ async def test_kill_of_a_memberlist_node_is_detected(mlnodes: list[MlNode], hook
 
 async def test_kill_of_a_hookmq_node_is_detected_by_memberlist(tmp_path: Path, mlnodes: list[MlNode]) -> None:
     ml1 = ml(mlnodes, "ml1")
+    assert await eventually(lambda: ml1.events("READY"), 10)
     ml2 = ml(mlnodes, "ml2", ml1.address)
+    assert await eventually(lambda: ml2.members() == {"ml1", "ml2"}, 10)
     hk = HookmqNode(tmp_path, "hk1", free_port(), [ml1.address])
     try:
         assert await eventually(lambda: ml1.members() == ml2.members() == {"ml1", "ml2", "hk1"}, 20), hk.text()
@@ -186,6 +188,7 @@ async def test_graceful_leave_is_seen_as_left_both_ways(tmp_path: Path, mlnodes:
     hk, recorded = await start_node(hookmq_nodes, "hk1")
     await hk.join([ml1.address])
     ml2 = ml(mlnodes, "ml2", ml1.address)
+    assert await eventually(lambda: ml2.events("JOINED"), 10)
     other = HookmqNode(tmp_path, "hk2", free_port(), [ml1.address])
     try:
         everyone = {"ml1", "ml2", "hk1", "hk2"}

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from gossip_nodes import eventually
 from gossip_oracle import free_port
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hookmq.config import Config, ConfigError
 from hookmq.engine import Broker
@@ -190,3 +192,10 @@ def test_metadata_round_trip_and_foreign_bytes() -> None:
         assert NodeMetadata.decode(foreign) is None
     with pytest.raises(ValueError):
         NodeMetadata(tuple(ListenerEndpoint("tcp", "h" * 40, 1) for _ in range(20))).encode()
+
+
+@given(st.binary(max_size=600))
+@settings(max_examples=300, deadline=None)
+def test_metadata_decoder_takes_any_bytes(data: bytes) -> None:
+    decoded = NodeMetadata.decode(data)
+    assert decoded is None or isinstance(decoded, NodeMetadata)
