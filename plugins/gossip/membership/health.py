@@ -50,6 +50,10 @@ class Suspicion:
     confirmations: int = 0
     seen: set[str] = field(default_factory=set)
     deadline: float = 0.0
+    #: This node has gossiped an accusation of its own (its probe failed).
+    accused: bool = False
+    #: Every node heard accusing (counted as a confirmation or not).
+    accusers: set[str] = field(default_factory=set)
 
     @classmethod
     def start(cls, from_node: str, expected: int, minimum: float, maximum: float, now: float) -> Suspicion:

@@ -301,3 +301,43 @@ def test_bad_packets_are_counted_and_add_nobody() -> None:
     # Well-formed msgpack but no protocol versions: ignored, not a member.
     harness.machine.receive_packet(b"\x04\x81\xa4Node\xa2zz", ("10.0.0.66", 1), harness.now)
     assert [m.name for m in harness.machine.members()] == ["me"]
+
+
+def test_a_suspicion_learnt_from_push_pull_is_confirmed_by_our_own_probe() -> None:
+    # memberlist names itself as the accuser here, so its own failed probe never counts and the
+    # suspicion runs to its maximum (24 s for LAN, 5 nodes); hookmq counts that probe (11.381 s).
+    harness = Harness(silent={"p0"})
+    harness.add_peers(4)
+    suspect_state = PushNodeState("p0", bytes([10, 0, 0, 10]), 7946, b"", 1, 1, vsn_bytes())
+    harness.machine.handle_stream(PushPull(False, (suspect_state,), b""), ("10.0.0.11", 40000), harness.now)
+    started = harness.now
+    assert (EventKind.SUSPECT, "p0") in events(harness.collect())
+    out = harness.advance(11.381 - 0.001)
+    assert (EventKind.DEAD, "p0") not in events(out)
+    out = harness.advance(0.002)
+    assert (EventKind.DEAD, "p0") in events(out)
+    assert harness.now - started == pytest.approx(11.382, abs=1e-6)
+
+
+def test_our_own_accusation_is_gossiped_even_when_peers_already_confirmed() -> None:
+    harness = Harness(config=profile("local"), silent={"p0"})  # local, 5 nodes: one confirmation expected
+    harness.add_peers(4)
+    harness.receive(Suspect(1, "p0", "p1"), Suspect(1, "p0", "p2"))  # confirmed already
+    queued = lambda: [m for m, _ in harness.machine.broadcasts.transmits()]  # noqa: E731
+    for _ in range(100):
+        harness.advance(0.1)
+        if any(m[0] == 3 and b"me" in m for m in queued()):
+            break
+    suspects = [m for m in queued() if m[0] == 3]
+    assert suspects and all(b"\xa4From\xa2me" in m for m in suspects)
+
+
+def test_the_accusers_are_told_directly_when_the_suspicion_ends() -> None:
+    harness = Harness(config=profile("local", gossip_interval=0.0), silent={"p0"})  # no gossip rounds
+    harness.add_peers(4)
+    harness.receive(Suspect(1, "p0", "p1"), Suspect(1, "p0", "p2"))  # p1 accuses, p2 confirms: 3 s
+    harness.advance(2.999)
+    out = harness.advance(0.002)
+    assert (EventKind.DEAD, "p0") in events(out)
+    told = {to for to, message in messages_of(out, Dead) if message.node == "p0"}  # type: ignore[attr-defined]
+    assert {("10.0.0.11", 7946), ("10.0.0.12", 7946)} <= told
