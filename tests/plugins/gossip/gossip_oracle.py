@@ -163,10 +163,15 @@ def _timestamp(text: str) -> float:
 
 
 class HookmqNode(Process):
-    """A hookmq broker process in cluster mode (profile local, dashboard off)."""
+    """A hookmq broker process in cluster mode (profile local, dashboard off).
 
-    def __init__(self, tmp: Path, name: str, port: int, members: list[str], *, key: str | None = None) -> None:
+    ``port`` 0 (the default) lets the node bind a free port itself, which :meth:`gossip_port`
+    reads back from its ``Local member`` line: ports chosen in advance can be taken meanwhile.
+    """
+
+    def __init__(self, tmp: Path, name: str, port: int = 0, members: list[str] | None = None, *, key: str | None = None) -> None:
         self.name, self.port = name, port
+        members = members or []
         lines = [
             "disabled_plugins = [\"dashboard\"]",
             "[cluster]",
@@ -188,3 +193,24 @@ class HookmqNode(Process):
     def logged(self, text: str) -> float | None:
         """Arrival time of the first output line containing ``text``."""
         return next((arrived for arrived, line in self.output() if text in line), None)
+
+    def gossip_port(self, timeout: float = 20.0) -> int:
+        """The bound gossip port, from the ``Local member 127.0.0.1:PORT`` line (waits for it)."""
+        found: list[int] = []
+
+        def local_member() -> bool:
+            for _, line in self.output():
+                if "Local member 127.0.0.1:" in line:
+                    found.append(int(line.rsplit(":", 1)[1]))
+                    return True
+            return False
+
+        if not wait_for(local_member, timeout):
+            raise AssertionError(f"{self.name} did not start:\n{self.text()[-3000:]}")
+        self.port = found[0]
+        return self.port
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:PORT`` of its gossip."""
+        return f"127.0.0.1:{self.gossip_port()}"

@@ -51,7 +51,7 @@ async def hookmq_nodes() -> AsyncIterator[list[GossipNode]]:
 
 
 async def start_node(nodes: list[GossipNode], name: str, key: bytes | None = None, members: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
-    node, recorded = make_node(name, free_port(), members=members, key=key)
+    node, recorded = make_node(name, 0, members=members, key=key)
     await node.start()
     nodes.append(node)
     return node, recorded
@@ -168,7 +168,7 @@ async def test_kill_of_a_hookmq_node_is_detected_by_memberlist(tmp_path: Path, m
     assert await eventually(lambda: ml1.events("READY"), 10)
     ml2 = ml(mlnodes, "ml2", ml1.address)
     assert await eventually(lambda: ml2.members() == {"ml1", "ml2"}, 10)
-    hk = HookmqNode(tmp_path, "hk1", free_port(), [ml1.address])
+    hk = HookmqNode(tmp_path, "hk1", members=[ml1.address])
     try:
         assert await eventually(lambda: ml1.members() == ml2.members() == {"ml1", "ml2", "hk1"}, 20), hk.text()
         await eventually(lambda: False, 2.0)
@@ -189,7 +189,7 @@ async def test_graceful_leave_is_seen_as_left_both_ways(tmp_path: Path, mlnodes:
     await hk.join([ml1.address])
     ml2 = ml(mlnodes, "ml2", ml1.address)
     assert await eventually(lambda: ml2.events("JOINED"), 10)
-    other = HookmqNode(tmp_path, "hk2", free_port(), [ml1.address])
+    other = HookmqNode(tmp_path, "hk2", members=[ml1.address])
     try:
         everyone = {"ml1", "ml2", "hk1", "hk2"}
         assert await eventually(lambda: names(hk) == everyone == ml1.members(), 20), other.text()

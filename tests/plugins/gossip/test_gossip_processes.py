@@ -12,19 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
-from gossip_oracle import HookmqNode, free_port, wait_for
+from gossip_oracle import HookmqNode, wait_for
 
 TRIALS = 10
 
 
 def _trial(tmp: Path, index: int, size: int) -> list[float]:
-    ports = [free_port() for _ in range(size)]
     names = [f"t{index}n{i}" for i in range(size)]
-    nodes = [HookmqNode(tmp, names[0], ports[0], [])]
+    nodes = [HookmqNode(tmp, names[0])]
     try:
-        assert wait_for(lambda: nodes[0].logged("Cluster Node Created!"), 20), nodes[0].text()
-        for name, port in zip(names[1:], ports[1:], strict=True):
-            nodes.append(HookmqNode(tmp, name, port, [f"127.0.0.1:{ports[0]}"]))
+        seed = nodes[0].address
+        for name in names[1:]:
+            nodes.append(HookmqNode(tmp, name, members=[seed]))
         everyone_joined = lambda: all(all(node.logged(f"A node has joined: {n}") for n in names) for node in nodes)  # noqa: E731
         assert wait_for(everyone_joined, 30), [node.text()[-2000:] for node in nodes]
         time.sleep(2.0)
