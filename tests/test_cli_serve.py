@@ -152,7 +152,7 @@ def test_missing_tls_file_names_the_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("flag", "key"), [
-    ("--members=foo", "cluster.members"),
+    ("--members=:7946", "cluster.members"),
     ("--port=99999", "cluster.port"),
     ("--info=nowhere", "plugins.dashboard.address"),
     ("--log-level=chatty", "log.level"),
@@ -199,7 +199,7 @@ def test_banner_says_what_is_running(tmp_path: Path, broker_process: type[Broker
         '[[plugins.auth.acl]]\ntopic = "sensors/#"\n'
     )
     broker = broker_process("--config", str(config), *LOOPBACK, cwd=tmp_path)
-    broker.wait_for(r"INFO hookmq\.broker: plugins: auth, dashboard, memory_store, redis_store, sqlite_store$")
+    broker.wait_for(r"INFO hookmq\.broker: plugins: auth, dashboard, gossip, memory_store, redis_store, sqlite_store$")
     text = "\n".join(broker.lines)
     assert f"INFO hookmq.broker: store: sqlite: {tmp_path / 'data' / 'broker.sqlite3'} (synchronous full), " \
            "durability ack_after_write" in text
@@ -214,7 +214,8 @@ def test_banner_says_what_is_running(tmp_path: Path, broker_process: type[Broker
 
 
 def test_banner_warns_when_anyone_may_connect(broker_process: type[BrokerProcess]) -> None:
-    broker = broker_process(*LOOPBACK, "--disable-plugin", "dashboard", "--mode=true", "--members=127.0.0.1:7946")
+    broker = broker_process(*LOOPBACK, "--disable-plugin", "dashboard", "--disable-plugin", "gossip",
+                            "--mode=true", "--members=127.0.0.1:7946")
     broker.wait_for(r"hookmq\.broker: plugins: ")
     text = "\n".join(broker.lines)
     assert "WARNING hookmq.broker: auth: anonymous clients allowed (no authentication plugin is enabled)" in text

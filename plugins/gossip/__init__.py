@@ -62,6 +62,13 @@ async def plugin_start(broker: Any, settings: object) -> None:
 
 
 @hookimpl
+def plugin_status(broker: Any, settings: object) -> str | None:
+    """The banner line: our name, where we gossip, and whether it is encrypted."""
+    plugin = _plugins.get(broker)
+    return plugin.status() if plugin is not None else None
+
+
+@hookimpl
 async def on_started(broker: Any) -> None:
     """The MQTT listeners are bound: gossip their real ports (port 0 picks one at start)."""
     plugin = _plugins.get(broker)

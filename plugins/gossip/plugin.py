@@ -105,6 +105,14 @@ class ClusterPlugin:
         log.info("Local member %s:%d", self.advertise, self.node.port)
         log.info("Cluster Node Created!")
 
+    def status(self) -> str:
+        """One line for the startup banner."""
+        keys = len(self.keyring.keys) if self.keyring is not None else 0
+        security = f"encrypted ({keys} key{'s' if keys > 1 else ''})" if keys else "not encrypted"
+        label = f", label {self.settings.label!r}" if self.settings.label else ""
+        return (f"node {self.node.name} at {self.advertise}:{self.node.port}, {len(self.node.members())} member(s), "
+                f"{security}{label}, profile {self.settings.profile}, runner {self.settings.runner}")
+
     async def listeners_bound(self) -> None:
         """Gossip the bound MQTT listener ports when they differ from the configured ones."""
         bound = listener_endpoints(self.broker.config, self.advertise, list(getattr(self.broker, "listeners", []) or []))

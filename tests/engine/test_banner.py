@@ -48,7 +48,7 @@ async def test_hook_plugin_status(start_broker: StartBroker, caplog: pytest.LogC
     assert (logging.INFO, "reporter: watching 2 listeners (second line joined)") in lines
     assert not any(text.startswith("broken:") for _, text in lines)
     assert "plugin 'broken' failed in plugin_status" in caplog.text  # logged, and the start went on
-    assert lines[-1] == (logging.INFO, "plugins: broken, memory_store, redis_store, reporter, sqlite_store")
+    assert lines[-1] == (logging.INFO, "plugins: broken, gossip, memory_store, redis_store, reporter, sqlite_store")
 
 
 async def test_banner_lists_listeners_then_what_runs(start_broker: StartBroker, caplog: pytest.LogCaptureFixture) -> None:
@@ -101,7 +101,16 @@ async def test_redis_store_url_is_shown_without_its_password(
 
 
 async def test_cluster_mode_is_described(start_broker: StartBroker) -> None:
-    broker = await start_broker(cluster={"mode": True, "members": ["127.0.0.1:7946"]})
+    broker = await start_broker(cluster={"mode": True, "members": ["127.0.0.1:7946"]},
+                                disabled_plugins=["dashboard", "gossip"])
     lines = await banner(broker)
     assert (logging.INFO, "cluster: mode on, but the gossip plugin is not enabled: running as a single node "
                           "(members: 127.0.0.1:7946)") in lines
+
+
+async def test_cluster_mode_with_the_gossip_plugin_is_described(start_broker: StartBroker) -> None:
+    broker = await start_broker(cluster={"mode": True, "port": 0, "bind": "127.0.0.1", "node_name": "banner-node"})
+    lines = await banner(broker)
+    assert (logging.INFO, "cluster: mode on, gossip port 0, members: none configured") in lines
+    status = next(text for _, text in lines if text.startswith("gossip: "))
+    assert status.startswith("gossip: node banner-node at 127.0.0.1:") and "not encrypted" in status
