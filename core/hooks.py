@@ -149,6 +149,38 @@ class HookFacade:
             except Exception:
                 logger.exception("plugin %r failed in %s", impl.plugin_name, name)
 
+    def collect_sync(self, name: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of a sync-only hook on the message path; return the non-``None`` results.
+
+        Nothing is awaited: an implementation must do its work synchronously and may return
+        an awaitable (a future) for the caller to wait on. An exception is logged with the
+        plugin's name and contributes nothing.
+        """
+        results: list[Any] = []
+        for impl in self._impls.get(name, ()):
+            args = _arguments(name, impl, kwargs)
+            try:
+                result = impl.function(*args)
+            except Exception:
+                logger.exception("plugin %r failed in %s", impl.plugin_name, name)
+                continue
+            if result is not None:
+                results.append(result)
+        return results
+
+    def first_sync(self, name: str, **kwargs: Any) -> Any:
+        """The first non-``None`` result of a sync-only hook on the message path (exceptions logged)."""
+        for impl in self._impls.get(name, ()):
+            args = _arguments(name, impl, kwargs)
+            try:
+                result = impl.function(*args)
+            except Exception:
+                logger.exception("plugin %r failed in %s", impl.plugin_name, name)
+                continue
+            if result is not None:
+                return result
+        return None
+
     async def transform(self, name: str, arg: str, **kwargs: Any) -> Any:
         """Chain the implementations on ``kwargs[arg]`` and return its final value.
 

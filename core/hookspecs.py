@@ -23,6 +23,9 @@ Kinds (how several implementations combine), named in each docstring:
 - **first**: the first non-``None`` result wins; later implementations are not called.
 - **per-plugin**: the facade passes each implementation the validated ``settings`` of its own
   plugin (the model from :func:`plugin_settings_model`, or ``None``).
+- **collect**: every implementation runs, synchronously (sync only: nothing is awaited on the
+  message path); the non-``None`` results are collected for the engine (e.g. acknowledgements
+  to wait for).
 
 "msg" marks hooks on the per-message path: they run for every packet or message, so keep
 them fast and never block the event loop. A hook with no implementation costs nothing.
@@ -58,6 +61,7 @@ Client = Any
 Broker = Any
 Packet = Any
 SubscriberEntry = Any
+Message = Any
 StoreFactory = Callable[["Config"], Any]
 
 
@@ -403,10 +407,14 @@ def on_publish_dropped(client_id: str, packet: Publish, reason: str) -> None:
 
 
 @hookspec
-def on_retain_message(client: Client, packet: Publish, stored: bool) -> None:
-    """A retained message was stored or cleared for a topic.
+def on_retain_message(client: Client, packet: Publish, stored: bool, version: int) -> None:
+    """A retained message was stored or cleared for a topic (by a publish, a will, or ``Broker.delete_retained``).
 
+    :param client: the publishing client, or ``None`` (the broker itself, a will, the API).
     :param stored: ``True`` stored, ``False`` cleared (empty payload).
+    :param version: the version of the topic's new state (see ``Broker.retained_versions``):
+        newer than every version this broker has made or seen, so a cluster plugin can order
+        it against changes made elsewhere.
 
     Kind: notify. Not on the per-message path (only for retained publishes).
     """
@@ -474,4 +482,120 @@ def on_retained_expired(topic: str) -> None:
     """A retained message expired (its message expiry interval ran out) and was deleted.
 
     Kind: notify. Not on the per-message path.
+    """
+
+
+# -------------------------------------------------------------------------
+# Cluster hooks: interest, routing across brokers, session ownership
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def on_subscription_added(entry: SubscriberEntry, replaced: SubscriberEntry | None, restored: bool) -> None:
+    """A session's subscription entered this broker's trie: its local interest grew (or changed).
+
+    Fires for every subscription a session gains: granted by a SUBSCRIBE (before SUBACK is
+    sent, so an implementation that awaits, say, the other nodes' acknowledgement of a route,
+    delays SUBACK), restored from the store when the broker starts (after ``plugin_start``) or
+    when a session is re-read from a shared store, and taken in with a session from another
+    broker (``Broker.import_session``). Offline persistent sessions keep their subscriptions,
+    so nothing fires when they disconnect. Routes added with ``Broker.add_route`` are not
+    subscriptions and never fire it.
+
+    :param entry: the subscription: ``client_id``, ``topic_filter`` as sent (``$share/<group>/``
+        included), ``share_group`` (``None`` for an ordinary one), ``options``, ``identifier``.
+    :param replaced: the same client's entry on the same filter that this one replaced
+        (a repeated SUBSCRIBE, e.g. with another QoS), or ``None`` when the filter is new to
+        the session: a route table counts filters only when it is ``None``.
+    :param restored: ``True`` when the subscription came back from the store.
+
+    Kind: notify (awaited in order with the change). Not on the per-message path.
+    """
+
+
+@hookspec
+def on_subscription_removed(entry: SubscriberEntry) -> None:
+    """A session's subscription left this broker's trie: its local interest shrank.
+
+    Fires for an UNSUBSCRIBE that removed a filter (before UNSUBACK), for every subscription
+    of a session that ends (clean start, expiry, a clean session's disconnect), of a session
+    that leaves this broker (``Broker.session_moved``) and of a stale copy replaced by one
+    re-read from a shared store.
+
+    :param entry: the subscription that went (as in :func:`on_subscription_added`).
+
+    Kind: notify (awaited in order with the change). Not on the per-message path.
+    """
+
+
+@hookspec
+def on_forward(message: Message, destinations: dict[str, tuple[tuple[str, str], ...]]) -> Any:
+    """A message matched routes of destinations outside this broker: send it there.
+
+    Fires once per routed message whose single trie match reached at least one destination
+    added with ``Broker.add_route`` (a publish, a will, ``Broker.publish``, a shared message
+    redelivered when its member left); never for a message taken in with ``Broker.inject``
+    and never for ``$SYS`` figures. Local subscribers were already served in the same pass.
+
+    :param message: the message as published (``hookmq.Message``): ``topic``, ``payload``,
+        ``qos`` and ``retain`` as the publisher sent them, the publisher's ``properties``,
+        ``origin`` (the publisher's client id, for No Local; ``None`` for the broker),
+        ``expiry_at`` and ``remaining_expiry(now)``; ``message.wire(5, qos, retain, (), now)``
+        gives its MQTT 5 encoding from the same cache local subscribers' bytes come from.
+        Treat it as read-only.
+    :param destinations: each matched destination, once however many of its routes
+        matched, with the share groups (``(group, filter)``) it was chosen to serve: the
+        receiving broker passes them as ``shares`` to ``Broker.inject``. An empty tuple means
+        its ordinary subscriptions only.
+    :return: ``None``, or an awaitable (an ``asyncio.Future``) that completes when every
+        destination has the message as safely as a local publish would keep it, and raises if
+        it cannot. For a QoS 1/2 publish the publisher's PUBACK/PUBREC waits for it, in the
+        client's existing queue of acknowledgements (a failure: v5 reason 0x80, v3 no
+        acknowledgement, so the client resends); the read loop goes on meanwhile. Return a
+        future rather than a coroutine: where no publisher waits (QoS 0, wills) it is dropped.
+
+    Kind: collect, sync only (queue the message for sending; never block). On the per-message
+    path (msg), for messages that match a destination only.
+    """
+
+
+@hookspec
+def on_select_share_member(
+    message: Message, share_group: str, topic_filter: str, members: list[SubscriberEntry]
+) -> SubscriberEntry | None:
+    """Choose which member of a shared subscription group takes a message.
+
+    Fires for each share group a routed message matches, with every member that can take it:
+    this broker's sessions and, for a message routed here (not one taken in with
+    ``Broker.inject``), the destinations holding a route for the group (``hookmq.RouteEntry``
+    entries, with ``destination``). Return one of ``members`` to choose it: a route means the
+    message goes to that destination (which delivers it to one of its own members) and to no
+    local member. Without an answer the members take turns, connected members first.
+
+    :param share_group: the group name; ``topic_filter`` is the filter without ``$share/<group>/``.
+    :return: the chosen entry (one of ``members``), or ``None`` to leave the choice to the turn.
+
+    Kind: first, sync only. On the per-message path (msg), for shared subscriptions only.
+    """
+
+
+@hookspec
+def on_session_claim(client: Client, connect: Connect) -> int | None:
+    """A CONNECT is accepted (authenticated, will allowed) and about to attach its session: hold it or refuse it.
+
+    Fires once per CONNECT, before any takeover on this broker and before CONNACK, and before
+    the client id's attach lock is taken (so ``Broker.import_session``, which takes it, may be
+    called from here or from any other task; claims of two connections with the same id may
+    run at the same time). An async implementation holds the CONNECT as long as it needs: a
+    cluster plugin claims the client id in its shared store here, asks the node that has the
+    session to end it (``Broker.session_moved`` there) and takes its state in
+    (``Broker.import_session``), so that CONNACK then carries the right session-present flag.
+
+    :param client: the connecting client (``client_id`` is final: assigned if it was empty).
+    :param connect: the CONNECT packet (``clean_start`` says whether the session is kept).
+    :return: ``None`` to let the CONNECT proceed, or a reason code to refuse it with (v5
+        CONNACK with that code, e.g. 0x88 Server unavailable; v3 the matching return code).
+
+    Kind: first (the first reason code refuses; later implementations do not run). Not on the
+    per-message path.
     """

@@ -4,28 +4,49 @@ One line per listener (name, type, a URL a local client can use, how it is bound
 store and where its data lives, whether clients must authenticate, the cluster mode, one line
 per plugin that says what it is doing (the `plugin_status` hook: the dashboard's URL, ...),
 and the enabled plugins. Nothing in it is secret: URLs lose their passwords.
+
+State owned: none. Who changes it: nobody; it reads a started broker (`StartedBroker`: what
+the banner needs of one) once, when the broker has started.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .broker import Broker
+    from ..config import Config
+    from ..hooks import HookFacade
+    from ..transport.listeners import RunningListener
+    from .persistence import Persistence
+
+
+class StartedBroker(Protocol):
+    """What the banner reads of a broker: `hookmq.engine.Broker` is one."""
+
+    @property
+    def hooks(self) -> HookFacade: ...
+    @property
+    def listeners(self) -> list[RunningListener]: ...
+    @property
+    def config(self) -> Config: ...
+    @property
+    def persistence(self) -> Persistence: ...
+    @property
+    def plugin_manager(self) -> Any: ...
 
 log = logging.getLogger("hookmq.broker")
 
 __all__ = ["banner", "log_banner"]
 
 
-async def log_banner(broker: Broker) -> None:
+async def log_banner(broker: StartedBroker) -> None:
     """Log the banner of a broker that has just started."""
     for level, line in await banner(broker):
         log.log(level, "%s", line)
 
 
-async def banner(broker: Broker) -> list[tuple[int, str]]:
+async def banner(broker: StartedBroker) -> list[tuple[int, str]]:
     """The banner as (log level, line) pairs."""
     from ..transport.listeners import banner_lines
 
@@ -47,7 +68,7 @@ async def banner(broker: Broker) -> list[tuple[int, str]]:
     return lines
 
 
-def _store_line(broker: Broker) -> str:
+def _store_line(broker: StartedBroker) -> str:
     storage = broker.config.storage
     store = broker.persistence.store
     where = store.describe() if store is not None else storage.backend
@@ -56,7 +77,7 @@ def _store_line(broker: Broker) -> str:
     return f"{where}, durability {storage.durability}"
 
 
-def _auth_line(broker: Broker, statuses: dict[str, str]) -> tuple[int, str]:
+def _auth_line(broker: StartedBroker, statuses: dict[str, str]) -> tuple[int, str]:
     plugins = broker.hooks.implementations("on_connect_authenticate")
     if not plugins:
         return logging.WARNING, "auth: anonymous clients allowed (no authentication plugin is enabled)"
@@ -64,7 +85,7 @@ def _auth_line(broker: Broker, statuses: dict[str, str]) -> tuple[int, str]:
     return logging.INFO, f"auth: on ({'; '.join(described)})"
 
 
-def _cluster_line(broker: Broker) -> str:
+def _cluster_line(broker: StartedBroker) -> str:
     cluster = broker.config.cluster
     if not cluster.mode:
         return "off (single node)"

@@ -1,4 +1,14 @@
-"""The broker: sessions, routing, retained messages, wills, expiry and the public Broker API."""
+"""The broker: builds the engine's parts, wires them together, runs them, and owns the public API.
+
+`Broker` is where the parts meet (see docs/architecture.md, "Inside the engine"): the
+session registry, the retained set, persistence, delivery, the router and the session
+lifecycle, each owning its own state, composed here and never inheriting from each other. It
+starts and stops them with the listeners and the plugins, runs the time-driven duties, and is
+the one object the CLI, the testing fixtures and plugins talk to.
+
+State owned: the configuration, the plugin manager and hook facade, the listeners, the live
+connections (for shutdown) and the broker's own tasks. Who changes it: `start` and `stop`.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +17,32 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Iterable, Mapping
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..hooks import RejectPublish
 from ..mqtt.errors import ProtocolError
-from ..mqtt.packets import NO_PROPERTIES, Connect, Properties, Publish
+from ..mqtt.packets import NO_PROPERTIES, Properties, Publish
 from ..mqtt.reason_codes import ReasonCode
 from ..mqtt.trie import SubscriberEntry, SubscriptionTrie
+from ..store.records import SessionState
 from .banner import log_banner
-from .client import Client, describe_client
+from .client import Client
+from .connection import ConnectionHandler
 from .connlog import ConnectionLog
+from .deferred import Deferred
 from .delivery import Delivery
+from .lifecycle import SessionLifecycle
 from .message import Message
 from .partial import PartialPacketBudget
+from .parts import Parts
 from .persistence import Persistence
-from .retained import RetainedMessages
-from .session import AWAIT_ACK, Session, ShareKey
+from .protocol import ProtocolState
+from .registry import SessionRegistry
+from .retained import TOMBSTONE_NS, RetainedMessages, RetainedVersion
+from .router import InjectResult, RouteEntry, Router
+from .session import Session, ShareKey
 from .stats import Stats
 from .sysinfo import SysPublisher
 
@@ -39,8 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hookmq.broker")
 
 
-
-class Broker(Delivery):
+class Broker:
     """One MQTT broker instance: listeners, plugins, store and every client's state."""
 
     def __init__(self, config: Config | None = None, extra_plugins: Mapping[str, object] | None = None) -> None:
@@ -51,30 +66,32 @@ class Broker(Delivery):
         self.config = config
         self.settings = config.mqtt
         self._extra_plugins = dict(extra_plugins or {})
-        self.stats = Stats()
-        self.sessions: dict[str, Session] = {}
-        #: Established connections by client id.
-        self.connected: dict[str, Client] = {}
-        #: Every live connection, established or not (for shutdown).
-        self._connections: set[Client] = set()
-        self.trie = SubscriptionTrie()
-        self.retained = RetainedMessages()
-        self.listeners: list[RunningListener] = []
-        self._share_turn: dict[ShareKey, int] = {}
-        self._attach_locks: dict[str, asyncio.Lock] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._deferred: list[tuple[str, dict[str, Any]]] = []
-        self._deferred_wakeup: asyncio.Event | None = None
-        self._stopped = asyncio.Event()
-        self._started = False
         self._plugin_manager: Any = None
         self.hooks: HookFacade = self._build_hooks()
-        self.persistence = Persistence(self)
-        self._sys = SysPublisher(self)
+        self.stats = Stats()
+        self.deferred = Deferred(self.hooks)
+        self.registry = SessionRegistry()
+        self.retained = RetainedMessages()
+        self.persistence = Persistence(config, self.stats, self.hooks)
+        self.delivery = Delivery(self.settings, self.stats, self.persistence, self.deferred)
+        self.router = Router(self.settings, self.stats, self.registry, self.delivery, self.persistence,
+                             self.retained, self.hooks)
+        self.lifecycle = SessionLifecycle(self.settings, self.stats, self.registry, self.router, self.delivery,
+                                          self.persistence, self.deferred, broker=self)
         #: Bytes held in partly received large packets, for every connection together.
         self.partial_packets = PartialPacketBudget(self.settings.max_incomplete_packet_bytes)
         #: The per-connection log lines (connects, ends with their cause), rate-limited.
         self.connection_log = ConnectionLog(config.log.connection_lines_per_second, config.log.connection_lines_burst)
+        self._parts = Parts(self.settings, self.stats, self.hooks, self.deferred, self.persistence, self.delivery,
+                            self.router, self.lifecycle, self.partial_packets, self.connection_log, self)
+        self._sys = SysPublisher(self.info, self.settings.sys_interval, self.retained, self.router,
+                                 self.persistence, self.hooks, self)
+        self.listeners: list[RunningListener] = []
+        #: Every live connection, established or not (for shutdown).
+        self._connections: set[Client] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self._started = False
 
     def _build_hooks(self) -> HookFacade:
         """Create this broker's own plugin manager and hook facade."""
@@ -89,17 +106,34 @@ class Broker(Delivery):
         """The pluggy plugin manager of this broker."""
         return self._plugin_manager
 
+    @property
+    def sessions(self) -> dict[str, Session]:
+        """Every session, connected or not, by client id (read only: the session lifecycle changes it)."""
+        return self.registry.sessions
+
+    @property
+    def connected(self) -> dict[str, Client]:
+        """Established connections by client id (read only)."""
+        return self.registry.connected
+
+    @property
+    def trie(self) -> SubscriptionTrie:
+        """The router's subscription trie (local subscriptions and plugin-added routes)."""
+        return self.router.trie
+
     # ------------------------------------------------------------------ start / stop
 
     async def start(self) -> None:
-        """Open the store, start plugins and listeners, then announce `on_started`."""
+        """Open the store, start plugins and listeners, log the banner, then announce `on_started`."""
         from ..transport.listeners import start_listeners
 
         self.stats.started = time.time()
-        self._deferred_wakeup = asyncio.Event()
         try:
-            await self.persistence.open()
+            loaded = await self.persistence.open()
+            for message, version in loaded.retained:
+                self.retained.store(message, version)
             await self.hooks.per_plugin("plugin_start", broker=self)
+            await self.lifecycle.install_loaded(loaded.sessions)
             self.listeners = await start_listeners(self.config.listeners, self._serve_connection,
                                                    log=self.connection_log.limiter)
         except BaseException:
@@ -107,11 +141,12 @@ class Broker(Delivery):
             raise
         self._tasks = [
             asyncio.create_task(self._housekeeping(), name="hookmq-housekeeping"),
-            asyncio.create_task(self._run_deferred(), name="hookmq-deferred-hooks"),
+            asyncio.create_task(self.deferred.run(), name="hookmq-deferred-hooks"),
         ]
         if self.settings.sys_interval > 0:
             self._tasks.append(asyncio.create_task(self._sys.run(), name="hookmq-sys"))
         self._started = True
+        self.lifecycle.accepting = True
         await log_banner(self)
         await self.hooks.notify("on_started", broker=self)
 
@@ -127,6 +162,7 @@ class Broker(Delivery):
         if not self._started:
             return
         self._started = False
+        self.lifecycle.accepting = False
         for listener in self.listeners:
             await listener.close()
         for client in list(self._connections):
@@ -139,7 +175,7 @@ class Broker(Delivery):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._flush_deferred()
+        await self.deferred.flush()
         await self.persistence.close()
         await self.hooks.notify("plugin_stop", broker=self)
         await self.hooks.notify("on_stopped", broker=self)
@@ -168,291 +204,19 @@ class Broker(Delivery):
             log.info("stopping")
             await self.stop()
 
-    # ------------------------------------------------------------------ connections
-
     async def _serve_connection(self, conn: Connection) -> None:
         """The listener handler: one client from CONNECT to close."""
-        client = Client(self, conn)
+        protocol = ProtocolState(self.settings, time.monotonic())
+        client = Client(conn, protocol, self.stats, self.deferred, broker=self)
         self._connections.add(client)
         try:
-            await client.run()
+            await ConnectionHandler(client, self._parts).run()
         finally:
             self._connections.discard(client)
 
-    def connection_refusal(self, client: Client, connect: Connect) -> int | None:
-        """Refusals that depend on the server's state and limits rather than credentials."""
-        settings = self.settings
-        if not self._started:
-            return ReasonCode.SERVER_UNAVAILABLE
-        limit = settings.max_connections
-        if limit and len(self.connected) >= limit and client.client_id not in self.connected:
-            return ReasonCode.QUOTA_EXCEEDED
-        will = connect.will
-        if will is not None:
-            if will.qos > settings.maximum_qos:
-                return ReasonCode.QOS_NOT_SUPPORTED
-            if will.retain and not settings.retain_available:
-                return ReasonCode.RETAIN_NOT_SUPPORTED
-        return None
-
-    async def attach_session(self, client: Client, connect: Connect) -> bool:
-        """Take over, resume or create the client's session; returns session-present.
-
-        Connections with the same client id attach one at a time: the second waits and then
-        takes over from the first, so no half-attached session is ever left behind.
-        """
-        lock = self._attach_locks.setdefault(client.client_id, asyncio.Lock())
-        try:
-            async with lock:
-                return await self._attach_session(client, connect)
-        finally:
-            if not lock.locked() and self._attach_locks.get(client.client_id) is lock:
-                del self._attach_locks[client.client_id]
-
-    async def _attach_session(self, client: Client, connect: Connect) -> bool:
-        client_id = client.client_id
-        now = time.time()
-        session = self.sessions.get(client_id)
-        if session is not None and session.client is not None:
-            await self._take_over(session.client, now)
-        if not connect.clean_start and (session is None or self._changed_elsewhere(session)):
-            session = await self._load_stored_session(client_id, session)
-        if session is not None and connect.clean_start:
-            await self._end_session(session, now)
-            session = None
-        if connect.clean_start:
-            self.persistence.forget(client_id)  # also what another node may have stored
-        present = session is not None
-        if session is None:
-            session = Session(client_id)
-        self.sessions[client_id] = session
-        self._configure_session(session, client, connect)
-        session.client = client
-        session.disconnected_at = None
-        session.will_due_at = None
-        client.session = session
-        self.connected[client_id] = client
-        self.stats.clients_total += 1
-        self.stats.clients_maximum = max(self.stats.clients_maximum, len(self.connected))
-        self.persistence.save_session(session)
-        return present
-
-    def _changed_elsewhere(self, session: Session) -> bool:
-        """A disconnected session in a shared store may have been resumed by another broker."""
-        return self.persistence.shared and session.client is None
-
-    async def _load_stored_session(self, client_id: str, stale: Session | None) -> Session | None:
-        """Read a session from the store, replacing this process's older copy of it."""
-        if stale is not None:
-            self.trie.remove_client(client_id)
-            self.sessions.pop(client_id, None)
-        return await self.persistence.load_session(client_id)
-
-    def _configure_session(self, session: Session, client: Client, connect: Connect) -> None:
-        """Apply this CONNECT's protocol level, user, expiry and will to the session."""
-        session.protocol_level = client.protocol_level
-        session.username = client.username
-        if client.protocol_level == 5:
-            requested = connect.properties.session_expiry_interval or 0
-            session.expiry_interval = min(requested, self.settings.max_session_expiry)
-        else:
-            session.expiry_interval = 0 if connect.clean_start else self.settings.max_session_expiry
-        will = connect.will
-        session.will = will
-        session.will_delay = (will.properties.will_delay_interval or 0) if will is not None else 0
-
-    async def _take_over(self, old: Client, now: float) -> None:
-        """A new connection claims the session: the old one gets DISCONNECT 0x8E and goes."""
-        old.detached = True
-        old.kick(ReasonCode.SESSION_TAKEN_OVER)
-        session = old.session
-        if old.client_id in self.connected and self.connected[old.client_id] is old:
-            del self.connected[old.client_id]
-        if session is None:
-            return
-        session.client = None
-        session.disconnected_at = now
-        if session.will is not None:
-            await self._will_after_disconnect(session, now)
-
-    def resume_delivery(self, client: Client) -> None:
-        """After CONNACK: resend unacknowledged messages with DUP, then drain the queue."""
-        session = client.session
-        assert session is not None
-        now = time.time()
-        for out in list(session.inflight.values()):
-            if out.state == AWAIT_ACK and out.sends == 0 and out.message.expired(now):
-                del session.inflight[out.packet_id]
-                self.persistence.outgoing_done(session, out.packet_id)
-                self._qos_dropped(session, out, "message expired")
-            else:
-                out.awaiting_resend = True
-        self.fill_window(client)
-
-    async def client_gone(self, client: Client) -> None:
-        """The connection ended: will, session end or keep, `on_disconnect`."""
-        if not client.established:
-            return
-        session = client.session
-        if not client.detached and session is not None:
-            client.detached = True
-            now = time.time()
-            if self.connected.get(client.client_id) is client:
-                del self.connected[client.client_id]
-            session.client = None
-            session.disconnected_at = now
-            if client.clean_disconnect:
-                session.will = None
-            elif session.will is not None:
-                await self._will_after_disconnect(session, now)
-            self._release_shared_queue(session)
-            if session.expiry_interval == 0:
-                await self._end_session(session, now)
-            else:
-                self.persistence.save_session(session)
-        await self.hooks.notify("on_disconnect", client=client, reason_code=client.disconnect_reason,
-                                error=client.error)
-
-    async def _will_after_disconnect(self, session: Session, now: float) -> None:
-        """Publish the will now, or schedule it after the will delay (MQTT 5)."""
-        if session.will_delay > 0 and session.expiry_interval > 0:
-            session.will_due_at = now + min(session.will_delay, session.expiry_interval)
-            return
-        await self._publish_will(session)
-
-    async def _publish_will(self, session: Session) -> None:
-        """Send the session's will message and forget it."""
-        will = session.will
-        session.will = None
-        session.will_due_at = None
-        if will is None:
-            return
-        hooks = self.hooks
-        if hooks.enabled("on_will"):
-            will = await hooks.transform("on_will", "will", client=session.client or _Offline(self, session), will=will)
-            if will is None:
-                return
-        packet = Publish(will.topic, will.payload, will.qos, will.retain, properties=_will_publish_properties(will))
-        message = Message.from_publish(packet, session.client_id, time.time(), self.settings.max_message_expiry)
-        await self._route_and_retain(None, message)
-        await hooks.notify("on_will_sent", client_id=session.client_id, packet=packet)
-
-    async def _expire_session(self, session: Session, now: float) -> None:
-        """End a session whose expiry passed, unless another broker resumed it meanwhile."""
-        if self.persistence.shared and await self.persistence.resumed_elsewhere(session):
-            # Our copy is stale: drop it here, leave the stored (live) session alone.
-            self.trie.remove_client(session.client_id)
-            self.sessions.pop(session.client_id, None)
-            return
-        await self._end_session(session, now)
-        self.defer("on_client_expired", client_id=session.client_id)
-
-    async def _end_session(self, session: Session, now: float) -> None:
-        """Discard a session: pending will, subscriptions, queued shared messages go elsewhere."""
-        if session.will is not None and session.client is None:
-            await self._publish_will(session)
-        for entry in self.trie.remove_client(session.client_id):
-            session.subscriptions.pop(entry.topic_filter, None)
-        inflight = list(session.inflight.values())
-        session.inflight.clear()
-        for out in inflight:
-            if out.share is not None:
-                self._redeliver_shared(out.message, out.qos, out.share, session.client_id)
-            else:
-                self._qos_dropped(session, out, "session ended")
-        self._release_shared_queue(session)
-        if self.sessions.get(session.client_id) is session:
-            del self.sessions[session.client_id]
-        self.persistence.delete_session(session)
-
-    # ------------------------------------------------------------------ publishing
-
-    async def publish_from(self, client: Client, packet: Publish) -> int:
-        """Route a client's PUBLISH after the `on_publish` hook; returns the ack reason code."""
-        hooks = self.hooks
-        if hooks.enabled("on_publish"):
-            try:
-                packet = await hooks.transform("on_publish", "packet", client=client, packet=packet)
-            except RejectPublish as rejected:
-                return rejected.reason_code
-        self.stats.messages_received += 1
-        message = Message.from_publish(packet, client.client_id, time.time(), self.settings.max_message_expiry)
-        delivered = await self._route_and_retain(client, message)
-        if hooks.enabled("on_published"):
-            await hooks.notify("on_published", client=client, packet=packet)
-        return ReasonCode.SUCCESS if delivered else ReasonCode.NO_MATCHING_SUBSCRIBERS
-
-    async def _route_and_retain(self, client: Client | None, message: Message) -> int:
-        """Store a retained message if flagged, then deliver to every matching subscriber.
-
-        Every message from outside the broker passes here (a client's PUBLISH, a will, the
-        Broker API, a message from another node), so a `$` topic is dropped here whatever a
-        hook turned it into: only the broker writes `$SYS`, and it does so without this path.
-        """
-        if message.topic.startswith("$"):
-            log.warning("dropped a message to the reserved topic %r", message.topic)
-            return 0
-        if message.retain and self.settings.retain_available:
-            stored = self.retained.store(message)
-            self.persistence.retained(message, stored)
-            if self.hooks.enabled("on_retain_message"):
-                await self.hooks.notify("on_retain_message", client=client,
-                                        packet=message.to_publish(message.qos, True), stored=stored)
-        if self.hooks.enabled("on_select_subscribers"):
-            return await self._route_selected(client, message)
-        return self.route(message)
-
-    # ------------------------------------------------------------------ subscriptions
-
-    def add_subscription(self, client: Client, entry: SubscriberEntry) -> SubscriberEntry | None:
-        """Add (or replace) one subscription of a connected client."""
-        session = client.session
-        assert session is not None
-        replaced = self.trie.subscribe(entry)
-        session.subscriptions[entry.topic_filter] = entry
-        self.persistence.save_subscription(session, entry)
-        return replaced
-
-    def remove_subscription(self, client: Client, topic_filter: str) -> bool:
-        """Remove one subscription; returns whether it existed."""
-        session = client.session
-        assert session is not None
-        removed = self.trie.unsubscribe(client.client_id, topic_filter)
-        session.subscriptions.pop(topic_filter, None)
-        if removed is not None:
-            self.persistence.delete_subscription(session, topic_filter)
-        return removed is not None
-
-    # ------------------------------------------------------------------ deferred notifications
-
-    def defer(self, name: str, **kwargs: Any) -> None:
-        """Run a hook from synchronous code: queued, then called in order by one task."""
-        self._deferred.append((name, kwargs))
-        if self._deferred_wakeup is not None:
-            self._deferred_wakeup.set()
-
-    async def _run_deferred(self) -> None:
-        assert self._deferred_wakeup is not None
-        while True:
-            await self._deferred_wakeup.wait()
-            self._deferred_wakeup.clear()
-            await self._flush_deferred()
-
     async def flush_deferred(self) -> None:
-        """Run the queued notifications and hooked writes now (before a connection closes)."""
-        await self._flush_deferred()
-
-    async def _flush_deferred(self) -> None:
-        while self._deferred:
-            batch, self._deferred = self._deferred, []
-            for name, kwargs in batch:
-                try:
-                    if name == "_send_hooked":
-                        await self._send_hooked_now(**kwargs)
-                    else:
-                        await self.hooks.notify(name, **kwargs)
-                except Exception:
-                    log.exception("deferred hook %s failed", name)
+        """Run the queued notifications and hooked writes now."""
+        await self.deferred.flush()
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -467,28 +231,18 @@ class Broker(Delivery):
 
     async def housekeeping_pass(self, now: float, monotonic_now: float) -> None:
         """One pass of the time-driven duties, with the clocks handed in."""
-        for client in list(self.connected.values()):
-            if client.keep_alive_expired(monotonic_now):
-                client.error = "keep-alive timeout"
-                client.kick(ReasonCode.KEEP_ALIVE_TIMEOUT)
-                client.conn.abort()
-        for session in list(self.sessions.values()):
-            if session.client is not None:
-                continue
-            if session.will_due_at is not None and now >= session.will_due_at:
-                await self._publish_will(session)
-            expires_at = session.expires_at()
-            if expires_at is not None and now >= expires_at:
-                await self._expire_session(session, now)
+        await self.lifecycle.housekeeping(now, monotonic_now)
         for message in self.retained.expired(now):
             self.persistence.retained(message, False)
-            self.defer("on_retained_expired", topic=message.topic)
+            self.deferred.notify("on_retained_expired", topic=message.topic)
+        self.retained.forget_tombstones(int(now * 1e9) - TOMBSTONE_NS)
 
     # ------------------------------------------------------------------ public API
 
     def info(self) -> dict[str, Any]:
         """The `$SYS` figures as a dictionary."""
         stats = self.stats
+        registry = self.registry
         now = time.time()
         return {
             "version": __version__,
@@ -502,16 +256,16 @@ class Broker(Delivery):
             "messages_received": stats.messages_received,
             "messages_sent": stats.messages_sent,
             "messages_dropped": stats.messages_dropped,
-            "clients_connected": len(self.connected),
-            "clients_disconnected": sum(1 for s in self.sessions.values() if s.client is None),
+            "clients_connected": len(registry.connected),
+            "clients_disconnected": registry.offline_count(),
             "clients_maximum": stats.clients_maximum,
             "clients_total": stats.clients_total,
-            "subscriptions": len(self.trie),
+            "subscriptions": self.router.subscription_count(),
             # Messages retained on client topics, as the dashboard's API counts them; `$SYS` apart.
             "retained": self.retained.client_count,
             "retained_system": self.retained.system_count,
-            "inflight": sum(len(s.inflight) for s in self.sessions.values()),
-            "queued": sum(len(s.queue) for s in self.sessions.values()),
+            "inflight": registry.inflight_count(),
+            "queued": registry.queued_count(),
             "store_backend": self.config.storage.backend,
             "store_error": self.persistence.last_error or "",
             "store_pending_writes": self.persistence.pending,
@@ -520,14 +274,14 @@ class Broker(Delivery):
 
     def clients(self) -> list[dict[str, Any]]:
         """Every session, connected or not, as a summary."""
-        return [self._client_view(session) for session in self.sessions.values()]
+        return [describe_client(session.client_id, session, session.client) for session in self.sessions.values()]
 
     def client(self, client_id: str, subscriptions: bool = True) -> dict[str, Any] | None:
         """One session's summary, with its subscriptions unless asked not to, or None."""
         session = self.sessions.get(client_id)
         if session is None:
             return None
-        view = self._client_view(session)
+        view = describe_client(session.client_id, session, session.client)
         if subscriptions:
             view["subscription_list"] = [
                 {"topic_filter": e.topic_filter, "qos": e.options.qos, "identifier": e.identifier}
@@ -544,9 +298,6 @@ class Broker(Delivery):
         session = self.sessions.get(client_id)
         return None if session is None else list(session.subscriptions.values())
 
-    def _client_view(self, session: Session) -> dict[str, Any]:
-        return describe_client(session.client_id, session, session.client)
-
     async def disconnect_client(self, client_id: str, reason_code: int = ReasonCode.ADMINISTRATIVE_ACTION) -> bool:
         """Disconnect a connected client (v5: DISCONNECT with ``reason_code`` first)."""
         client = self.connected.get(client_id)
@@ -558,7 +309,8 @@ class Broker(Delivery):
 
     def subscriptions(self) -> list[SubscriberEntry]:
         """Every subscription of every session, session by session (built from the sessions'
-        own tables, which hold the same entries as the trie, at C speed)."""
+        own tables, which hold the same entries as the trie, at C speed; plugin-added routes
+        are not subscriptions)."""
         return list(chain.from_iterable(session.subscriptions.values() for session in self.sessions.values()))
 
     def retained_topics(self) -> list[str]:
@@ -576,38 +328,143 @@ class Broker(Delivery):
         return [m.to_publish(m.qos, True, 0, now) for m in self.retained]
 
     async def delete_retained(self, topic: str) -> bool:
-        """Clear the retained message of one topic."""
+        """Clear the retained message of one topic (`on_retain_message` fires with ``stored=False``)."""
         message = self.retained.get(topic)
         if message is None:
             return False
         self.retained.delete(topic)
         self.persistence.retained(message, False)
+        if self.hooks.enabled("on_retain_message"):
+            await self.hooks.notify("on_retain_message", client=None, packet=message.to_publish(message.qos, True),
+                                    stored=False, version=self.retained.version(topic))
         return True
 
     async def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False,
                       properties: Properties = NO_PROPERTIES) -> int:
-        """Publish as the broker itself; returns how many sessions received it."""
+        """Publish as the broker itself; returns how many sessions (and destinations) received it.
+
+        Raises `ProtocolError` 0x90 for an invalid or a `$` topic (docs/security.md). With QoS 1/2 it returns once the message is as safe as a client's acknowledged one:
+        stored where ``durability = "ack_after_write"`` asks, and acknowledged by the
+        destinations forwarding plugins sent it to.
+        """
         _refuse_reserved_topic(topic)
         packet = Publish(topic, payload, qos, retain, properties=properties)
         message = Message.from_publish(packet, None, time.time(), self.settings.max_message_expiry)
         self.stats.messages_received += 1
-        delivered = await self._route_and_retain(None, message)
+        acks: list[Awaitable[Any]] | None = [] if qos and self.router.has_destinations else None
+        delivered = await self.router.publish(None, message, acks)
         if qos and self.persistence.must_wait:
             await self.persistence.barrier()
+        if acks:
+            for ack in acks:
+                await ack
         return delivered
 
+    # ------------------------------------------------------------------ the surface of a cluster plugin
 
-    async def publish_from_node(self, packet: Publish, origin_client_id: str | None) -> int:
-        """Route a message that arrived from another cluster node; returns how many sessions received it.
+    def add_route(self, destination: str, topic_filter: str) -> bool:
+        """Send messages matching ``topic_filter`` (``$share/<group>/…`` for a share group) to ``destination`` too.
 
-        The one entry point for inter-node traffic (docs/security.md): a peer node is refused
-        a `$` topic as a client is (ProtocolError 0x90), so a compromised or confused node
-        cannot forge this broker's `$SYS`.
+        Routes live in the same trie as local subscriptions, so a message is matched once for
+        both; each matching destination is handed to `on_forward` once per message, however
+        many of its routes match. Returns False when the destination already had that route.
+        Raises `hookmq.mqtt.errors.ProtocolError` for an invalid filter.
+        """
+        return self.router.add_route(destination, topic_filter)
+
+    def remove_route(self, destination: str, topic_filter: str) -> bool:
+        """Stop sending ``topic_filter``'s messages to ``destination``; False when it had no such route."""
+        return self.router.remove_route(destination, topic_filter)
+
+    def remove_destination(self, destination: str) -> int:
+        """Drop every route of ``destination`` at once (a node left); returns how many it had."""
+        return self.router.remove_destination(destination)
+
+    def routes(self, destination: str | None = None) -> list[RouteEntry]:
+        """The routes of one destination, or of every destination."""
+        return self.router.routes(destination)
+
+    async def inject(self, packet: Publish, origin: str | None = None,
+                     shares: Iterable[ShareKey] = ()) -> InjectResult:
+        """Deliver a message that arrived from elsewhere to this broker's sessions only.
+
+        ``packet`` is the message as its publisher sent it: topic, payload, QoS, retain flag
+        (delivered as published to subscriptions with Retain As Published; the retained set
+        is not changed: use `replace_retained`), and the publisher's properties, whose
+        Message Expiry Interval is the expiry *remaining* (0: already expired, not delivered).
+        ``origin`` is the publishing client's id, for No Local. Ordinary subscriptions all get
+        the message; of the share groups only those named in ``shares`` (``(group, filter)``),
+        each to one local member. The message is never handed to `on_forward`. With QoS 1/2
+        this returns once the message is as safe as a local publish would make it (stored
+        where ``durability = "ack_after_write"`` asks).
+
+        This is the one engine entry point for messages from another node: an invalid or a
+        `$` topic raises `ProtocolError` 0x90, so a peer cannot forge this broker's `$SYS`.
         """
         _refuse_reserved_topic(packet.topic)
-        message = Message.from_publish(packet, origin_client_id, time.time(), self.settings.max_message_expiry)
+        message = Message.from_publish(packet, origin, time.time(), self.settings.max_message_expiry)
         self.stats.messages_received += 1
-        return await self._route_and_retain(None, message)
+        result = await self.router.inject(message, tuple(shares))
+        if packet.qos and self.persistence.must_wait:
+            await self.persistence.barrier()
+        return result
+
+    async def publish_from_node(self, packet: Publish, origin_client_id: str | None) -> int:
+        """The older name of `inject` (no share groups): how many local sessions received the message."""
+        return (await self.inject(packet, origin_client_id)).delivered
+
+    async def session_moved(self, client_id: str, clean_start: bool = False) -> SessionState | None:
+        """The client connected to another broker: end it here as a takeover by that connection would.
+
+        A connection attached here gets DISCONNECT 0x8E (Session taken over, v5) and its will
+        is handled exactly as a takeover on one broker handles it. With ``clean_start`` the
+        session then ends here (its pending will is published, its stored state deleted) and
+        None is returned; otherwise the session leaves this broker (its subscriptions leave
+        the trie, `on_subscription_removed` fires) and its state, as the store records it, is
+        returned for the new owner's `import_session`. With a shared store the stored copy is
+        complete when this returns and is left in place; otherwise it is deleted here.
+        """
+        return await self.lifecycle.session_moved(client_id, clean_start)
+
+    def export_session(self, client_id: str) -> SessionState | None:
+        """A session's state as the store records it (subscriptions, inflight both ways, queue, will, expiry), or None."""
+        return self.lifecycle.export_session(client_id)
+
+    async def import_session(self, state: SessionState) -> None:
+        """Take in a session from another broker, disconnected, replacing any copy held here.
+
+        Its subscriptions enter the trie (`on_subscription_added` fires); a connection
+        attached to the copy held here is ended as a takeover ends it. With a store that is
+        not shared it is written there; a shared store is assumed to hold it already.
+        """
+        await self.lifecycle.import_session(state)
+
+    async def load_stored_session(self, client_id: str) -> bool:
+        """Take in a session another process stored in the shared store (adopting a dead node's session).
+
+        False when the store holds none, or a connection is attached to it here.
+        """
+        return await self.lifecycle.load_stored_session(client_id)
+
+    def retained_versions(self) -> list[RetainedVersion]:
+        """The retained set with a version per topic, cleared topics (tombstones) included."""
+        return self.retained.snapshot()
+
+    def replace_retained(self, entries: Iterable[RetainedVersion]) -> list[RetainedVersion]:
+        """Apply retained states made elsewhere; each wins only over an older version. Returns those applied.
+
+        Nothing is delivered (the retained set is what new subscriptions get). The applied
+        states are written to this broker's store unless the store is shared (then it is
+        the truth, and whoever made the change wrote it there).
+        """
+        applied = self.retained.changes(entries)
+        if not self.persistence.shared:
+            for entry in applied:
+                if entry.message is not None and entry.message.payload:
+                    self.persistence.retained(entry.message, True)
+                else:
+                    self.persistence.retained(Message(entry.topic, b"", 0, True), False)
+        return applied
 
 
 def _refuse_reserved_topic(topic: str) -> None:
@@ -619,24 +476,22 @@ def _refuse_reserved_topic(topic: str) -> None:
         raise ProtocolError(ReasonCode.TOPIC_NAME_INVALID, f"topic {topic!r}: '$' topics are reserved for the broker")
 
 
-class _Offline:
-    """What hooks see as `client` for a session whose connection is gone (delayed wills)."""
+def describe_client(client_id: str, session: Session | None, client: Client | None) -> dict[str, Any]:
+    """One client's summary, connected (``client`` given) or only a stored session."""
+    return {
+        "client_id": client_id,
+        "username": client.username if client else (session.username if session else None),
+        "remote_address": client.remote_address if client else None,
+        "listener": client.listener if client else None,
+        "protocol_level": client.protocol.level if client else (session.protocol_level if session else None),
+        "connected": client.connected if client else False,
+        "connected_at": client.connected_at if client else None,
+        "keep_alive": client.protocol.keep_alive if client else 0,
+        "clean_start": client.clean_start if client else False,
+        "subscriptions": len(session.subscriptions) if session else 0,
+        "inflight": len(session.inflight) if session else 0,
+        "queued": len(session.queue) if session else 0,
+    }
 
-    def __init__(self, broker: Broker, session: Session) -> None:
-        self.broker = broker
-        self.client_id = session.client_id
-        self.username = session.username
-        self.protocol_level = session.protocol_level
-        self.remote_address = None
-        self.listener = None
-        self.tls_peer_certificate = None
-        self.connect = None
 
-
-def _will_publish_properties(will: Any) -> Properties:
-    """The will's properties as a PUBLISH carries them (the will delay is not forwarded)."""
-    props: Properties = will.properties
-    if props is NO_PROPERTIES or props.will_delay_interval is None:
-        return props
-    return replace(props, will_delay_interval=None)
-
+__all__ = ["Broker", "describe_client"]

@@ -2,58 +2,34 @@
 
 The engine calls `ConnectionLog.connected` after CONNACK accepted a client and
 `ConnectionLog.ended` when its connection is over; where the end is decided (a DISCONNECT
-from the client, a protocol error, a takeover, ...) the engine records why with `note_end`.
-Lines go to the `hookmq.connection` logger at INFO through one `LogLimiter` per broker,
-one bucket per kind of line, so a flood of bad connections writes a bounded number of lines;
-what is held back is counted (``broker.info()["log_lines_suppressed"]``). docs/operations.md
-shows every line.
+from the client, a protocol error, a takeover, ...) the engine records why with
+`Client.note_end`. Lines go to the `hookmq.connection` logger at INFO through one
+`LogLimiter` per broker, one bucket per kind of line, so a flood of bad connections writes a
+bounded number of lines; what is held back is counted (``broker.info()["log_lines_suppressed"]``).
+docs/operations.md shows every line.
+
+State owned: the rate limiter of the connection lines (shared with the listeners) and its count
+of suppressed lines. Who changes it: the connection handlers and the handshake, by calling
+`connected` and `ended`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..eventlog import Field, log_event, new_limiter
 from ..mqtt.reason_codes import ReasonCode
+from .client import EndCause
 
 if TYPE_CHECKING:
     from ..ratelimit import LogLimiter
     from .client import Client
 
-__all__ = ["ConnectionLog", "EndCause", "note_end", "protocol_name", "reason_text"]
+__all__ = ["ConnectionLog", "protocol_name", "reason_text"]
 
 PROTOCOL_NAMES = {3: "3.1", 4: "3.1.1", 5: "5.0"}
-
-#: Why the server closes, by the reason code of the DISCONNECT it sends (`Client.kick`).
-KICK_CAUSES: dict[int, str] = {
-    ReasonCode.SESSION_TAKEN_OVER: "taken-over",
-    ReasonCode.SERVER_SHUTTING_DOWN: "server-shutdown",
-    ReasonCode.KEEP_ALIVE_TIMEOUT: "keep-alive-timeout",
-    ReasonCode.ADMINISTRATIVE_ACTION: "administrative-action",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class EndCause:
-    """Why a connection ended: a kind (``client-disconnect``, ``protocol-error``, ...), a reason code, details."""
-
-    kind: str
-    reason_code: int | None = None
-    detail: str | None = None
-
-
-def note_end(client: Client, kind: str, reason_code: int | None = None, detail: str | None = None) -> None:
-    """Record why ``client``'s connection ends; the first cause recorded is the one logged."""
-    if client.end_cause is None:
-        client.end_cause = EndCause(kind, reason_code, detail)
-
-
-def kick_cause(reason_code: int) -> str:
-    """The cause logged when the server disconnects a client with ``reason_code``."""
-    return KICK_CAUSES.get(reason_code, "server-disconnect")
 
 
 def protocol_name(level: int) -> str:

@@ -3,6 +3,10 @@
 A message is encoded once per distinct wire form (protocol level, QoS, retain flag,
 subscription identifiers, remaining expiry) and the bytes are shared by every subscriber that
 needs that form; QoS 1/2 copies only patch in their own packet identifier.
+
+State owned: each message's fields and its cache of encoded forms. Who changes it: nobody once
+the message is routed (the cache fills as forms are first asked for); build a new message
+rather than change one.
 """
 
 from __future__ import annotations

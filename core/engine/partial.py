@@ -5,9 +5,22 @@ as it likes; meanwhile the decoder holds what has arrived. One client is bounded
 `max_packet_size`, but a thousand slow uploads are not: this budget is shared by every
 connection, and a client that starts a large packet the budget cannot hold is disconnected
 (0x97 Quota exceeded) instead of being buffered.
+
+State owned: the bytes reserved by every connection together and the count of refusals; each
+connection's own reservation is kept in its `ProtocolState` (``partial_reserved``). Who changes
+it: the connection handlers (and the CONNECT handshake) after each read, through `hold` and
+`release`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..mqtt.errors import ProtocolError
+from ..mqtt.reason_codes import ReasonCode
+
+if TYPE_CHECKING:
+    from .protocol import ProtocolState
 
 __all__ = ["LARGE_PACKET", "PartialPacketBudget"]
 
@@ -41,3 +54,20 @@ class PartialPacketBudget:
             return None
         self.held += wanted - current
         return wanted
+
+    def hold(self, protocol: ProtocolState) -> None:
+        """Follow a connection's decoder: reserve the size of the packet it is receiving, or refuse it (0x97).
+
+        Callers check ``protocol.decoder.incomplete_packet_size != protocol.partial_reserved``
+        first, so a read that changes nothing costs no call.
+        """
+        reserved = self.resize(protocol.partial_reserved, protocol.decoder.incomplete_packet_size)
+        if reserved is None:
+            raise ProtocolError(ReasonCode.QUOTA_EXCEEDED, "the broker holds too many partly received large packets")
+        protocol.partial_reserved = reserved
+
+    def release(self, protocol: ProtocolState) -> None:
+        """The connection ended: give back what it held."""
+        if protocol.partial_reserved:
+            self.resize(protocol.partial_reserved, 0)
+            protocol.partial_reserved = 0

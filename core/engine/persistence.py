@@ -8,6 +8,13 @@ operation recorded before it is durable.
 
 With the memory backend the engine's own state is the store, so nothing is recorded.
 Only persistent sessions (session expiry > 0) are written; clean sessions never touch storage.
+
+State owned: the store, the queue of recorded operations with their sequence numbers, the
+durable point, and which inflight saves can still be cancelled. Who changes it: every part
+records operations through the methods below (the router, the delivery path, the connection
+handler, the session lifecycle); only the writer task applies them and moves the durable
+point. Reading the store back (at start, or a session another process stored) returns plain
+sessions and messages: installing them is the caller's job.
 """
 
 from __future__ import annotations
@@ -24,13 +31,22 @@ from ..exits import EXIT_USAGE, SetupError, StoreOpenError
 from ..mqtt.packets import NO_PROPERTIES, Publish
 from ..mqtt.trie import SubscriberEntry
 from ..store.errors import StoreError
-from ..store.records import OutgoingRecord, OutgoingState, SessionRecord, StoredMessage, SubscriptionRecord
+from ..store.records import (
+    OutgoingRecord,
+    OutgoingState,
+    SessionRecord,
+    SessionState,
+    StoredMessage,
+    SubscriptionRecord,
+)
 from .message import Message
 from .session import AWAIT_PUBCOMP, Outgoing, Queued, Session
 
 if TYPE_CHECKING:
+    from ..config import Config
+    from ..hooks import HookFacade
     from ..store.base import Store
-    from .broker import Broker
+    from .stats import Stats
 
 log = logging.getLogger("hookmq.persistence")
 
@@ -77,11 +93,25 @@ def _cannot_open(backend: str, error: BaseException) -> str:
     return f"cannot open the {backend} store: {text.removeprefix(f'{backend} store: ')}"
 
 
+class Loaded:
+    """What the store held at start: sessions (subscriptions in each) and retained messages."""
+
+    __slots__ = ("retained", "sessions")
+
+    def __init__(self) -> None:
+        self.sessions: list[Session] = []
+        #: Retained messages with the version each gets (its receive time, in nanoseconds).
+        self.retained: list[tuple[Message, int]] = []
+
+
 class Persistence:
     """The engine's write-behind (or write-through) link to its store."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, config: Config, stats: Stats, hooks: HookFacade) -> None:
+        self.config = config
+        self.settings = config.mqtt
+        self.stats = stats
+        self.hooks = hooks
         self.store: Store | None = None
         self.active = False
         self.must_wait = False
@@ -117,13 +147,13 @@ class Persistence:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def open(self) -> None:
-        """Select, open and load the configured store.
+    async def open(self) -> Loaded:
+        """Select, open and read the configured store; returns what it held.
 
         :raises StoreOpenError: the store cannot be opened or read (one line naming it).
         :raises BackendNotRegistered: no enabled plugin offers ``[storage] backend``.
         """
-        storage = self.broker.config.storage
+        storage = self.config.storage
         store = await self._create_store(storage.backend)
         try:
             await store.open()
@@ -134,14 +164,16 @@ class Persistence:
         self.must_wait = self.active and storage.durability == "ack_after_write"
         #: Whether other broker processes may change the same state (then sessions are re-read).
         self.shared = self.active and bool(getattr(self.store, "shared", storage.backend == "redis"))
+        loaded = Loaded()
         if self.active:
             try:
-                await self._load()
+                await self._load(loaded)
             except (StoreError, OSError) as error:
                 await store.close()
                 self.store = None
                 raise StoreOpenError(_cannot_open(storage.backend, error)) from error
             self._writer = asyncio.create_task(self._write_loop(), name="hookmq-store-writer")
+        return loaded
 
     async def _create_store(self, backend: str) -> Store:
         """Build the store registered under ``backend`` by a `register_stores` implementation."""
@@ -150,13 +182,13 @@ class Persistence:
         def register(name: str, factory: Callable[[Any], Store]) -> None:
             factories[name] = factory
 
-        await self.broker.hooks.per_plugin("register_stores", register=register)
+        await self.hooks.per_plugin("register_stores", register=register)
         if backend not in factories:
             known = ", ".join(sorted(factories)) or "none"
             raise BackendNotRegistered(
                 f"storage backend {backend!r} is not registered by any enabled plugin (known: {known})"
             )
-        return factories[backend](self.broker.config)
+        return factories[backend](self.config)
 
     async def close(self) -> None:
         """Apply what is pending, then close the store."""
@@ -172,56 +204,47 @@ class Persistence:
             store, self.store = self.store, None
             if self.active:
                 try:
-                    await store.save_counters(_counters(self.broker))
+                    await store.save_counters(_counters(self.stats))
                 except Exception as exc:  # the broker is stopping: report, do not raise
                     log.error("could not save counters: %s", exc)
             await store.close()
 
-    async def _load(self) -> None:
-        """Rebuild sessions, subscriptions, inflight, queues and retained messages at start."""
+    async def _load(self, loaded: Loaded) -> None:
+        """Read sessions, subscriptions, inflight, queues, retained messages and counters at start."""
         store = self.store
         assert store is not None
-        broker = self.broker
         now = time.time()
         for stored in await store.load_retained():
-            broker.retained.store(_message(stored))
+            loaded.retained.append((_message(stored), int(stored.received_at * 1e9)))
         subscriptions = await store.load_all_subscriptions()
         for record in await store.list_sessions():
             session = _session(record, now)
             for sub in subscriptions.get(record.client_id, []):
                 entry = SubscriberEntry(record.client_id, sub.topic_filter, sub.options, sub.identifier)
-                broker.trie.subscribe(entry)
                 session.subscriptions[sub.topic_filter] = entry
             await self._load_messages(session)
-            broker.sessions[session.client_id] = session
+            loaded.sessions.append(session)
         counters = await store.load_counters()
         for key in ("messages_received", "messages_sent", "clients_total", "clients_maximum"):
             value = counters.get(key)
             if isinstance(value, int):
-                setattr(broker.stats, key, value)
+                setattr(self.stats, key, value)
 
     async def _load_messages(self, session: Session) -> None:
         """Inflight both ways and the offline queue of one session."""
         store = self.store
         assert store is not None
         client_id = session.client_id
-        for record in await store.load_outgoing(client_id):
-            publish = record.message.publish
-            out = Outgoing(record.packet_id, _message(record.message), publish.qos, publish.retain,
-                           publish.properties.subscription_identifiers)
-            out.state = AWAIT_PUBCOMP if record.state == "pubrel" else 0
-            out.sends = record.sent_count
-            session.inflight[record.packet_id] = out
+        outgoing = await store.load_outgoing(client_id)
+        _restore_messages(session, outgoing, await store.load_incoming(client_id), await store.queue_peek(client_id))
+        for record in outgoing:
             self._applied_saves.add((client_id, record.packet_id))
-            session.next_packet_id = record.packet_id % 65_535 + 1
-        session.incoming_qos2.update(await store.load_incoming(client_id))
-        for stored in await store.queue_peek(client_id):
-            publish = stored.publish
-            session.queue.append(Queued(_message(stored), publish.qos, publish.retain,
-                                        publish.properties.subscription_identifiers))
 
     async def load_session(self, client_id: str) -> Session | None:
-        """A persistent session another broker process stored, for resumption here."""
+        """A persistent session another broker process stored, for resumption here.
+
+        Its subscriptions are in ``session.subscriptions``, not yet in any trie.
+        """
         if not self.active or self.store is None:
             return None
         await self.barrier()
@@ -231,7 +254,6 @@ class Persistence:
         session = _session(record, time.time())
         for sub in await self.store.load_subscriptions(client_id):
             entry = SubscriberEntry(client_id, sub.topic_filter, sub.options, sub.identifier)
-            self.broker.trie.subscribe(entry)
             session.subscriptions[sub.topic_filter] = entry
         await self._load_messages(session)
         return session
@@ -426,7 +448,7 @@ class Persistence:
         if self.active and session.persistent:
             store = self.store
             assert store is not None
-            settings = self.broker.settings
+            settings = self.settings
             stored = _stored(item.message, item.qos, item.retain, item.subscription_ids)
             self._record(lambda: store.queue_append(session.client_id, stored, settings.max_queued_messages,
                                                     settings.queue_drop_policy))
@@ -447,7 +469,7 @@ class Persistence:
             store = self.store
             assert store is not None
             client_id = session.client_id
-            settings = self.broker.settings
+            settings = self.settings
             self._record(lambda: store.queue_pop(client_id))
             for queued in session.queue:
                 stored = _stored(queued.message, queued.qos, queued.retain, queued.subscription_ids)
@@ -460,6 +482,28 @@ class Persistence:
             store = self.store
             assert store is not None
             self._record(lambda: store.delete_session(client_id))
+
+    def released(self, client_id: str) -> None:
+        """A session left this broker while its stored copy stays (a shared store): stop tracking its saves."""
+        self._applied_saves = {key for key in self._applied_saves if key[0] != client_id}
+
+    def save_all(self, session: Session) -> None:
+        """Record a whole session that arrived from elsewhere, replacing what the store held."""
+        if self.active and session.persistent:
+            store = self.store
+            assert store is not None
+            client_id = session.client_id
+            self.released(client_id)
+            self.forget(client_id)
+            self.save_session(session)
+            for entry in session.subscriptions.values():
+                self.save_subscription(session, entry)
+            for out in session.inflight.values():
+                self.save_outgoing(session, out)
+            for packet_id in sorted(session.incoming_qos2):
+                self.incoming(session, packet_id, True)
+            for item in session.queue:
+                self.queue_append(session, item)
 
     def retained(self, message: Message, stored: bool) -> None:
         """A retained message set (stored) or cleared."""
@@ -478,8 +522,53 @@ class Persistence:
         if self.active:
             store = self.store
             assert store is not None
-            figures = _counters(self.broker)
+            figures = _counters(self.stats)
             self._record(lambda: store.save_counters(figures))
+
+
+def _restore_messages(session: Session, outgoing: list[OutgoingRecord], incoming: list[int] | tuple[int, ...],
+                      queue: list[StoredMessage] | tuple[StoredMessage, ...]) -> None:
+    """Put stored inflight messages (both ways) and queued messages back into a session."""
+    for record in outgoing:
+        publish = record.message.publish
+        out = Outgoing(record.packet_id, _message(record.message), publish.qos, publish.retain,
+                       publish.properties.subscription_identifiers)
+        out.state = AWAIT_PUBCOMP if record.state == "pubrel" else 0
+        out.sends = record.sent_count
+        session.inflight[record.packet_id] = out
+        session.next_packet_id = record.packet_id % 65_535 + 1
+    session.incoming_qos2.update(incoming)
+    for stored in queue:
+        publish = stored.publish
+        session.queue.append(Queued(_message(stored), publish.qos, publish.retain,
+                                    publish.properties.subscription_identifiers))
+
+
+def state_of(session: Session) -> SessionState:
+    """A session as the store records it (its connection, if any, counts as still attached)."""
+    return SessionState(
+        session=_record(session),
+        subscriptions=tuple(SubscriptionRecord(e.topic_filter, e.options, e.identifier)
+                            for e in session.subscriptions.values()),
+        outgoing=tuple(
+            OutgoingRecord(out.packet_id, _stored(out.message, out.qos, out.retain, out.subscription_ids),
+                           "pubrel" if out.state == AWAIT_PUBCOMP else "publish", out.sends)
+            for out in session.inflight.values()
+        ),
+        incoming=tuple(sorted(session.incoming_qos2)),
+        queue=tuple(_stored(item.message, item.qos, item.retain, item.subscription_ids) for item in session.queue),
+    )
+
+
+def session_from_state(state: SessionState, now: float) -> Session:
+    """The session a `SessionState` describes, disconnected; its subscriptions are not in any trie."""
+    session = _session(state.session, now)
+    client_id = session.client_id
+    for sub in state.subscriptions:
+        session.subscriptions[sub.topic_filter] = SubscriberEntry(client_id, sub.topic_filter, sub.options,
+                                                                  sub.identifier)
+    _restore_messages(session, list(state.outgoing), state.incoming, state.queue)
+    return session
 
 
 def _stored(message: Message, qos: int, retain: bool, ids: tuple[int, ...]) -> StoredMessage:
@@ -523,8 +612,7 @@ def _session(record: SessionRecord, now: float) -> Session:
     return session
 
 
-def _counters(broker: Broker) -> dict[str, int | float | str]:
-    stats = broker.stats
+def _counters(stats: Stats) -> dict[str, int | float | str]:
     return {
         "messages_received": stats.messages_received,
         "messages_sent": stats.messages_sent,

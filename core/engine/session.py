@@ -1,8 +1,15 @@
-"""Per-client session state: what outlives a network connection.
+"""Per-client-id session state: what outlives a network connection.
 
-The session knows nothing of sockets or clocks: it holds subscriptions, the outgoing
-inflight window with packet identifiers, QoS 2 packet ids received and not yet released,
-and the queue of messages waiting for a free slot or for the client to come back.
+A `Session` holds a client id's subscriptions, the outgoing inflight window with its packet
+identifiers, the QoS 2 packet ids received and not yet released, the queue of messages waiting
+for a free slot or for the client to come back, the will, the expiry, and which connection (if
+any) is attached. It knows nothing of sockets or clocks.
+
+State owned: the fields below; the session is a plain record, and each part changes its own
+fields of it. Who changes it: ``subscriptions`` the router; ``inflight``, ``queue`` and
+``next_packet_id`` the delivery part (and the connection handler when an acknowledgement
+completes a message); ``incoming_qos2`` the connection handler; the will, the expiry, the
+protocol level, the user and the attached ``client`` the session lifecycle.
 """
 
 from __future__ import annotations

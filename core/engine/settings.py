@@ -1,4 +1,8 @@
-"""Settings of the MQTT engine: the `[mqtt]` table of the configuration file."""
+"""Settings of the MQTT engine: the `[mqtt]` table of the configuration file.
+
+State owned: the validated limits and capabilities. Who changes it: nobody after the
+configuration is loaded; every part reads it.
+"""
 
 from __future__ import annotations
 

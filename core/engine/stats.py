@@ -1,4 +1,9 @@
-"""Broker-wide counters, incremented on the hot path as plain integer attributes."""
+"""Broker-wide counters, incremented on the hot path as plain integer attributes.
+
+State owned: the counters. Who changes it: each part increments the counters of what it does
+(bytes and packets by the connections, messages by the router and the delivery path, clients
+by the session lifecycle); persistence restores them at start.
+"""
 
 from __future__ import annotations
 

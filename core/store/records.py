@@ -12,6 +12,7 @@ __all__ = [
     "OutgoingRecord",
     "OutgoingState",
     "SessionRecord",
+    "SessionState",
     "StoredMessage",
     "SubscriptionRecord",
 ]
@@ -113,3 +114,22 @@ class OutgoingRecord:
     state: OutgoingState = "publish"
     #: How many times the PUBLISH went on the wire; above 0, a resend carries DUP.
     sent_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """Everything a store records of one session, in one value: what moves when a session moves.
+
+    ``Broker.export_session`` hands it out and ``Broker.import_session`` takes it in, so that a
+    session can change brokers (a cluster's takeover) with exactly the state a store would have
+    kept: the session's own record (expiry, will, will delay, user, protocol level, when it
+    disconnected), its subscriptions, the QoS 1/2 messages sent to the client and not yet
+    completed (with their packet ids and state), the QoS 2 packet ids received from the client
+    and not yet released, and the queue of messages waiting for it, oldest first.
+    """
+
+    session: SessionRecord
+    subscriptions: tuple[SubscriptionRecord, ...] = ()
+    outgoing: tuple[OutgoingRecord, ...] = ()
+    incoming: tuple[int, ...] = ()
+    queue: tuple[StoredMessage, ...] = ()

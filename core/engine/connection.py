@@ -1,0 +1,503 @@
+"""Serving one connection: the CONNECT handshake, then the read loop and the packet handlers.
+
+`ConnectionHandler.run` is the one task of a client connection. It reads bytes, lets the
+connection's `ProtocolState` decode them, and dispatches each packet to its handler in order;
+outgoing messages are written synchronously by the delivery path, so no task is created per
+message. A QoS 1/2 acknowledgement that must wait (for the store with `durability =
+"ack_after_write"`, or for the plugins that forwarded the message) goes into the client's
+acknowledgement queue, released in order by one task per client, so the read loop goes on.
+
+State owned: the session this connection attached, and the queue of acknowledgements waiting
+with the task that releases them. Who changes it: this handler alone; it changes the session's
+``incoming_qos2`` and, through the delivery part, its inflight window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ..mqtt.errors import ProtocolError, ProtocolViolation
+from ..mqtt.packets import (
+    NO_PROPERTIES,
+    Auth,
+    Disconnect,
+    Packet,
+    Pingreq,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
+)
+from ..mqtt.reason_codes import SUBACK_V3_FAILURE, ReasonCode
+from ..mqtt.topics import parse_shared
+from ..mqtt.trie import SubscriberEntry
+from .client import Client, ClientClosed
+from .handshake import Handshake
+from .persistence import StorageFailed
+from .protocol import check_capabilities
+from .session import AWAIT_PUBCOMP
+
+if TYPE_CHECKING:
+    from .parts import Parts
+    from .session import Session
+
+log = logging.getLogger("hookmq.client")
+
+_PINGRESP = b"\xd0\x00"
+
+#: One acknowledgement waiting: (store operation number, QoS, packet id, reason code, forwarding acks).
+_PendingAck = tuple[int, int, int, int, "list[Awaitable[Any]] | None"]
+
+
+class ConnectionHandler:
+    """The read loop and packet handlers of one client connection."""
+
+    # Thousands of idle connections each carry one of these.
+    __slots__ = ("_acks", "client", "parts", "session")
+
+    def __init__(self, client: Client, parts: Parts) -> None:
+        self.client = client
+        self.parts = parts
+        self.session: Session | None = None
+        #: Acknowledgements waiting, created on first use: most clients never wait.
+        self._acks: _AckQueue | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Serve the connection from CONNECT to close; never raises."""
+        client = self.client
+        try:
+            handshake = Handshake(client, self.parts)
+            pending = await handshake.read_connect()
+            if pending is None:
+                return
+            connect, rest = pending
+            self.session = await handshake.establish(connect)
+            if self.session is None:
+                return
+            for packet in rest:
+                await self._dispatch(packet)
+            await self._read_loop()
+        except ProtocolError as exc:
+            client.protocol_error(exc)
+        except ClientClosed:
+            pass
+        except TimeoutError:
+            client.error = "no CONNECT within the connect timeout"
+            client.note_end("connect-timeout", detail=client.error)
+        except (ConnectionError, OSError) as exc:
+            client.error = f"connection error: {exc}"
+            client.note_end("connection-error", detail=str(exc) or type(exc).__name__)
+        except asyncio.CancelledError:
+            client.error = "broker stopping"
+            client.note_end("server-shutdown")
+            raise
+        except Exception as exc:  # a broker bug must cost one client, never the broker
+            log.exception("internal error serving %r", client)
+            client.error = f"internal error: {exc}"
+            client.note_end("internal-error", ReasonCode.UNSPECIFIED_ERROR, str(exc))
+            client.send_disconnect(ReasonCode.UNSPECIFIED_ERROR)
+        finally:
+            if self._acks is not None:
+                self._acks.cancel()  # unacknowledged messages are resent by the client
+            hooks = self.parts.hooks
+            if hooks.enabled("on_packet_encode") or hooks.enabled("on_packet_sent"):
+                await self.parts.deferred.flush()  # hooked writes (a refusing CONNACK) go out first
+            client.conn.close()
+            self.parts.connection_log.ended(client)
+            self.parts.partial_packets.release(client.protocol)
+            await self.parts.sessions.client_gone(client, self.session)
+
+    async def _read_loop(self) -> None:
+        """Read, decode and dispatch until the connection ends."""
+        client = self.client
+        conn = client.conn
+        protocol = client.protocol
+        stats = self.parts.stats
+        partial_packets = self.parts.partial_packets
+        decoder = protocol.decoder
+        monotonic = time.monotonic
+        while not client.detached:
+            data = await conn.read()
+            if not data:
+                return
+            stats.bytes_received += len(data)
+            packets = protocol.receive(data, monotonic())
+            if decoder.incomplete_packet_size != protocol.partial_reserved:
+                partial_packets.hold(protocol)
+            stats.packets_received += len(packets)
+            for packet in packets:
+                await self._dispatch(packet)
+                if client.detached:
+                    return
+
+    async def _dispatch(self, packet: Packet) -> None:
+        """Run the handler of one packet."""
+        hooks = self.parts.hooks
+        if hooks.enabled("on_packet_read"):
+            packet = await hooks.transform("on_packet_read", "packet", client=self.client, packet=packet)
+        handler = _HANDLERS.get(type(packet))
+        if handler is None:
+            raise ProtocolViolation(f"a client may not send {type(packet).__name__} here")
+        await handler(self, packet)
+
+    # ------------------------------------------------------------------ PUBLISH in
+
+    async def _on_publish(self, packet: Publish) -> None:
+        """A message from the client: check it, route it, acknowledge it."""
+        parts = self.parts
+        settings = parts.settings
+        client = self.client
+        if packet.properties is not NO_PROPERTIES:
+            packet = client.protocol.resolve_topic_alias(packet, settings)
+        elif not packet.topic:
+            raise ProtocolError(ReasonCode.TOPIC_NAME_INVALID, "PUBLISH without a topic name")
+        qos = packet.qos
+        if qos > settings.maximum_qos or (packet.retain and not settings.retain_available):
+            check_capabilities(packet, settings)  # raises with the reason code
+        session = self.session
+        assert session is not None
+        if qos == 2 and packet.packet_id in session.incoming_qos2:
+            client.send(Pubrec(packet.packet_id))
+            return
+        if qos == 2 and len(session.incoming_qos2) >= settings.receive_maximum:
+            raise ProtocolError(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
+                                "more unacknowledged QoS 2 messages than Receive Maximum")
+        persistence = parts.persistence
+        recorded_before = persistence.issued
+        # Only forwarding hands back acknowledgements to wait for: without destinations nothing is allocated.
+        acks: list[Awaitable[Any]] | None = [] if qos and parts.router.has_destinations else None
+        reason = await self._admit_publish(packet)
+        if reason is None:
+            reason = await parts.router.publish_from(client, packet, acks)
+        if qos == 2 and reason < 0x80:
+            session.incoming_qos2.add(packet.packet_id)
+            persistence.incoming(session, packet.packet_id, True)
+        if not qos:
+            return
+        if (self._acks is not None and self._acks.pending) or acks or (
+                persistence.must_wait and persistence.issued != recorded_before):
+            await self._ack_when_stored(persistence.issued, qos, packet.packet_id, reason, acks or None)
+        else:
+            self._send_ack(Puback if qos == 1 else Pubrec, packet.packet_id, reason)
+
+    async def _ack_when_stored(self, target: int, qos: int, packet_id: int, reason: int,
+                               acks: list[Awaitable[Any]] | None) -> None:
+        """Queue an acknowledgement until the store has what the message changed (and forwarding is acknowledged).
+
+        The read loop goes on meanwhile (acknowledgements leave in order, from one task per
+        client), so a publisher's throughput does not depend on the store's commit latency.
+        At most Receive Maximum acknowledgements wait; beyond that the read loop waits too.
+        """
+        queue = self._acks
+        if queue is None:
+            queue = self._acks = _AckQueue()
+        queue.pending.append((target, qos, packet_id, reason, acks))
+        if queue.task is None or queue.task.done():
+            queue.task = asyncio.get_running_loop().create_task(self._release_acks(queue))
+        while len(queue.pending) >= self.parts.settings.receive_maximum:
+            queue.sent.clear()
+            await queue.sent.wait()
+
+    async def _release_acks(self, queue: _AckQueue) -> None:
+        """Send queued acknowledgements, in order, as the store makes them durable."""
+        persistence = self.parts.persistence
+        client = self.client
+        session = self.session
+        assert session is not None
+        pending = queue.pending
+        sent = queue.sent
+        while pending and not client.detached:
+            target, qos, packet_id, reason, acks = pending[0]
+            try:
+                await persistence.barrier(target)
+                if acks:
+                    await _forwarded(acks)
+            except (StorageFailed, _ForwardFailed) as exc:
+                log.warning("not acknowledging %s's message: %s", client.client_id, exc)
+                reason = ReasonCode.UNSPECIFIED_ERROR
+                if qos == 2:
+                    session.incoming_qos2.discard(packet_id)
+                    persistence.incoming(session, packet_id, False)
+                if client.protocol.level != 5:
+                    pending.popleft()  # no v3 code says "not stored": unacknowledged, the client resends
+                    sent.set()
+                    continue
+            pending.popleft()
+            self._send_ack(Puback if qos == 1 else Pubrec, packet_id, reason)
+            sent.set()
+
+    async def _stored_before_ack(self, recorded_before: int) -> bool:
+        """With `ack_after_write`, wait until what this packet changed is stored.
+
+        ``recorded_before`` is the store's operation count before the packet was handled: when
+        nothing was recorded since (clean sessions only), there is nothing to wait for.
+        False when the store could not store it.
+        """
+        persistence = self.parts.persistence
+        if not persistence.must_wait or persistence.issued == recorded_before:
+            return True
+        try:
+            await persistence.barrier()
+        except StorageFailed as exc:
+            log.warning("not acknowledging %s's message: %s", self.client.client_id, exc)
+            return False
+        return True
+
+    async def _admit_publish(self, packet: Publish) -> int | None:
+        """Refusals before routing: `$`-topics, payload format, ACL. None admits."""
+        if packet.topic.startswith("$"):
+            return ReasonCode.NOT_AUTHORIZED
+        if packet.properties.payload_format_indicator == 1:
+            try:
+                packet.payload.decode("utf-8")
+            except UnicodeDecodeError:
+                return ReasonCode.PAYLOAD_FORMAT_INVALID
+        hooks = self.parts.hooks
+        if hooks.enabled("on_acl_check") and not await hooks.decide(
+            "on_acl_check", client=self.client, topic=packet.topic, write=True
+        ):
+            return ReasonCode.NOT_AUTHORIZED
+        return None
+
+    def _send_ack(self, kind: type[Puback] | type[Pubrec], packet_id: int, reason: int) -> None:
+        """PUBACK/PUBREC; v3 has no reason codes, so a refused message is acknowledged plainly."""
+        if self.client.protocol.level == 5:
+            self.client.send(kind(packet_id, reason))
+        else:
+            self.client.send(kind(packet_id))
+
+    # ------------------------------------------------------------------ acknowledgements in
+
+    def _not_found(self) -> int:
+        return ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if self.client.protocol.level == 5 else 0
+
+    async def _on_puback(self, packet: Puback) -> None:
+        """The client acknowledged a QoS 1 message."""
+        session = self.session
+        assert session is not None
+        if self.parts.delivery.complete(session, self.client, packet.packet_id, expect=1):
+            await self._qos_complete(packet.packet_id)
+
+    async def _on_pubrec(self, packet: Pubrec) -> None:
+        """QoS 2 step 1 towards the client: answer PUBREL (or complete on an error code)."""
+        session = self.session
+        assert session is not None
+        out = session.inflight.get(packet.packet_id)
+        if out is None or out.qos != 2:
+            self.client.send(Pubrel(packet.packet_id, self._not_found()))
+            return
+        if packet.reason_code >= 0x80:
+            if self.parts.delivery.complete(session, self.client, packet.packet_id, expect=2):
+                await self._qos_complete(packet.packet_id)
+            return
+        out.state = AWAIT_PUBCOMP
+        self.parts.persistence.save_outgoing(session, out)
+        self.client.send(Pubrel(packet.packet_id))
+
+    async def _on_pubcomp(self, packet: Pubcomp) -> None:
+        """QoS 2 completed towards the client."""
+        session = self.session
+        assert session is not None
+        if self.parts.delivery.complete(session, self.client, packet.packet_id, expect=2):
+            await self._qos_complete(packet.packet_id)
+
+    async def _on_pubrel(self, packet: Pubrel) -> None:
+        """QoS 2 from the client: release the packet id and answer PUBCOMP."""
+        session = self.session
+        assert session is not None
+        if packet.packet_id in session.incoming_qos2:
+            session.incoming_qos2.discard(packet.packet_id)
+            self.parts.persistence.incoming(session, packet.packet_id, False)
+            self.client.send(Pubcomp(packet.packet_id))
+        else:
+            self.client.send(Pubcomp(packet.packet_id, self._not_found()))
+
+    async def _qos_complete(self, packet_id: int) -> None:
+        hooks = self.parts.hooks
+        if hooks.enabled("on_qos_complete"):
+            await hooks.notify("on_qos_complete", client=self.client, packet_id=packet_id)
+
+    # ------------------------------------------------------------------ SUBSCRIBE / UNSUBSCRIBE
+
+    async def _on_subscribe(self, packet: Subscribe) -> None:
+        """Add subscriptions, answer SUBACK, then send matching retained messages."""
+        parts = self.parts
+        hooks = parts.hooks
+        client = self.client
+        if hooks.enabled("on_subscribe"):
+            packet = await hooks.transform("on_subscribe", "packet", client=client, packet=packet)
+        identifiers = packet.properties.subscription_identifiers
+        identifier = identifiers[0] if identifiers else None
+        if identifier is not None and not parts.settings.subscription_identifier_available:
+            raise ProtocolError(ReasonCode.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED, "subscription identifiers are off")
+        codes: list[int] = []
+        retained_for: list[SubscriberEntry] = []
+        recorded_before = parts.persistence.issued
+        for subscription in packet.subscriptions:
+            code, entry, is_new = await self._subscribe_one(subscription, identifier)
+            codes.append(code)
+            if entry is not None and entry.share_group is None:
+                handling = entry.options.retain_handling
+                if handling == 0 or (handling == 1 and is_new):
+                    retained_for.append(entry)
+        if not await self._stored_before_ack(recorded_before):
+            # Granted in memory, but not durable: say so (0x80) rather than promise what a crash loses.
+            codes = [ReasonCode.UNSPECIFIED_ERROR if code < 0x80 else code for code in codes]
+        client.send(Suback(packet.packet_id, tuple(codes)))
+        await hooks.notify("on_subscribed", client=client, packet=packet, reason_codes=tuple(codes))
+        session = self.session
+        if session is not None:
+            for entry in retained_for:
+                parts.router.send_retained(session, entry)
+
+    async def _subscribe_one(self, subscription: Subscription, identifier: int | None
+                             ) -> tuple[int, SubscriberEntry | None, bool]:
+        """Check and add one filter; returns (reason code, entry, whether it is new)."""
+        parts = self.parts
+        settings = parts.settings
+        client = self.client
+        topic_filter = subscription.topic_filter
+        group, real_filter = parse_shared(topic_filter)
+        failure = SUBACK_V3_FAILURE if client.protocol.level != 5 else None
+        if group is not None:
+            if not settings.shared_subscription_available:
+                return failure or ReasonCode.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED, None, False
+            if subscription.options.no_local:
+                raise ProtocolViolation("No Local on a shared subscription")
+        if not settings.wildcard_subscription_available and ("+" in real_filter or "#" in real_filter):
+            return failure or ReasonCode.WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED, None, False
+        hooks = parts.hooks
+        if hooks.enabled("on_acl_check") and not await hooks.decide(
+            "on_acl_check", client=client, topic=topic_filter, write=False
+        ):
+            return failure or ReasonCode.NOT_AUTHORIZED, None, False
+        options = subscription.options
+        if options.qos > settings.maximum_qos:
+            options = type(options)(settings.maximum_qos, options.no_local, options.retain_as_published,
+                                    options.retain_handling)
+        limit = settings.max_subscriptions_per_client
+        session = self.session
+        assert session is not None
+        if limit and topic_filter not in session.subscriptions and len(session.subscriptions) >= limit:
+            return failure or ReasonCode.QUOTA_EXCEEDED, None, False
+        entry = SubscriberEntry(client.client_id, topic_filter, options, identifier)
+        replaced = await parts.router.subscribe(session, entry)
+        return options.qos, entry, replaced is None
+
+    async def _on_unsubscribe(self, packet: Unsubscribe) -> None:
+        """Remove subscriptions and answer UNSUBACK."""
+        parts = self.parts
+        hooks = parts.hooks
+        client = self.client
+        if hooks.enabled("on_unsubscribe"):
+            packet = await hooks.transform("on_unsubscribe", "packet", client=client, packet=packet)
+        session = self.session
+        assert session is not None
+        recorded_before = parts.persistence.issued
+        router = parts.router
+        codes = tuple([
+            ReasonCode.SUCCESS if await router.unsubscribe(session, topic_filter)
+            else ReasonCode.NO_SUBSCRIPTION_EXISTED
+            for topic_filter in packet.topic_filters
+        ])
+        if not await self._stored_before_ack(recorded_before):
+            codes = tuple(ReasonCode.UNSPECIFIED_ERROR for _ in codes)
+        client.send(Unsuback(packet.packet_id, codes if client.protocol.level == 5 else ()))
+        await hooks.notify("on_unsubscribed", client=client, packet=packet)
+
+    # ------------------------------------------------------------------ PING, DISCONNECT, AUTH
+
+    async def _on_pingreq(self, packet: Pingreq) -> None:
+        self.client.write_bytes(_PINGRESP)
+
+    async def _on_disconnect(self, packet: Disconnect) -> None:
+        """The client closes: keep or discard the will, apply a new session expiry."""
+        session = self.session
+        assert session is not None
+        client = self.client
+        new_expiry = packet.properties.session_expiry_interval
+        if new_expiry is not None:
+            requested = client.connect.properties.session_expiry_interval if client.connect else None
+            if not requested and new_expiry != 0:
+                raise ProtocolError(ReasonCode.PROTOCOL_ERROR, "session expiry changed from 0 at DISCONNECT")
+            session.expiry_interval = min(new_expiry, self.parts.settings.max_session_expiry)
+        client.disconnect_reason = packet.reason_code
+        client.clean_disconnect = packet.reason_code != ReasonCode.DISCONNECT_WITH_WILL_MESSAGE
+        client.note_end("client-disconnect", packet.reason_code if client.protocol.level == 5 else None)
+        raise ClientClosed
+
+    async def _on_auth(self, packet: Auth) -> None:
+        """Re-authentication (MQTT 5) after the connection is established."""
+        client = self.client
+        if client.protocol.level != 5 or client.connect is None:
+            raise ProtocolViolation("AUTH outside MQTT 5")
+        method = client.connect.properties.authentication_method
+        if method is None or packet.properties.authentication_method != method:
+            raise ProtocolViolation("AUTH with a different authentication method")
+        reply = await self.parts.hooks.first("on_auth_packet", client=client, packet=packet)
+        if not isinstance(reply, Auth) or reply.reason_code >= 0x80:
+            code = reply.reason_code if isinstance(reply, Auth) else ReasonCode.NOT_AUTHORIZED
+            raise ProtocolError(code, "re-authentication failed")
+        client.send(reply)
+
+
+class _AckQueue:
+    """A client's acknowledgements waiting for the store or for forwarding, released in order by one task."""
+
+    __slots__ = ("pending", "sent", "task")
+
+    def __init__(self) -> None:
+        self.pending: deque[_PendingAck] = deque()
+        #: Set whenever an acknowledgement left (the read loop may go on when it was full).
+        self.sent = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def cancel(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+class _ForwardFailed(Exception):
+    """A plugin that forwarded the message could not get it acknowledged where it went."""
+
+
+async def _forwarded(acks: list[Awaitable[Any]]) -> None:
+    """Wait for every forwarding acknowledgement; any failure means the message is not safe yet."""
+    for ack in acks:
+        try:
+            await ack
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _ForwardFailed(f"forwarding failed: {exc!r}") from exc
+
+
+#: The handler of each packet type a client may send after CONNECT.
+_HANDLERS: dict[type[Any], Callable[[ConnectionHandler, Any], Awaitable[None]]] = {
+    Publish: ConnectionHandler._on_publish,
+    Puback: ConnectionHandler._on_puback,
+    Pubrec: ConnectionHandler._on_pubrec,
+    Pubrel: ConnectionHandler._on_pubrel,
+    Pubcomp: ConnectionHandler._on_pubcomp,
+    Subscribe: ConnectionHandler._on_subscribe,
+    Unsubscribe: ConnectionHandler._on_unsubscribe,
+    Pingreq: ConnectionHandler._on_pingreq,
+    Disconnect: ConnectionHandler._on_disconnect,
+    Auth: ConnectionHandler._on_auth,
+}
+
+
+__all__ = ["ConnectionHandler"]
