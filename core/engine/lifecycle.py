@@ -338,7 +338,6 @@ class SessionLifecycle:
             if old is not None:
                 if old.client is not None:
                     await self._take_over(old.client, now)
-                    old.will = None  # the arriving state carries the will that counts
                 await self.router.forget(client_id)
                 self.registry.sessions.pop(client_id, None)
             session = session_from_state(state, now)

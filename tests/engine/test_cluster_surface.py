@@ -590,29 +590,6 @@ async def test_failed_forwarding_is_not_acknowledged(start_broker: StartBroker) 
     assert await no_message(v3)  # no v3 code says "not stored": unacknowledged, the client resends
 
 
-def test_retained_versions_newer_wins_and_clears_are_remembered() -> None:
-    from hookmq.engine.retained import MAX_TOMBSTONES, RetainedMessages
-
-    clock = iter(range(100, 10_000))
-    retained = RetainedMessages(clock=lambda: next(clock))
-    assert retained.store(Message("t", b"1", 0, True))
-    v1 = retained.version("t")
-    assert v1 is not None
-    assert not retained.apply("t", Message("t", b"old", 0, True), v1 - 1)  # older: loses
-    assert retained.apply("t", Message("t", b"new", 0, True), 50_000)  # newer, from elsewhere: wins
-    assert retained.next_version() > 50_000  # the clock moved past what it saw
-    assert retained.delete("t")
-    cleared = retained.version("t")
-    assert cleared is not None and retained.get("t") is None
-    assert not retained.apply("t", Message("t", b"new", 0, True), 50_000)  # no resurrection
-    assert [(e.topic, e.message, e.version) for e in retained.snapshot()] == [("t", None, cleared)]
-    retained.forget_tombstones(cleared + 1)
-    assert retained.snapshot() == []
-    for n in range(MAX_TOMBSTONES + 5):
-        retained.apply(f"x/{n}", None, 60_000 + n)
-    assert len(retained.snapshot()) == MAX_TOMBSTONES  # bounded, the oldest forgotten
-
-
 async def test_retain_hook_carries_the_version(start_broker: StartBroker) -> None:
     versions: list[tuple[str, bool, int]] = []
 
