@@ -30,6 +30,7 @@ from ..mqtt.packets import SubscriptionOptions
 from ..mqtt.reason_codes import ReasonCode
 from ..mqtt.topics import validate_topic_filter
 from ..mqtt.trie import SubscriberEntry, SubscriptionTrie
+from ..ratelimit import LogLimiter
 from .message import Message
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from .stats import Stats
 
 log = logging.getLogger("hookmq.broker")
+#: A plugin's mistake repeats per message: logged a bounded number of times.
+_plugin_errors = LogLimiter(logging.getLogger("hookmq.hooks"))
 
 #: Trie keys of routes start with this: U+0000 is refused in every MQTT string, so no client id has it.
 ROUTE_KEY_PREFIX = "\x00"
@@ -326,7 +329,10 @@ class Router:
                 if acks is not None and inspect.isawaitable(token):
                     acks.append(token)
                 elif inspect.iscoroutine(token):
-                    token.close()  # nobody waits for it (QoS 0, a will, a redelivery)
+                    token.close()  # nobody waits for it (QoS 0, a will, a redelivery): it must not linger
+                    _plugin_errors.log("on_forward coroutine", logging.ERROR,
+                                       "on_forward returned a coroutine where nobody waits (QoS 0, a will): "
+                                       "it never ran; forward synchronously and return a future")
         return len(destinations)
 
     # ------------------------------------------------------------------ shared groups when a member leaves

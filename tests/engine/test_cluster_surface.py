@@ -628,3 +628,21 @@ async def test_session_moved_without_connection_hands_out_the_offline_session(st
     back = await client_of(broker, "off", clean_start=False, properties=PERSISTENT)
     [got] = await messages(back, 1)
     assert got.payload == b"queued"
+
+
+async def test_a_coroutine_from_on_forward_where_nobody_waits_is_closed_and_reported(
+        start_broker: StartBroker, caplog: pytest.LogCaptureFixture) -> None:
+    ran: list[str] = []
+
+    class AsyncByMistake:
+        @hookimpl
+        async def on_forward(self, message: Message) -> None:
+            ran.append(message.topic)
+
+    broker = await start_broker(extra_plugins={"fwd": AsyncByMistake()})
+    broker.add_route("n", "c/#")
+    with caplog.at_level("ERROR", logger="hookmq.hooks"):
+        await broker.publish("c/0", b"x", qos=0)
+    assert ran == [] and "on_forward returned a coroutine" in caplog.text
+    assert await broker.publish("c/1", b"x", qos=1) == 1  # where a publisher waits, it is awaited
+    assert ran == ["c/1"]
