@@ -79,16 +79,12 @@ class ConnectionHandler:
         """Serve the connection from CONNECT to close; never raises."""
         client = self.client
         try:
-            handshake = Handshake(client, self.parts)
-            pending = await handshake.read_connect()
-            if pending is None:
-                return
-            connect, rest = pending
-            self.session = await handshake.establish(connect)
-            if self.session is None:
+            rest = await self._handshake()
+            if rest is None:
                 return
             for packet in rest:
                 await self._dispatch(packet)
+            del rest
             await self._read_loop()
         except ProtocolError as exc:
             client.protocol_error(exc)
@@ -120,23 +116,34 @@ class ConnectionHandler:
             self.parts.partial_packets.release(client.protocol)
             await self.parts.sessions.client_gone(client, self.session)
 
+    async def _handshake(self) -> list[Packet] | None:
+        """CONNECT to CONNACK; the packets that came with CONNECT, or None when the connection is not accepted.
+
+        Its own coroutine, so the handshake's state is gone before the connection settles in.
+        """
+        handshake = Handshake(self.client, self.parts)
+        pending = await handshake.read_connect()
+        if pending is None:
+            return None
+        connect, rest = pending
+        self.session = await handshake.establish(connect)
+        return rest if self.session is not None else None
+
     async def _read_loop(self) -> None:
         """Read, decode and dispatch until the connection ends."""
         client = self.client
         conn = client.conn
         protocol = client.protocol
         stats = self.parts.stats
-        partial_packets = self.parts.partial_packets
         decoder = protocol.decoder
-        monotonic = time.monotonic
         while not client.detached:
             data = await conn.read()
             if not data:
                 return
             stats.bytes_received += len(data)
-            packets = protocol.receive(data, monotonic())
+            packets = protocol.receive(data, time.monotonic())
             if decoder.incomplete_packet_size != protocol.partial_reserved:
-                partial_packets.hold(protocol)
+                self.parts.partial_packets.hold(protocol)
             stats.packets_received += len(packets)
             for packet in packets:
                 await self._dispatch(packet)
