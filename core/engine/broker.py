@@ -207,7 +207,7 @@ class Broker:
     async def _serve_connection(self, conn: Connection) -> None:
         """The listener handler: one client from CONNECT to close."""
         protocol = ProtocolState(self.settings, time.monotonic())
-        client = Client(conn, protocol, self.stats, self.deferred, broker=self)
+        client = Client(conn, protocol, self.stats, self.deferred, self)
         self._connections.add(client)
         try:
             await ConnectionHandler(client, self._parts).run()

@@ -42,8 +42,8 @@ from ..mqtt.packets import (
 from ..mqtt.reason_codes import SUBACK_V3_FAILURE, ReasonCode
 from ..mqtt.topics import parse_shared
 from ..mqtt.trie import SubscriberEntry
+from . import handshake
 from .client import Client, ClientClosed
-from .handshake import Handshake
 from .persistence import StorageFailed
 from .protocol import check_capabilities
 from .session import AWAIT_PUBCOMP
@@ -78,9 +78,15 @@ class ConnectionHandler:
     async def run(self) -> None:
         """Serve the connection from CONNECT to close; never raises."""
         client = self.client
+        parts = self.parts
         try:
-            rest = await self._handshake()
-            if rest is None:
+            pending = await handshake.read_connect(client, parts)
+            if pending is None:
+                return
+            connect, rest = pending
+            self.session = await handshake.establish(client, parts, connect)
+            del pending, connect  # what only the handshake needed is freed at CONNACK
+            if self.session is None:
                 return
             for packet in rest:
                 await self._dispatch(packet)
@@ -108,26 +114,14 @@ class ConnectionHandler:
         finally:
             if self._acks is not None:
                 self._acks.cancel()  # unacknowledged messages are resent by the client
-            hooks = self.parts.hooks
+            hooks = parts.hooks
             if hooks.enabled("on_packet_encode") or hooks.enabled("on_packet_sent"):
-                await self.parts.deferred.flush()  # hooked writes (a refusing CONNACK) go out first
+                await parts.deferred.flush()  # hooked writes (a refusing CONNACK) go out first
             client.conn.close()
-            self.parts.connection_log.ended(client)
-            self.parts.partial_packets.release(client.protocol)
-            await self.parts.sessions.client_gone(client, self.session)
-
-    async def _handshake(self) -> list[Packet] | None:
-        """CONNECT to CONNACK; the packets that came with CONNECT, or None when the connection is not accepted.
-
-        Its own coroutine, so the handshake's state is gone before the connection settles in.
-        """
-        handshake = Handshake(self.client, self.parts)
-        pending = await handshake.read_connect()
-        if pending is None:
-            return None
-        connect, rest = pending
-        self.session = await handshake.establish(connect)
-        return rest if self.session is not None else None
+            parts.connection_log.ended(client)
+            if client.protocol.partial_reserved:
+                parts.partial_packets.release(client.protocol)
+            await parts.sessions.client_gone(client, self.session)
 
     async def _read_loop(self) -> None:
         """Read, decode and dispatch until the connection ends."""
@@ -141,7 +135,9 @@ class ConnectionHandler:
             if not data:
                 return
             stats.bytes_received += len(data)
-            packets = protocol.receive(data, time.monotonic())
+            # ProtocolState.receive, inlined: this runs for every chunk read.
+            protocol.last_seen = time.monotonic()
+            packets = decoder.feed(data)
             if decoder.incomplete_packet_size != protocol.partial_reserved:
                 self.parts.partial_packets.hold(protocol)
             stats.packets_received += len(packets)
@@ -185,7 +181,7 @@ class ConnectionHandler:
         persistence = parts.persistence
         recorded_before = persistence.issued
         # Only forwarding hands back acknowledgements to wait for: without destinations nothing is allocated.
-        acks: list[Awaitable[Any]] | None = [] if qos and parts.router.has_destinations else None
+        acks: list[Awaitable[Any]] | None = [] if parts.router.has_destinations and qos else None
         reason = await self._admit_publish(packet)
         if reason is None:
             reason = await parts.router.publish_from(client, packet, acks)
@@ -194,7 +190,8 @@ class ConnectionHandler:
             persistence.incoming(session, packet.packet_id, True)
         if not qos:
             return
-        if (self._acks is not None and self._acks.pending) or acks or (
+        queue = self._acks
+        if (queue is not None and queue.pending) or acks or (
                 persistence.must_wait and persistence.issued != recorded_before):
             await self._ack_when_stored(persistence.issued, qos, packet.packet_id, reason, acks or None)
         else:
@@ -281,10 +278,8 @@ class ConnectionHandler:
 
     def _send_ack(self, kind: type[Puback] | type[Pubrec], packet_id: int, reason: int) -> None:
         """PUBACK/PUBREC; v3 has no reason codes, so a refused message is acknowledged plainly."""
-        if self.client.protocol.level == 5:
-            self.client.send(kind(packet_id, reason))
-        else:
-            self.client.send(kind(packet_id))
+        client = self.client
+        client.send(kind(packet_id, reason) if client.protocol.level == 5 else kind(packet_id))
 
     # ------------------------------------------------------------------ acknowledgements in
 

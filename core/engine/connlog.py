@@ -65,9 +65,9 @@ class ConnectionLog:
         session = "clean-start" if client.clean_start else ("resumed" if session_present else "new")
         log_event(self.limiter, logging.INFO, "connected", {
             **_identity(client),
-            "protocol": protocol_name(client.protocol_level),
+            "protocol": protocol_name(client.protocol.level),
             "session": session,
-            "keep_alive": client.keep_alive,
+            "keep_alive": client.protocol.keep_alive,
         })
 
     def ended(self, client: Client) -> None:
@@ -87,7 +87,7 @@ class ConnectionLog:
                 return
         fields: dict[str, Field] = {**_identity(client)}
         if event != "disconnected" and client.connect is not None:
-            fields["protocol"] = protocol_name(client.protocol_level)
+            fields["protocol"] = protocol_name(client.protocol.level)
         fields["cause"] = cause.kind
         if cause.reason_code is not None:
             fields["reason"] = reason_text(cause.reason_code, disconnect=event == "disconnected")

@@ -1,12 +1,13 @@
 """The CONNECT handshake of one connection: reading CONNECT, identifiers, authentication, CONNACK.
 
-`Handshake` lives from a connection's first bytes until CONNACK, then is dropped; the
-connection handler (`hookmq.engine.connection`) takes over with the session it attached.
+The connection handler (`hookmq.engine.connection`) calls `read_connect` and `establish`
+from a connection's first bytes until CONNACK, then goes on with the session they attached.
+They are functions, not an object: a CONNECT should cost no more allocations than it must.
 
-State owned: the properties an enhanced-authentication exchange ended with, until they go into
-CONNACK. Who changes it: the handshake itself. It sets the client's identity (`Client`) and the
-negotiated protocol values (`ProtocolState`) once, and asks the session lifecycle to attach
-the session.
+State owned: none that outlives a CONNECT (the properties an enhanced-authentication exchange
+ended with travel to CONNACK as a value). Who changes it: nobody; the handshake sets the
+client's identity (`Client`) and the negotiated protocol values (`ProtocolState`) once, and
+asks the session lifecycle to attach the session.
 """
 
 from __future__ import annotations
@@ -33,217 +34,205 @@ log = logging.getLogger("hookmq.client")
 _CONNACK_V3_BAD_VERSION = b"\x20\x02\x00\x01"
 
 
-class Handshake:
-    """From the first bytes to CONNACK, for one connection."""
-
-    __slots__ = ("_auth_success_properties", "client", "parts")
-
-    def __init__(self, client: Client, parts: Parts) -> None:
-        self.client = client
-        self.parts = parts
-        self._auth_success_properties: Properties | None = None
-
-    async def read_connect(self) -> tuple[Connect, list[Packet]] | None:
-        """Wait for the first packet, which must be CONNECT; None when the peer went away."""
-        client = self.client
-        parts = self.parts
-        try:
-            async with asyncio.timeout(parts.settings.connect_timeout):
-                while True:
-                    data = await client.conn.read()
-                    if not data:
-                        return None
-                    parts.stats.bytes_received += len(data)
-                    protocol = client.protocol
-                    packets = protocol.feed(data)
-                    if protocol.decoder.incomplete_packet_size != protocol.partial_reserved:
-                        parts.partial_packets.hold(protocol)
-                    if packets:
-                        break
-        except ProtocolError as exc:
-            self._refuse_unreadable_connect(exc)
-            return None
-        first = packets[0]
-        if not isinstance(first, Connect):
-            client.error = f"first packet was {type(first).__name__}, not CONNECT"
-            client.note_end("protocol-error", detail=client.error)
-            return None
-        parts.stats.packets_received += len(packets)
-        return first, packets[1:]
-
-    def _refuse_unreadable_connect(self, exc: ProtocolError) -> None:
-        """Answer a CONNECT the codec rejected, where the protocol lets us answer at all."""
-        client = self.client
-        client.error = exc.message
-        client.note_end("protocol-error", exc.reason_code, exc.message)
-        if exc.reason_code == ReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
-            client.conn.write(_CONNACK_V3_BAD_VERSION)
-        elif client.protocol.decoder.protocol_level == 5:
-            client.conn.write(encode(Connack(reason_code=exc.reason_code), 5))
-
-    async def establish(self, connect: Connect) -> Session | None:
-        """Validate and authenticate CONNECT, attach the session and answer CONNACK; None when refused."""
-        client = self.client
-        parts = self.parts
-        settings = parts.settings
-        hooks = parts.hooks
-        client.connect = connect
-        client.username = connect.username
-        client.clean_start = connect.clean_start
-        client.protocol.accept_connect(connect, settings)
-        refusal = self._assign_client_id(connect)
-        await hooks.notify("on_connect", client=client, connect=connect)
-        if refusal is None:
-            refusal = parts.sessions.refusal(client, connect)
-        if refusal is None:
-            refusal = await self._authenticate(connect)
-        if refusal is None and connect.will is not None:
-            refusal = await self._check_will_topic(connect.will.topic)
-        if refusal is not None:
-            self._refuse(refusal)
-            return None
-        try:
-            session, session_present = await parts.sessions.attach(client, connect)
-        except Refused as refused:
-            self._refuse(refused.reason_code)
-            return None
-        client.protocol.established(connect, settings)
-        client.established = True
-        client.send(Connack(reason_code=0, session_present=session_present,
-                            properties=self._connack_properties(connect, session)))
-        parts.connection_log.connected(client, session_present)
-        await hooks.notify("on_session_established", client=client, connect=connect,
-                           session_present=session_present)
-        parts.delivery.resume(session)
-        return session
-
-    def _assign_client_id(self, connect: Connect) -> int | None:
-        """Apply the client identifier rules; returns a refusal reason code or None."""
-        settings = self.parts.settings
-        client = self.client
-        client_id = connect.client_id
-        level = client.protocol.level
-        if len(client_id) > settings.client_id_max_length:
-            return ReasonCode.CLIENT_IDENTIFIER_NOT_VALID
-        if not client_id:
-            may_assign = level == 5 or (level == 4 and connect.clean_start)
-            if not (may_assign and settings.allow_empty_client_id):
-                return ReasonCode.CLIENT_IDENTIFIER_NOT_VALID
-            client_id = f"auto-{uuid.uuid4()}"
-            client.assigned_client_id = client_id
-        else:
-            client.assigned_client_id = None
-        client.client_id = client_id
-        return None
-
-    async def _authenticate(self, connect: Connect) -> int | None:
-        """Run basic or enhanced authentication; returns a refusal reason code or None."""
-        hooks = self.parts.hooks
-        if connect.properties.authentication_method is not None:
-            return await self._enhanced_authentication(connect)
-        if await hooks.decide("on_connect_authenticate", client=self.client, connect=connect):
-            return None
-        if connect.username is not None or connect.password is not None:
-            return ReasonCode.BAD_USER_NAME_OR_PASSWORD
-        return ReasonCode.NOT_AUTHORIZED
-
-    async def _check_will_topic(self, topic: str) -> int | None:
-        """A will is a publish the client arranges in advance: the same rules and ACL apply.
-
-        A `$` topic is refused whatever the auth plugins say: those topics ($SYS) are the
-        broker's own, and a forged retained will would stand in for its figures.
-        """
-        if topic.startswith("$"):
-            return ReasonCode.TOPIC_NAME_INVALID
-        hooks = self.parts.hooks
-        if hooks.enabled("on_acl_check") and not await hooks.decide(
-            "on_acl_check", client=self.client, topic=topic, write=True
-        ):
-            return ReasonCode.NOT_AUTHORIZED
-        return None
-
-    async def _enhanced_authentication(self, connect: Connect) -> int | None:
-        """The MQTT 5 AUTH exchange at CONNECT, driven by `on_auth_packet` implementations."""
-        client = self.client
-        if client.protocol.level != 5:
-            return ReasonCode.BAD_AUTHENTICATION_METHOD
-        method = connect.properties.authentication_method
-        packet = Auth(reason_code=0, properties=Properties(
-            authentication_method=method, authentication_data=connect.properties.authentication_data))
-        async with asyncio.timeout(self.parts.settings.connect_timeout):
+async def read_connect(client: Client, parts: Parts) -> tuple[Connect, list[Packet]] | None:
+    """Wait for the first packet, which must be CONNECT; None when the peer went away."""
+    try:
+        async with asyncio.timeout(parts.settings.connect_timeout):
             while True:
-                reply = await self.parts.hooks.first("on_auth_packet", client=client, packet=packet)
-                if not isinstance(reply, Auth):
-                    return ReasonCode.BAD_AUTHENTICATION_METHOD
-                if reply.reason_code == ReasonCode.SUCCESS:
-                    self._auth_success_properties = reply.properties
+                data = await client.conn.read()
+                if not data:
                     return None
-                if reply.reason_code != ReasonCode.CONTINUE_AUTHENTICATION:
-                    return reply.reason_code
-                client.send(reply)
-                packet = await self._next_auth_packet()
+                parts.stats.bytes_received += len(data)
+                protocol = client.protocol
+                packets = protocol.feed(data)
+                if protocol.decoder.incomplete_packet_size != protocol.partial_reserved:
+                    parts.partial_packets.hold(protocol)
+                if packets:
+                    break
+    except ProtocolError as exc:
+        _refuse_unreadable_connect(client, exc)
+        return None
+    first = packets[0]
+    if not isinstance(first, Connect):
+        client.error = f"first packet was {type(first).__name__}, not CONNECT"
+        client.note_end("protocol-error", detail=client.error)
+        return None
+    parts.stats.packets_received += len(packets)
+    return first, packets[1:]
 
-    async def _next_auth_packet(self) -> Auth:
-        """Read the client's next packet during an AUTH exchange; it must be AUTH."""
-        client = self.client
+
+def _refuse_unreadable_connect(client: Client, exc: ProtocolError) -> None:
+    """Answer a CONNECT the codec rejected, where the protocol lets us answer at all."""
+    client.error = exc.message
+    client.note_end("protocol-error", exc.reason_code, exc.message)
+    if exc.reason_code == ReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
+        client.conn.write(_CONNACK_V3_BAD_VERSION)
+    elif client.protocol.decoder.protocol_level == 5:
+        client.conn.write(encode(Connack(reason_code=exc.reason_code), 5))
+
+
+async def establish(client: Client, parts: Parts, connect: Connect) -> Session | None:
+    """Validate and authenticate CONNECT, attach the session and answer CONNACK; None when refused."""
+    settings = parts.settings
+    hooks = parts.hooks
+    client.connect = connect
+    client.username = connect.username
+    client.clean_start = connect.clean_start
+    client.protocol.accept_connect(connect, settings)
+    refusal = _assign_client_id(client, parts, connect)
+    await hooks.notify("on_connect", client=client, connect=connect)
+    auth: Properties | None = None
+    if refusal is None:
+        refusal = parts.sessions.refusal(client, connect)
+    if refusal is None:
+        refusal, auth = await _authenticate(client, parts, connect)
+    if refusal is None and connect.will is not None:
+        refusal = await _check_will_topic(client, parts, connect.will.topic)
+    if refusal is not None:
+        _refuse(client, refusal)
+        return None
+    try:
+        session, session_present = await parts.sessions.attach(client, connect)
+    except Refused as refused:
+        _refuse(client, refused.reason_code)
+        return None
+    client.protocol.established(connect, settings)
+    client.established = True
+    client.send(Connack(reason_code=0, session_present=session_present,
+                        properties=_connack_properties(client, parts, connect, session, auth)))
+    parts.connection_log.connected(client, session_present)
+    await hooks.notify("on_session_established", client=client, connect=connect,
+                       session_present=session_present)
+    parts.delivery.resume(session)
+    return session
+
+
+def _assign_client_id(client: Client, parts: Parts, connect: Connect) -> int | None:
+    """Apply the client identifier rules; returns a refusal reason code or None."""
+    settings = parts.settings
+    client_id = connect.client_id
+    level = client.protocol.level
+    if len(client_id) > settings.client_id_max_length:
+        return ReasonCode.CLIENT_IDENTIFIER_NOT_VALID
+    if not client_id:
+        may_assign = level == 5 or (level == 4 and connect.clean_start)
+        if not (may_assign and settings.allow_empty_client_id):
+            return ReasonCode.CLIENT_IDENTIFIER_NOT_VALID
+        client_id = f"auto-{uuid.uuid4()}"
+        client.assigned_client_id = client_id
+    else:
+        client.assigned_client_id = None
+    client.client_id = client_id
+    return None
+
+
+async def _authenticate(client: Client, parts: Parts, connect: Connect) -> tuple[int | None, Properties | None]:
+    """Run basic or enhanced authentication: (refusal reason code or None, what AUTH success carried)."""
+    if connect.properties.authentication_method is not None:
+        return await _enhanced_authentication(client, parts, connect)
+    if await parts.hooks.decide("on_connect_authenticate", client=client, connect=connect):
+        return None, None
+    if connect.username is not None or connect.password is not None:
+        return ReasonCode.BAD_USER_NAME_OR_PASSWORD, None
+    return ReasonCode.NOT_AUTHORIZED, None
+
+
+async def _check_will_topic(client: Client, parts: Parts, topic: str) -> int | None:
+    """A will is a publish the client arranges in advance: the same rules and ACL apply.
+
+    A `$` topic is refused whatever the auth plugins say: those topics ($SYS) are the
+    broker's own, and a forged retained will would stand in for its figures.
+    """
+    if topic.startswith("$"):
+        return ReasonCode.TOPIC_NAME_INVALID
+    hooks = parts.hooks
+    if hooks.enabled("on_acl_check") and not await hooks.decide(
+        "on_acl_check", client=client, topic=topic, write=True
+    ):
+        return ReasonCode.NOT_AUTHORIZED
+    return None
+
+
+async def _enhanced_authentication(client: Client, parts: Parts, connect: Connect) -> tuple[int | None, Properties | None]:
+    """The MQTT 5 AUTH exchange at CONNECT, driven by `on_auth_packet` implementations."""
+    if client.protocol.level != 5:
+        return ReasonCode.BAD_AUTHENTICATION_METHOD, None
+    method = connect.properties.authentication_method
+    packet = Auth(reason_code=0, properties=Properties(
+        authentication_method=method, authentication_data=connect.properties.authentication_data))
+    async with asyncio.timeout(parts.settings.connect_timeout):
         while True:
-            data = await client.conn.read()
-            if not data:
-                raise ClientClosed
-            packets = client.protocol.feed(data)
-            if packets:
-                packet = packets[0]
-                if not isinstance(packet, Auth) or len(packets) > 1:
-                    raise ProtocolViolation("expected AUTH during the authentication exchange")
-                return packet
-
-    def _refuse(self, reason: int) -> None:
-        """Answer CONNACK with a refusal and end the connection."""
-        client = self.client
-        client.error = f"connection refused: {ReasonCode(reason).name}"
-        client.note_end("refused", reason)
-        if client.protocol.level == 5:
-            client.send(Connack(reason_code=reason))
-        else:
-            client.send(Connack(reason_code=connack_v3_code(reason)))
-
-    def _connack_properties(self, connect: Connect, session: Session) -> Properties:
-        """What a v5 client must learn about this server and its session."""
-        client = self.client
-        if client.protocol.level != 5:
-            return NO_PROPERTIES
-        settings = self.parts.settings
-        requested_expiry = connect.properties.session_expiry_interval or 0
-        values: dict[str, Any] = {
-            "receive_maximum": settings.receive_maximum,
-            "topic_alias_maximum": settings.topic_alias_maximum or None,
-        }
-        if client.assigned_client_id is not None:
-            values["assigned_client_identifier"] = client.assigned_client_id
-        if session.expiry_interval != requested_expiry:
-            values["session_expiry_interval"] = session.expiry_interval
-        if settings.maximum_qos < 2:
-            values["maximum_qos"] = settings.maximum_qos
-        if not settings.retain_available:
-            values["retain_available"] = 0
-        if settings.max_packet_size < 268_435_455:
-            values["maximum_packet_size"] = settings.max_packet_size
-        if not settings.wildcard_subscription_available:
-            values["wildcard_subscription_available"] = 0
-        if not settings.subscription_identifier_available:
-            values["subscription_identifier_available"] = 0
-        if not settings.shared_subscription_available:
-            values["shared_subscription_available"] = 0
-        keep_alive = client.protocol.keep_alive
-        if keep_alive != connect.keep_alive:
-            values["server_keep_alive"] = keep_alive
-        if connect.properties.request_response_information:
-            values["response_information"] = f"response/{client.client_id}"
-        auth = self._auth_success_properties
-        if auth is not None:
-            values["authentication_method"] = connect.properties.authentication_method
-            values["authentication_data"] = auth.authentication_data
-        return Properties(**values)
+            reply = await parts.hooks.first("on_auth_packet", client=client, packet=packet)
+            if not isinstance(reply, Auth):
+                return ReasonCode.BAD_AUTHENTICATION_METHOD, None
+            if reply.reason_code == ReasonCode.SUCCESS:
+                return None, reply.properties
+            if reply.reason_code != ReasonCode.CONTINUE_AUTHENTICATION:
+                return reply.reason_code, None
+            client.send(reply)
+            packet = await _next_auth_packet(client)
 
 
-__all__ = ["Handshake"]
+async def _next_auth_packet(client: Client) -> Auth:
+    """Read the client's next packet during an AUTH exchange; it must be AUTH."""
+    while True:
+        data = await client.conn.read()
+        if not data:
+            raise ClientClosed
+        packets = client.protocol.feed(data)
+        if packets:
+            packet = packets[0]
+            if not isinstance(packet, Auth) or len(packets) > 1:
+                raise ProtocolViolation("expected AUTH during the authentication exchange")
+            return packet
+
+
+def _refuse(client: Client, reason: int) -> None:
+    """Answer CONNACK with a refusal and end the connection."""
+    client.error = f"connection refused: {ReasonCode(reason).name}"
+    client.note_end("refused", reason)
+    if client.protocol.level == 5:
+        client.send(Connack(reason_code=reason))
+    else:
+        client.send(Connack(reason_code=connack_v3_code(reason)))
+
+
+def _connack_properties(client: Client, parts: Parts, connect: Connect, session: Session,
+                        auth: Properties | None) -> Properties:
+    """What a v5 client must learn about this server and its session."""
+    if client.protocol.level != 5:
+        return NO_PROPERTIES
+    settings = parts.settings
+    requested_expiry = connect.properties.session_expiry_interval or 0
+    values: dict[str, Any] = {
+        "receive_maximum": settings.receive_maximum,
+        "topic_alias_maximum": settings.topic_alias_maximum or None,
+    }
+    if client.assigned_client_id is not None:
+        values["assigned_client_identifier"] = client.assigned_client_id
+    if session.expiry_interval != requested_expiry:
+        values["session_expiry_interval"] = session.expiry_interval
+    if settings.maximum_qos < 2:
+        values["maximum_qos"] = settings.maximum_qos
+    if not settings.retain_available:
+        values["retain_available"] = 0
+    if settings.max_packet_size < 268_435_455:
+        values["maximum_packet_size"] = settings.max_packet_size
+    if not settings.wildcard_subscription_available:
+        values["wildcard_subscription_available"] = 0
+    if not settings.subscription_identifier_available:
+        values["subscription_identifier_available"] = 0
+    if not settings.shared_subscription_available:
+        values["shared_subscription_available"] = 0
+    keep_alive = client.protocol.keep_alive
+    if keep_alive != connect.keep_alive:
+        values["server_keep_alive"] = keep_alive
+    if connect.properties.request_response_information:
+        values["response_information"] = f"response/{client.client_id}"
+    if auth is not None:
+        values["authentication_method"] = connect.properties.authentication_method
+        values["authentication_data"] = auth.authentication_data
+    return Properties(**values)
+
+
+__all__ = ["establish", "read_connect"]

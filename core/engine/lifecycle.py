@@ -102,8 +102,16 @@ class SessionLifecycle:
             refusal = await self.hooks.first("on_session_claim", client=client, connect=connect)
             if refusal is not None:
                 raise Refused(int(refusal))
-        async with self._locked(client.client_id):
-            return await self._attach(client, connect)
+        # The lock inline rather than through `_locked`: this runs for every CONNECT.
+        client_id = client.client_id
+        locks = self._attach_locks
+        lock = locks.setdefault(client_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._attach(client, connect)
+        finally:
+            if not lock.locked() and locks.get(client_id) is lock:
+                del locks[client_id]
 
     def _locked(self, client_id: str) -> _AttachLock:
         return _AttachLock(self._attach_locks, client_id)
@@ -235,7 +243,8 @@ class SessionLifecycle:
         """Discard a session: pending will, subscriptions, queued shared messages go elsewhere."""
         if session.will is not None and session.client is None:
             await self.publish_will(session)
-        await self.router.remove_all(session)
+        if session.subscriptions:
+            await self.router.remove_all(session)
         inflight = list(session.inflight.values())
         session.inflight.clear()
         for out in inflight:

@@ -64,7 +64,10 @@ class ProtocolState:
         return self.decoder.feed(data)
 
     def receive(self, data: bytes, now: float) -> list[Packet]:
-        """Decode bytes received at monotonic time ``now``; they count as a sign of life."""
+        """Decode bytes received at monotonic time ``now``; they count as a sign of life.
+
+        (The connection handler's read loop does exactly this inline, once per chunk read.)
+        """
         self.last_seen = now
         return self.decoder.feed(data)
 

@@ -400,15 +400,18 @@ class Router:
     async def remove_all(self, session: Session) -> None:
         """A session ends: its subscriptions leave the trie and the session."""
         removed = self.trie.remove_client(session.client_id)
+        if not removed:
+            return
+        subscriptions = session.subscriptions
         for entry in removed:
-            session.subscriptions.pop(entry.topic_filter, None)
-        await self._removed(removed)
+            subscriptions.pop(entry.topic_filter, None)
+        if self.hooks.enabled("on_subscription_removed"):
+            for entry in removed:
+                await self.hooks.notify("on_subscription_removed", entry=entry)
 
     async def forget(self, client_id: str) -> None:
         """This broker's copy of a session is stale: take its subscriptions out of the trie."""
-        await self._removed(self.trie.remove_client(client_id))
-
-    async def _removed(self, removed: list[SubscriberEntry]) -> None:
+        removed = self.trie.remove_client(client_id)
         if removed and self.hooks.enabled("on_subscription_removed"):
             for entry in removed:
                 await self.hooks.notify("on_subscription_removed", entry=entry)
