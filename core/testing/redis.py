@@ -15,20 +15,20 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import pytest
 
-__all__ = ["RedisServer", "RedisServerError", "redis_server"]
+__all__ = ["RedisServer", "RedisServerError", "free_port", "redis_server"]
 
 
 class RedisServerError(RuntimeError):
     """The redis-server process could not be started or did not answer in time."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """Ask the kernel for a port that is free on 127.0.0.1 right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -60,6 +60,7 @@ class RedisServer:
         appendonly: bool = False,
         directory: str | Path | None = None,
         start_timeout: float = 10.0,
+        extra: Sequence[str] = (),
     ) -> None:
         """Prepare (not start) a server; ``binary`` defaults to ``redis-server`` on PATH."""
         found = binary or shutil.which("redis-server")
@@ -67,13 +68,15 @@ class RedisServer:
             raise RedisServerError("redis-server binary not found on PATH")
         self.binary = found
         self.appendonly = appendonly
+        #: More ``--option value`` arguments (replication, cluster mode, durability).
+        self.extra = list(extra)
         self.start_timeout = start_timeout
         self._owned_dir: tempfile.TemporaryDirectory[str] | None = None
         if directory is None:
             self._owned_dir = tempfile.TemporaryDirectory(prefix="hookmq-redis-")
             directory = self._owned_dir.name
         self.directory = Path(directory)
-        self.port = _free_port()
+        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -96,6 +99,7 @@ class RedisServer:
             "--dir", str(self.directory),
             "--protected-mode", "no",
             "--loglevel", "warning",
+            *self.extra,
         ]
 
     def start(self) -> RedisServer:

@@ -1,4 +1,4 @@
-"""The Redis store: every operation goes through one MULTI/EXEC pipeline per batch.
+"""The Redis store: every batch of operations is one MULTI/EXEC (one per slot in Redis Cluster).
 
 Operations are lists of Redis commands plus a function turning their replies into the
 result. The :class:`~hookmq.store.batching.GroupCommitter` packs everything queued since the
@@ -6,10 +6,16 @@ last round trip into one transaction, so N concurrent writes cost one round trip
 atomically. When Redis cannot be reached, the batch fails with
 :class:`~hookmq.store.errors.StoreUnavailable` and the store backs off (exponentially, up
 to ``max_backoff``): operations fail fast during the pause, then the next batch reconnects.
+
+In Redis Cluster (``cluster = true``) the keys carry hash tags (:mod:`.keys`), every
+operation touches one slot, and a batch becomes one transaction per slot, sent to the
+slots' primaries concurrently; an operation's outcome is that of its slot's transaction.
+With Sentinel the batch goes to whichever server the sentinels name as primary.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -17,12 +23,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-import redis.asyncio as aioredis
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from hookmq.store.base import DropPolicy, Store
 from hookmq.store.batching import GroupCommitter
@@ -40,6 +43,7 @@ from hookmq.store.serialize import (
 )
 from hookmq.store.settings import StorageSettings
 
+from .connect import Backend, client_kwargs, command_slot, connect
 from .keys import KeyLayout
 from .settings import RedisStoreSettings
 
@@ -82,37 +86,11 @@ class Operation:
     parse: Callable[[list[Any]], object] = _nothing
 
 
-def _client_kwargs(options: RedisStoreSettings) -> tuple[str, dict[str, Any]]:
-    """The URL and keyword arguments for ``redis.asyncio.Redis.from_url``."""
-    url = options.url
-    parts = urlsplit(url)
-    if options.tls is not None:
-        scheme = "rediss" if options.tls else "redis"
-        url = urlunsplit((scheme, *parts[1:]))
-    kwargs: dict[str, Any] = {
-        "socket_connect_timeout": options.connect_timeout,
-        "socket_timeout": options.timeout,
-        # Our own back-off decides when to retry; redis-py retrying inside a batch would stall it.
-        "retry": Retry(NoBackoff(), 0),
-        "decode_responses": False,
-    }
-    if options.username is not None:
-        kwargs["username"] = options.username
-    if options.password is not None:
-        kwargs["password"] = options.password.get_secret_value()
-    if options.db is not None:
-        kwargs["db"] = options.db
-    if url.startswith("rediss://"):
-        kwargs["ssl_cert_reqs"] = "required" if options.tls_verify else "none"
-        kwargs["ssl_check_hostname"] = options.tls_verify
-        for key, value in (
-            ("ssl_ca_certs", options.tls_ca_file),
-            ("ssl_certfile", options.tls_cert_file),
-            ("ssl_keyfile", options.tls_key_file),
-        ):
-            if value is not None:
-                kwargs[key] = value
-    return url, kwargs
+#: The older name of :func:`.connect.client_kwargs` (one-server clients built elsewhere use it).
+_client_kwargs = client_kwargs
+
+#: Slot transactions of one batch in flight at once (Redis Cluster).
+_SLOT_CONCURRENCY = 32
 
 
 def _redacted(url: str) -> str:
@@ -143,8 +121,8 @@ class RedisStore(Store):
         """Prepare a store; nothing connects until ``open``."""
         self.options = options or RedisStoreSettings()
         self.storage = storage or StorageSettings()
-        self.keys = KeyLayout(self.options.prefix)
-        self._client: aioredis.Redis | None = None
+        self.keys = KeyLayout(self.options.prefix, tagged=self.options.cluster)
+        self._backend: Backend | None = None
         self._committer: GroupCommitter[Operation] | None = None
         self._backoff = _INITIAL_BACKOFF
         self._down_until = 0.0
@@ -154,12 +132,20 @@ class RedisStore(Store):
 
     @property
     def where(self) -> str:
-        """The Redis URL, password hidden."""
-        return _redacted(self.options.url)
+        """The Redis URL, password hidden (with the sentinels or the cluster named)."""
+        return self._topology(_redacted(self.options.url))
+
+    def _topology(self, url: str) -> str:
+        options = self.options
+        if options.sentinels:
+            return f"{options.service_name!r} via sentinels {','.join(options.sentinels)}"
+        if options.cluster:
+            return f"cluster {','.join([url, *options.nodes])}"
+        return url
 
     def describe(self) -> str:
         """The Redis URL without its password, and the key prefix."""
-        return f"redis: {_without_password(self.options.url)} (key prefix {self.options.prefix!r})"
+        return f"redis: {self._topology(_without_password(self.options.url))} (key prefix {self.options.prefix!r})"
 
     def _mark_down(self, error: BaseException) -> StoreUnavailable:
         self._down_until = time.monotonic() + self._backoff
@@ -168,21 +154,40 @@ class RedisStore(Store):
         return StoreUnavailable(f"redis store: {self.where} unreachable ({error}); next attempt in {pause:.1f}s")
 
     async def _execute(self, ops: list[Operation]) -> list[object]:
-        client = self._client
-        if client is None:
+        backend = self._backend
+        if backend is None:
             raise StoreClosed("redis store is not open")
         if time.monotonic() < self._down_until:
             raise StoreUnavailable(f"redis store: {self.where} is down; waiting before reconnecting")
-        pipe = client.pipeline(transaction=True)
-        for op in ops:
-            for command in op.commands:
-                pipe.execute_command(*command)
+        if not backend.cluster:
+            outcomes = await self._transaction(backend, ops)
+            if isinstance(outcomes, BaseException):
+                raise outcomes
+            return outcomes
+        by_slot: dict[int, list[int]] = {}
+        for index, op in enumerate(ops):
+            by_slot.setdefault(command_slot(op.commands[0]), []).append(index)
+        limit = asyncio.Semaphore(_SLOT_CONCURRENCY)
+
+        async def one_slot(indexes: list[int]) -> tuple[list[int], list[object] | BaseException]:
+            async with limit:
+                return indexes, await self._transaction(backend, [ops[i] for i in indexes])
+
+        results: list[object] = [None] * len(ops)
+        for indexes, outcome in await asyncio.gather(*(one_slot(group) for group in by_slot.values())):
+            for position, index in enumerate(indexes):
+                results[index] = outcome if isinstance(outcome, BaseException) else outcome[position]
+        return results
+
+    async def _transaction(self, backend: Backend, ops: list[Operation]) -> list[object] | StoreError:
+        """One MULTI/EXEC of ``ops``: their outcomes, or the error that failed them all."""
+        commands = [command for op in ops for command in op.commands]
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await backend.transact(commands)
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            raise self._mark_down(error) from error
+            return self._mark_down(error)
         except RedisError as error:
-            raise StoreUnavailable(f"redis store: {self.where}: {error}") from error
+            return StoreUnavailable(f"redis store: {self.where}: {error}")
         self._backoff = _INITIAL_BACKOFF
         return self._split(ops, replies)
 
@@ -223,13 +228,12 @@ class RedisStore(Store):
 
     async def open(self) -> None:
         """Connect and check Redis answers; raises StoreUnavailable when it does not."""
-        url, kwargs = _client_kwargs(self.options)
-        self._client = aioredis.Redis.from_url(url, **kwargs)
+        self._backend = connect(self.options)
         try:
-            await self._client.ping()
+            await self._backend.ping()
         except (RedisError, OSError) as error:
-            await self._client.aclose()
-            self._client = None
+            await self._backend.aclose()
+            self._backend = None
             raise StoreUnavailable(f"redis store: cannot reach {self.where}: {error}") from error
         self._backoff = _INITIAL_BACKOFF
         self._down_until = 0.0
@@ -240,9 +244,9 @@ class RedisStore(Store):
         committer, self._committer = self._committer, None
         if committer is not None:
             await committer.close()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._backend is not None:
+            await self._backend.aclose()
+            self._backend = None
 
     async def flush(self) -> None:
         """Wait until Redis has acknowledged every queued write."""
@@ -251,34 +255,41 @@ class RedisStore(Store):
     async def clear(self) -> None:
         """Delete every key under the prefix."""
         await self.flush()
-        client = self._client
-        if client is None:
+        backend = self._backend
+        if backend is None:
             raise StoreClosed("redis store is not open")
         try:
             batch: list[bytes] = []
-            async for key in client.scan_iter(match=self.keys.match_all(), count=500):
+            async for key in backend.scan(self.keys.match_all()):
                 batch.append(key)
                 if len(batch) >= 500:
-                    await client.unlink(*batch)
+                    await backend.unlink(batch)
                     batch.clear()
             if batch:
-                await client.unlink(*batch)
+                await backend.unlink(batch)
         except (RedisError, OSError) as error:
             raise StoreUnavailable(f"redis store: {self.where}: {error}") from error
 
     # -- sessions ----------------------------------------------------------------------------
 
     async def save_session(self, record: SessionRecord) -> None:
-        """HSET into the sessions hash."""
+        """HSET into the sessions hash (tagged: SET the client's session key)."""
+        if self.keys.tagged:
+            await self._write(("SET", self.keys.session(record.client_id), encode_session(record)))
+            return
         await self._write(("HSET", self.keys.sessions, record.client_id, encode_session(record)))
 
     async def load_session(self, client_id: str) -> SessionRecord | None:
-        """HGET from the sessions hash."""
-        found = await self._read(_first_optional(decode_session), ("HGET", self.keys.sessions, client_id))
+        """HGET from the sessions hash (tagged: GET)."""
+        command = ("GET", self.keys.session(client_id)) if self.keys.tagged else ("HGET", self.keys.sessions, client_id)
+        found = await self._read(_first_optional(decode_session), command)
         return cast("SessionRecord | None", found)
 
     async def delete_session(self, client_id: str) -> None:
-        """Remove the session field and every per-client key."""
+        """Remove the session and every per-client key (tagged: one single-slot DEL)."""
+        if self.keys.tagged:
+            await self._write(("DEL", *self.keys.client_keys(client_id)))
+            return
         await self._write(
             ("HDEL", self.keys.sessions, client_id),
             ("DEL", *self.keys.client_keys(client_id)),
@@ -286,18 +297,39 @@ class RedisStore(Store):
         )
 
     async def list_sessions(self) -> list[SessionRecord]:
-        """HVALS of the sessions hash."""
-        found = await self._read(_first_list(decode_session), ("HVALS", self.keys.sessions))
-        return cast("list[SessionRecord]", found)
+        """HVALS of the sessions hash (tagged: every primary scanned for session keys)."""
+        if not self.keys.tagged:
+            found = await self._read(_first_list(decode_session), ("HVALS", self.keys.sessions))
+            return cast("list[SessionRecord]", found)
+        client_ids = await self._scan_clients("session")
+        loaded = await asyncio.gather(*(self.load_session(client_id) for client_id in client_ids))
+        return [record for record in loaded if record is not None]
+
+    async def _scan_clients(self, kind: str) -> list[str]:
+        """The client ids having a per-client key of ``kind`` (tagged layout), sorted."""
+        backend = self._backend
+        if backend is None:
+            raise StoreClosed("redis store is not open")
+        await self.flush()
+        found: set[str] = set()
+        try:
+            async for key in backend.scan(self.keys.match_kind(kind)):
+                client_id = self.keys.client_of(key.decode("utf-8", "surrogatepass"), kind)
+                if client_id is not None:
+                    found.add(client_id)
+        except (RedisError, OSError) as error:
+            raise StoreUnavailable(f"redis store: {self.where}: {error}") from error
+        return sorted(found)
 
     # -- subscriptions -----------------------------------------------------------------------
 
     async def save_subscription(self, client_id: str, subscription: SubscriptionRecord) -> None:
-        """HSET by filter and note the client in the subscribers set."""
-        await self._write(
-            ("HSET", self.keys.subs(client_id), subscription.topic_filter, encode_subscription(subscription)),
-            ("SADD", self.keys.subscribers, client_id),
-        )
+        """HSET by filter and note the client in the subscribers set (tagged: no shared set)."""
+        saved = ("HSET", self.keys.subs(client_id), subscription.topic_filter, encode_subscription(subscription))
+        if self.keys.tagged:
+            await self._write(saved)
+            return
+        await self._write(saved, ("SADD", self.keys.subscribers, client_id))
 
     async def delete_subscription(self, client_id: str, topic_filter: str) -> None:
         """HDEL by filter."""
@@ -309,7 +341,11 @@ class RedisStore(Store):
         return cast("list[SubscriptionRecord]", found)
 
     async def load_all_subscriptions(self) -> dict[str, list[SubscriptionRecord]]:
-        """The subscribers set, then one HVALS per client in a single batch."""
+        """The subscribers set, then one HVALS per client in a single batch (tagged: a scan)."""
+        if self.keys.tagged:
+            client_ids = await self._scan_clients("subs")
+            loaded = await asyncio.gather(*(self.load_subscriptions(client_id) for client_id in client_ids))
+            return {client_id: subs for client_id, subs in zip(client_ids, loaded, strict=True) if subs}
         members = cast("list[bytes]", await self._read(lambda r: list(r[0]), ("SMEMBERS", self.keys.subscribers)))
         client_ids = sorted(member.decode("utf-8", "surrogatepass") for member in members)
         if not client_ids:
@@ -345,7 +381,8 @@ class RedisStore(Store):
         """The hash, ordered by the sorted set."""
 
         def parse(replies: list[Any]) -> list[OutgoingRecord]:
-            order, records = replies
+            order, raw = replies
+            records = raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2], strict=True))
             return [decode_outgoing(records[pid]) for pid in order if pid in records]
 
         found = await self._read(
