@@ -266,6 +266,23 @@ class ClusterSetup:
                 return server
         raise RedisServerError(f"no replica of {primary.port}")
 
+    def failover_to(self, replica: RedisServer) -> None:
+        """CLUSTER FAILOVER on ``replica`` (coordinated with its primary); returns once it serves its slots."""
+        _command(replica.port, "CLUSTER", "FAILOVER")
+        self.wait_primary(replica)
+        self.wait_ok()
+
+    def wait_primary(self, server: RedisServer) -> None:
+        """Wait until ``server`` is a primary that the other running nodes agree on."""
+
+        def leads() -> bool:
+            if _replication(server.port).get("role") != "master":
+                return False
+            owners = {int(entry[2][1]) for entry in _command(self._running()[0].port, "CLUSTER", "SLOTS")}
+            return server.port in owners
+
+        _until(f"node {server.port} to serve as primary", leads)
+
     def _running(self) -> list[RedisServer]:
         return [s for s in self.servers if s.running]
 
