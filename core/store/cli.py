@@ -19,6 +19,7 @@ _EPILOG = """\
 locations:
   sqlite:PATH                 an SQLite file (created when it is the destination)
   redis://[:PASSWORD@]HOST:PORT/DB, rediss://…   a Redis database (rediss = TLS)
+  redis-cluster://HOST:PORT, rediss-cluster://…  a Redis Cluster, by one of its nodes
   (memory is not a location: it holds nothing outside a running broker)
 """
 

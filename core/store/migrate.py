@@ -1,7 +1,9 @@
 """Copy every piece of broker state from one store to another (``hookmq store migrate``).
 
-Locations are written as ``sqlite:PATH`` or a ``redis://`` / ``rediss://`` URL. The memory
-store is not a valid location: it holds nothing outside a running broker.
+Locations are written as ``sqlite:PATH``, a ``redis://`` / ``rediss://`` URL, or a
+``redis-cluster://`` / ``rediss-cluster://`` URL naming one node of a Redis Cluster (the
+tagged key layout; this is how a deployment moves from one Redis or Sentinel to a Cluster).
+The memory store is not a valid location: it holds nothing outside a running broker.
 """
 
 from __future__ import annotations
@@ -54,7 +56,11 @@ def location_config(location: str, prefix: str = "hookmq:", storage: StorageSett
     through the same ``register_stores`` hook a running broker uses.
     """
     storage_table = (storage or StorageSettings()).model_dump()
-    if location.startswith(("redis://", "rediss://")):
+    if location.startswith(("redis-cluster://", "rediss-cluster://")):
+        storage_table["backend"] = "redis"
+        url = location.replace("-cluster://", "://", 1)
+        plugins = {"redis_store": {"url": url, "prefix": prefix, "cluster": True}}
+    elif location.startswith(("redis://", "rediss://")):
         storage_table["backend"] = "redis"
         plugins = {"redis_store": {"url": location, "prefix": prefix}}
     elif location.startswith("sqlite:"):
@@ -66,7 +72,7 @@ def location_config(location: str, prefix: str = "hookmq:", storage: StorageSett
     elif location.split(":", 1)[0] == "memory":
         raise MigrationError("memory is not a valid location: it holds nothing outside a running broker")
     else:
-        raise MigrationError(f"unknown store location {location!r}: use sqlite:PATH or redis://HOST:PORT/DB")
+        raise MigrationError(f"unknown store location {location!r}: use sqlite:PATH, redis://HOST:PORT/DB or redis-cluster://HOST:PORT")
     return Config.from_mapping({"storage": storage_table, "plugins": plugins}, source=f"location {location}")
 
 

@@ -58,7 +58,7 @@ class RedisStoreSettings(BaseModel):
         default_factory=list,
         description="Redis Sentinel addresses (host:port); the primary is asked of them, the URL's host is then unused.",
     )
-    service_name: str | None = Field(default=None, description="The primary's name in Sentinel (`sentinel monitor NAME ...`).")
+    service_name: str | None = Field(default=None, validate_default=True, description="The primary's name in Sentinel (`sentinel monitor NAME ...`).")
     sentinel_username: str | None = Field(default=None, description="ACL user name for the sentinels themselves.")
     sentinel_password: SecretStr | None = Field(default=None, description="Password of the sentinels themselves (`requirepass` of sentinel.conf).")
     cluster: bool = Field(default=False, description="Redis Cluster: keys carry hash tags, each batch is one transaction per slot.")
@@ -80,7 +80,9 @@ class RedisStoreSettings(BaseModel):
     @field_validator("service_name", mode="after")
     @classmethod
     def _service_name_with_sentinels(cls, value: str | None, info: ValidationInfo) -> str | None:
-        sentinels = info.data.get("sentinels")
+        if "sentinels" not in info.data:
+            return value  # sentinels itself was refused: that is the one error to report
+        sentinels = info.data["sentinels"]
         if sentinels and not value:
             raise ValueError("required when sentinels is set: the name the sentinels monitor the primary under")
         if value and not sentinels:

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import redis
 
 from hookmq.mqtt.packets import SubscriptionOptions
 from hookmq.store import cli
@@ -14,6 +15,7 @@ from hookmq.store.base import Store
 from hookmq.store.migrate import MigrationError, migrate, open_location, store_for_location
 from hookmq.store.records import OutgoingRecord, SubscriptionRecord
 from hookmq.testing.redis import RedisServer
+from hookmq.testing.redis_ha import ClusterSetup
 from hookmq.testing.store_contract import sample_message, sample_session
 
 Snapshot = dict[str, object]
@@ -169,3 +171,19 @@ async def test_migrate_function_reports_counts(tmp_path: Path) -> None:
     assert report.sessions == 12 and report.subscriptions == 25 and report.outgoing == 36
     assert report.incoming == 12 and report.queued == sum(range(12)) and report.retained == 20 and report.counters == 3
     assert totals == [13 + 20 + 1] and sum(steps) == totals[0]
+
+
+async def test_one_redis_to_a_redis_cluster_and_back(redis_server: RedisServer, redis_cluster: ClusterSetup) -> None:
+    """The flat layout of one Redis (or Sentinel) moves to a Cluster's tagged layout, and back."""
+    cluster = redis_cluster.url.replace("redis://", "redis-cluster://")
+    await _fill(redis_server.url)
+    original = await _snapshot(redis_server.url)
+    assert await asyncio.to_thread(_run, "migrate", "--from", redis_server.url, "--to", cluster,
+                                   "--clear-destination", "--quiet") == 0
+    assert await _snapshot(cluster) == original
+    node = redis_cluster.primary_of("hookmq:{c:client-3}:queue")
+    keys = {key.decode() for key in redis.Redis(port=node.port).keys("hookmq:{c:client-3}:*")}
+    assert keys == {f"hookmq:{{c:client-3}}:{kind}" for kind in ("session", "subs", "out", "outorder", "in", "queue")}
+    back = f"redis://127.0.0.1:{redis_server.port}/1"
+    assert await asyncio.to_thread(_run, "migrate", "--from", cluster, "--to", back, "--quiet") == 0
+    assert await _snapshot(back) == original
