@@ -12,6 +12,7 @@ Layers, each importing only the ones before it: :mod:`.wire` (bytes, sans-I/O),
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -42,6 +43,14 @@ def cluster_of(broker: Any) -> Cluster | None:
     """The cluster API of a broker running in cluster mode, or None."""
     plugin = _plugins.get(broker)
     return plugin.cluster if plugin is not None else None
+
+
+@hookimpl
+def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``hookmq cluster keygen`` (needs none of the gossip extra's modules)."""
+    from .commands import add_cluster_command
+
+    add_cluster_command(subparsers)
 
 
 @hookimpl
