@@ -149,6 +149,7 @@ class Backend:
         self.cluster = isinstance(client, RedisCluster)
         self.options = options
         self._stale_map = False
+        self._refreshing = asyncio.Lock()
 
     async def ping(self) -> None:
         """Raise unless Redis answers (in cluster mode: the slot map is loaded too)."""
@@ -164,8 +165,10 @@ class Backend:
         """
         if isinstance(self.client, RedisCluster):
             if self._stale_map:
-                await self.client.nodes_manager.initialize()
-                self._stale_map = False
+                async with self._refreshing:  # one reload for all the slots of a batch
+                    if self._stale_map:
+                        await self.client.nodes_manager.initialize()
+                        self._stale_map = False
             node = self.client.nodes_manager.get_node_from_slot(command_slot(commands[0]))
             connection = node.acquire_connection()
             try:

@@ -14,7 +14,7 @@ import redis
 from hookmq.plugins import redis_store
 from hookmq.plugins.redis_store.settings import RedisStoreSettings
 from hookmq.plugins.redis_store.store import RedisStore, _client_kwargs
-from hookmq.store.errors import StoreUnavailable
+from hookmq.store.errors import StoreError, StoreUnavailable
 from hookmq.store.records import OutgoingRecord, SubscriptionRecord
 from hookmq.store.settings import StorageSettings
 from hookmq.testing.redis import RedisServer
@@ -166,3 +166,45 @@ def test_tls_and_credentials_reach_the_client() -> None:
 def test_password_is_hidden_in_messages() -> None:
     store = RedisStore(RedisStoreSettings(url="redis://:hunter2@127.0.0.1:1/0"))
     assert "hunter2" not in store.where and "***" in store.where
+
+
+async def test_a_failing_command_fails_only_its_operation(store: RedisStore, redis_server: RedisServer) -> None:
+    redis.Redis.from_url(redis_server.url).set("t:queue:broken", "not a list")
+    results = await asyncio.gather(store.queue_length("broken"), store.save_incoming("fine", 1), return_exceptions=True)
+    assert isinstance(results[0], StoreError) and "WRONGTYPE" in str(results[0])
+    assert results[1] is None and await store.load_incoming("fine") == [1]
+
+
+async def test_wait_replicas_confirms_a_write_only_once_a_replica_has_it() -> None:
+    with RedisServer() as primary, RedisServer(extra=["--replicaof", "127.0.0.1", str(primary.port)]) as replica:
+        await _replica_online(primary)
+        store = RedisStore(RedisStoreSettings(url=primary.url, wait_replicas=1, wait_timeout=1.0, max_backoff=0.2))
+        await store.open()
+        try:
+            await store.save_session(sample_session("confirmed"))
+            replica.stop()
+            with pytest.raises(StoreUnavailable, match="0 of 1 replicas confirmed"):
+                await store.save_session(sample_session("unconfirmed"))
+            replica.start()
+            await _replica_online(primary)
+            await store.save_session(sample_session("confirmed-again"))
+            assert {s.client_id for s in await store.list_sessions()} >= {"confirmed", "confirmed-again"}
+        finally:
+            await store.close()
+
+
+async def _replica_online(primary: RedisServer) -> None:
+    client = redis.Redis.from_url(primary.url)
+    for _ in range(200):
+        if client.info("replication").get("slave0", {}).get("state") == "online":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the replica did not come online")
+
+
+def test_banner_names_the_topology() -> None:
+    sentinel = RedisStore(RedisStoreSettings(url="redis://:pw@x:1/2", sentinels=["10.0.0.1:26379"], service_name="main"))
+    assert sentinel.describe() == "redis: 'main' via sentinels 10.0.0.1:26379 (key prefix 'hookmq:')"
+    cluster = RedisStore(RedisStoreSettings(url="redis://:pw@10.0.0.5:7000", cluster=True, nodes=["10.0.0.6:7000"]))
+    assert cluster.describe() == "redis: cluster redis://10.0.0.5:7000,10.0.0.6:7000 (key prefix 'hookmq:')"
+    assert "pw" not in cluster.where and cluster.keys.tagged and not sentinel.keys.tagged
