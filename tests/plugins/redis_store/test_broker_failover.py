@@ -61,6 +61,8 @@ class Publisher:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="publisher", protocol=MQTTProtocolVersion.MQTTv5)
         self.client.max_inflight_messages_set(WINDOW)
         self.client.on_publish = self._on_publish
+        self.disconnects = 0
+        self.client.on_disconnect = self._on_disconnect
         self.lock = threading.Lock()
         self.number_of: dict[int, int] = {}
         self.early: dict[int, bool] = {}
@@ -77,6 +79,9 @@ class Publisher:
                 self.early[mid] = bool(reason_code.is_failure)
                 return
             self._settle(self.number_of.pop(mid), bool(reason_code.is_failure))
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        self.disconnects += 1
 
     def _settle(self, number: int, failed: bool) -> None:
         if failed:
@@ -144,6 +149,7 @@ async def _run(tmp_path: Path, store_table: str, failover: Callable[[], Awaitabl
                 await _publish_through(publisher, failover)
                 while publisher.outstanding:
                     await asyncio.sleep(0.05)
+            assert publisher.disconnects == 0, "the broker dropped the publisher during the failover"
         finally:
             publisher.stop()
         os.kill(broker.pid, signal.SIGKILL)  # nothing the first broker holds in memory survives
