@@ -160,28 +160,47 @@ class RedisStore(Store):
         if time.monotonic() < self._down_until:
             raise StoreUnavailable(f"redis store: {self.where} is down; waiting before reconnecting")
         if not backend.cluster:
-            outcomes = await self._transaction(backend, ops)
-            if isinstance(outcomes, BaseException):
-                raise outcomes
+            replies = await self._transaction(backend, [command for op in ops for command in op.commands])
+            if isinstance(replies, BaseException):
+                raise replies
+            outcomes: list[object] = []
+            position = 0
+            for op in ops:
+                outcomes.append(_outcome(op, replies[position : position + len(op.commands)]))
+                position += len(op.commands)
             return outcomes
-        by_slot: dict[int, list[int]] = {}
+        return await self._execute_per_slot(backend, ops)
+
+    async def _execute_per_slot(self, backend: Backend, ops: list[Operation]) -> list[object]:
+        """Redis Cluster: one transaction per slot; an operation spanning slots is split across them.
+
+        The store's own operations each stay in one slot (the tagged layout); the split is for
+        callers that add a command on a shared key (an index) to a per-client operation: each
+        part is atomic in its slot, and the operation succeeds only if every part did.
+        """
+        pieces: dict[int, list[tuple[int, int]]] = {}
         for index, op in enumerate(ops):
-            by_slot.setdefault(command_slot(op.commands[0]), []).append(index)
+            for position, command in enumerate(op.commands):
+                pieces.setdefault(command_slot(command), []).append((index, position))
+        replies: list[list[Any]] = [[None] * len(op.commands) for op in ops]
+        failed: dict[int, StoreError] = {}
         limit = asyncio.Semaphore(_SLOT_CONCURRENCY)
 
-        async def one_slot(indexes: list[int]) -> tuple[list[int], list[object] | BaseException]:
+        async def one_slot(entries: list[tuple[int, int]]) -> None:
             async with limit:
-                return indexes, await self._transaction(backend, [ops[i] for i in indexes])
+                result = await self._transaction(backend, [ops[i].commands[j] for i, j in entries])
+            if isinstance(result, StoreError):
+                for index, _ in entries:
+                    failed.setdefault(index, result)
+                return
+            for (index, position), reply in zip(entries, result, strict=True):
+                replies[index][position] = reply
 
-        results: list[object] = [None] * len(ops)
-        for indexes, outcome in await asyncio.gather(*(one_slot(group) for group in by_slot.values())):
-            for position, index in enumerate(indexes):
-                results[index] = outcome if isinstance(outcome, BaseException) else outcome[position]
-        return results
+        await asyncio.gather(*(one_slot(entries) for entries in pieces.values()))
+        return [failed[i] if i in failed else _outcome(op, replies[i]) for i, op in enumerate(ops)]
 
-    async def _transaction(self, backend: Backend, ops: list[Operation]) -> list[object] | StoreError:
-        """One MULTI/EXEC of ``ops``: their outcomes, or the error that failed them all."""
-        commands = [command for op in ops for command in op.commands]
+    async def _transaction(self, backend: Backend, commands: list[Command]) -> list[Any] | StoreError:
+        """One MULTI/EXEC of ``commands``: their replies, or the error that failed them all."""
         try:
             replies = await backend.transact(commands)
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
@@ -189,24 +208,7 @@ class RedisStore(Store):
         except RedisError as error:
             return StoreUnavailable(f"redis store: {self.where}: {error}")
         self._backoff = _INITIAL_BACKOFF
-        return self._split(ops, replies)
-
-    @staticmethod
-    def _split(ops: list[Operation], replies: list[Any]) -> list[object]:
-        outcomes: list[object] = []
-        position = 0
-        for op in ops:
-            mine = replies[position : position + len(op.commands)]
-            position += len(op.commands)
-            failure = next((reply for reply in mine if isinstance(reply, BaseException)), None)
-            if failure is not None:
-                outcomes.append(StoreError(f"redis store: {failure}"))
-                continue
-            try:
-                outcomes.append(op.parse(mine))
-            except ValueError as error:
-                outcomes.append(StoreError(f"redis store: unreadable record: {error}"))
-        return outcomes
+        return replies
 
     def _batcher(self) -> GroupCommitter[Operation]:
         if self._committer is None:
@@ -471,6 +473,17 @@ class RedisStore(Store):
             return {} if raw is None else cast("dict[str, int | float | str]", json.loads(raw))
 
         return cast("dict[str, int | float | str]", await self._read(parse, ("GET", self.keys.sys)))
+
+
+def _outcome(op: Operation, replies: list[Any]) -> object:
+    """An operation's result from its replies, or the StoreError one of them carries."""
+    failure = next((reply for reply in replies if isinstance(reply, BaseException)), None)
+    if failure is not None:
+        return StoreError(f"redis store: {failure}")
+    try:
+        return op.parse(replies)
+    except ValueError as error:
+        return StoreError(f"redis store: unreadable record: {error}")
 
 
 def _first_optional(decode: Callable[[bytes], object]) -> Callable[[list[Any]], object]:
