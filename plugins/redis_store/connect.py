@@ -172,7 +172,7 @@ class Backend:
             node = self.client.nodes_manager.get_node_from_slot(command_slot(commands[0]))
             connection = node.acquire_connection()
             try:
-                return await self._on(connection, commands)
+                return await self._transact_on(connection, commands)
             except (*TOPOLOGY_ERRORS, RedisConnectionError, RedisTimeoutError, OSError):
                 self._stale_map = True
                 raise
@@ -185,11 +185,12 @@ class Backend:
         pool = self.client.connection_pool
         connection = cast(Connection, await pool.get_connection())  # type: ignore[no-untyped-call]
         try:
-            return await self._on(connection, commands)
+            return await self._transact_on(connection, commands)
         finally:
             await pool.release(connection)
 
-    async def _on(self, connection: Connection, commands: Sequence[Command]) -> list[Any]:
+    async def _transact_on(self, connection: Connection, commands: Sequence[Command]) -> list[Any]:
+        """MULTI, the commands, EXEC (and WAIT) written at once on ``connection``; every reply read."""
         wait = self.options.wait_replicas
         sent: list[Command] = [("MULTI",), *commands, ("EXEC",)]
         if wait:
