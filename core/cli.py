@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from . import __version__
+from .buildinfo import build
 from .config import Config, ConfigError, config_reference, load_config, with_listener_address
 from .configshow import effective_toml
 from .exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SetupError
@@ -121,7 +122,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "2 usage or configuration error (TLS files included), 3 a listener cannot start, 4 the store cannot be opened "
         "(docs/operations.md).",
     )
-    parser.add_argument("--version", action="version", version=f"hookmq {__version__}")
+    parser.add_argument("--version", action="version", version=f"hookmq {__version__} ({build()})")
     _add_broker_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the broker (the default command)")

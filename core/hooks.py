@@ -124,6 +124,10 @@ class HookFacade:
         """Whether any plugin implements the hook; False means: skip the call entirely."""
         return name in self._enabled
 
+    def any_enabled(self, names: frozenset[str]) -> bool:
+        """Whether any of ``names`` has an implementation (one set operation, for the per-packet path)."""
+        return not self._enabled.isdisjoint(names)
+
     def implementations(self, name: str) -> list[str]:
         """The names of the plugins implementing a hook, in call order."""
         return [impl.plugin_name for impl in self._impls.get(name, ())]

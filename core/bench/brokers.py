@@ -1,6 +1,9 @@
 """Start and stop the brokers that ``hookmq bench compare`` measures, each on a free loopback port.
 
 - hookmq: ``python -m hookmq -c FILE serve`` with one TCP listener and the dashboard disabled.
+  ``hookmq@PYTHON`` is the same broker run by another interpreter (a virtual environment of
+  another build or commit: its ``bin/python``, or the environment's folder), so two builds are
+  measured in one alternating run; ``baseline`` is the name `--baseline-hookmq` gives one.
 - mosquitto: the Debian ``mosquitto`` binary with a generated configuration.
 - amqtt: installed from PyPI into a virtual environment of its own under the cache directory on
   first use (its pinned dependencies must not meet ours), started by a tiny launcher that keeps
@@ -27,6 +30,8 @@ from pathlib import Path
 from .runner import Target
 
 BROKERS = ("hookmq", "mosquitto", "amqtt")
+#: A broker name of this form runs hookmq with the interpreter after the ``@``.
+HOOKMQ_AT = "hookmq@"
 QUEUE_LIMIT = 1_000_000
 AMQTT_VERSION = "0.12.1"
 _START_TIMEOUT = 30.0
@@ -99,18 +104,20 @@ def cache_dir() -> Path:
 
 
 def start_broker(name: str, workdir: Path, amqtt_version: str = AMQTT_VERSION) -> RunningBroker:
-    """Start broker ``name`` (one of :data:`BROKERS`) and wait until it accepts connections."""
+    """Start broker ``name`` (one of :data:`BROKERS`, or another hookmq build) and wait until it accepts connections."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     if name == "hookmq":
         command, version = _hookmq_command(workdir, port)
+    elif name in _OTHER_HOOKMQ or name.startswith(HOOKMQ_AT):
+        command, version = _hookmq_command(workdir, port, hookmq_python(name))
     elif name == "mosquitto":
         command, version = _mosquitto_command(workdir, port)
     elif name == "amqtt":
         command, version = _amqtt_command(workdir, port, amqtt_version)
     else:
         raise BrokerUnavailable(f"unknown broker {name!r}; choose from {', '.join(BROKERS)}")
-    log_path = workdir / f"{name}-{port}.log"
+    log_path = workdir / f"{name.replace('/', '_')}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     broker = RunningBroker(name, port, process, log_path, version)
@@ -134,9 +141,57 @@ def _wait_until_listening(broker: RunningBroker) -> None:
 # -- hookmq ------------------------------------------------------------------------------------
 
 
-def _hookmq_command(workdir: Path, port: int) -> tuple[list[str], str]:
-    from .. import __version__
+#: Names given to other hookmq builds (``baseline`` by ``--baseline-hookmq``) → their interpreter.
+_OTHER_HOOKMQ: dict[str, str] = {}
 
+
+def known_broker(name: str) -> bool:
+    """Whether ``name`` is a broker `start_broker` can run."""
+    return name in BROKERS or name in _OTHER_HOOKMQ or name.startswith(HOOKMQ_AT)
+
+
+def add_hookmq_build(name: str, python: str) -> None:
+    """Let ``name`` (e.g. ``baseline``) stand for hookmq run by the interpreter ``python``."""
+    _OTHER_HOOKMQ[name] = python
+
+
+def hookmq_python(name: str) -> str:
+    """The interpreter of a ``hookmq@PATH`` (or named) build: PATH itself, or PATH/bin/python for a folder."""
+    path = Path(_OTHER_HOOKMQ.get(name) or name.removeprefix(HOOKMQ_AT)).expanduser()
+    if path.is_dir():
+        path = path / "bin" / "python"
+    if not path.exists():
+        raise BrokerUnavailable(f"{name}: no Python interpreter at {path}")
+    return str(path)
+
+
+_DESCRIBE_BUILD = (
+    "import hookmq\n"
+    "try:\n    from hookmq.buildinfo import build\n    b = build()\n"
+    "except ImportError:\n    b = 'pure Python'\n"
+    "print(hookmq.__version__, '(' + b + ')')"
+)
+
+
+def _describe_build(python: str) -> str:
+    try:
+        done = subprocess.run([python, "-c", _DESCRIBE_BUILD], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BrokerUnavailable(f"{python} cannot run: {error}") from error
+    if done.returncode:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+        raise BrokerUnavailable(f"{python} cannot import hookmq: {' '.join(tail)}")
+    return done.stdout.strip()
+
+
+def _hookmq_command(workdir: Path, port: int, python: str | None = None) -> tuple[list[str], str]:
+    if python is None:
+        from .. import __version__
+        from ..buildinfo import build
+
+        python, version = sys.executable, f"{__version__} ({build()})"
+    else:
+        version = _describe_build(python)
     config = workdir / f"hookmq-{port}.toml"
     config.write_text(
         'disabled_plugins = ["dashboard"]\n\n'
@@ -145,7 +200,7 @@ def _hookmq_command(workdir: Path, port: int) -> tuple[list[str], str]:
         f'[[listeners]]\nname = "tcp"\ntype = "tcp"\naddress = "127.0.0.1:{port}"\n\n'
         '[log]\nlevel = "WARNING"\n'
     )
-    return [sys.executable, "-m", "hookmq", "-c", str(config), "serve"], __version__
+    return [python, "-m", "hookmq", "-c", str(config), "serve"], version
 
 
 # -- mosquitto ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import report
-from .brokers import AMQTT_VERSION, BROKERS
+from .brokers import AMQTT_VERSION, BROKERS, add_hookmq_build, known_broker
 from .compare import run_comparison, write_outputs
 from .crosscheck import crosscheck_markdown, run_crosscheck
 from .paho_driver import CLIENTS_PER_PROCESS
@@ -71,7 +71,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--json", type=Path, help="run: also write the results as JSON to this file")
     out.add_argument("--out", type=Path, default=_default_out_dir(), help="compare: results folder")
-    out.add_argument("--brokers", default=",".join(BROKERS), help="compare: comma-separated subset of brokers")
+    out.add_argument(
+        "--brokers", default=",".join(BROKERS),
+        help="compare: comma-separated brokers: hookmq, mosquitto, amqtt, or hookmq@PYTHON "
+        "(hookmq run by another interpreter or virtual environment)",
+    )
+    out.add_argument(
+        "--baseline-hookmq", metavar="PYTHON",
+        help="compare: also run the hookmq of this interpreter (or virtual environment folder) as 'baseline', "
+        "alternating with the others; the table gains a hookmq/baseline column",
+    )
     out.add_argument("--amqtt-version", default=AMQTT_VERSION, help="compare: amqtt version to install")
     out.add_argument(
         "--rounds", type=_positive,
@@ -158,9 +167,13 @@ def _run(args: argparse.Namespace, workloads: Sequence[Workload], options: RunOp
 
 def _compare(args: argparse.Namespace, workloads: Sequence[Workload], options: RunOptions) -> int:
     brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
-    unknown = sorted(set(brokers) - set(BROKERS))
+    if args.baseline_hookmq:
+        add_hookmq_build("baseline", args.baseline_hookmq)
+        brokers.append("baseline")
+    unknown = sorted(b for b in set(brokers) if not known_broker(b))
     if unknown:
-        print(f"hookmq bench: unknown broker(s) {', '.join(unknown)}; choose from {', '.join(BROKERS)}", file=sys.stderr)
+        print(f"hookmq bench: unknown broker(s) {', '.join(unknown)}; choose from {', '.join(BROKERS)} "
+              "or hookmq@PYTHON", file=sys.stderr)
         return 2
     comparison = run_comparison(
         brokers, workloads, options, args.amqtt_version, args.rounds, args.amqtt_rounds, args.amqtt_device

@@ -3,7 +3,8 @@
 One line per listener (name, type, a URL a local client can use, how it is bound), then the
 store and where its data lives, whether clients must authenticate, the cluster mode, one line
 per plugin that says what it is doing (the `plugin_status` hook: the dashboard's URL, ...),
-and the enabled plugins. Nothing in it is secret: URLs lose their passwords.
+which build runs (compiled with mypyc or pure Python, `hookmq.buildinfo`) and the enabled
+plugins. Nothing in it is secret: URLs lose their passwords.
 
 State owned: none. Who changes it: nobody; it reads a started broker (`StartedBroker`: what
 the banner needs of one) once, when the broker has started.
@@ -63,9 +64,26 @@ async def banner(broker: StartedBroker) -> list[tuple[int, str]]:
     for name, status in sorted(statuses.items()):
         if name not in authenticators:
             lines.append((logging.INFO, f"{name}: {status}"))
+    lines.append((logging.INFO, f"build: {build_line()}"))
     enabled = sorted(name for name, info in getattr(broker.plugin_manager, "infos", {}).items() if info.enabled)
     lines.append((logging.INFO, f"plugins: {', '.join(enabled) or 'none'}"))
     return lines
+
+
+def build_line() -> str:
+    """``hookmq 0.1.0, pure Python, CPython 3.11.7, uvloop``: which build runs, on which event loop."""
+    import asyncio
+    import platform
+
+    from .. import __version__
+    from ..buildinfo import build
+
+    try:
+        loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    except RuntimeError:
+        loop = "no event loop"
+    loop = "uvloop" if loop == "uvloop" else "asyncio's own loop" if loop == "asyncio" else loop
+    return f"hookmq {__version__}, {build()}, {platform.python_implementation()} {platform.python_version()}, {loop}"
 
 
 def _store_line(broker: StartedBroker) -> str:

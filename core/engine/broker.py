@@ -82,13 +82,16 @@ class Broker:
         self.partial_packets = PartialPacketBudget(self.settings.max_incomplete_packet_bytes)
         #: The per-connection log lines (connects, ends with their cause), rate-limited.
         self.connection_log = ConnectionLog(config.log.connection_lines_per_second, config.log.connection_lines_burst)
+        #: Every live connection, established or not (for shutdown).
+        self._connections: set[Client] = set()
+        #: Tasks of connections beyond their first (catching up after a hook, ending): cancelled at stop.
+        self._connection_tasks: set[asyncio.Task[None]] = set()
         self._parts = Parts(self.settings, self.stats, self.hooks, self.deferred, self.persistence, self.delivery,
-                            self.router, self.lifecycle, self.partial_packets, self.connection_log, self)
+                            self.router, self.lifecycle, self.partial_packets, self.connection_log, self,
+                            self._connections, self._connection_tasks)
         self._sys = SysPublisher(self.info, self.settings.sys_interval, self.retained, self.router,
                                  self.persistence, self.hooks, self)
         self.listeners: list[RunningListener] = []
-        #: Every live connection, established or not (for shutdown).
-        self._connections: set[Client] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._started = False
@@ -170,6 +173,7 @@ class Broker:
         await self._wait_for_connections(timeout=3.0)
         for listener in self.listeners:
             await listener.close_connections(grace=0.5)
+        await self._end_connection_tasks()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -190,6 +194,16 @@ class Broker:
         for client in list(self._connections):
             client.conn.abort()
 
+    async def _end_connection_tasks(self) -> None:
+        """Cancel what connections still run (a hook that never returns, say) and wait for their clean-up."""
+        for _ in range(3):  # a clean-up may start another task; each round waits for those
+            tasks = list(self._connection_tasks)
+            if not tasks:
+                return
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def serve(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly."""
         await self.start()
@@ -205,14 +219,15 @@ class Broker:
             await self.stop()
 
     async def _serve_connection(self, conn: Connection) -> None:
-        """The listener handler: one client from CONNECT to close."""
+        """The listener handler: one client from CONNECT until it ends or is handed to the push path.
+
+        The client leaves `_connections` when its connection ends (`ConnectionHandler`), which
+        for a pushing connection is after this returns.
+        """
         protocol = ProtocolState(self.settings, time.monotonic())
         client = Client(conn, protocol, self.stats, self.deferred, self)
         self._connections.add(client)
-        try:
-            await ConnectionHandler(client, self._parts).run()
-        finally:
-            self._connections.discard(client)
+        await ConnectionHandler(client, self._parts).run()
 
     async def flush_deferred(self) -> None:
         """Run the queued notifications and hooked writes now."""

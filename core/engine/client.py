@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..mqtt.codec import encode
-from ..mqtt.packets import Connack, Connect, Disconnect, Packet
+from ..mqtt.packets import Connack, Connect, Disconnect, Packet, Puback, Pubcomp, Pubrec, Pubrel
 from ..mqtt.reason_codes import ReasonCode
 
 if TYPE_CHECKING:
@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 #: Seconds a closing connection may take to flush before it is cut (a peer that stopped reading).
 CLOSE_GRACE = 5.0
+
+#: The acknowledgement packet of each first byte `Client.send_ack` writes.
+_ACK_KINDS: dict[int, type[Puback] | type[Pubrec] | type[Pubrel] | type[Pubcomp]] = {
+    0x40: Puback, 0x50: Pubrec, 0x62: Pubrel, 0x70: Pubcomp,
+}
 
 #: Why the server closes, by the reason code of the DISCONNECT it sends (`Client.kick`).
 KICK_CAUSES: dict[int, str] = {
@@ -144,6 +149,22 @@ class Client:
         self.write_bytes(data)
         if hooks.enabled("on_packet_sent"):
             await hooks.notify("on_packet_sent", client=self, packet=packet, data=data)
+
+    def send_ack(self, first_byte: int, packet_id: int, reason: int = 0) -> None:
+        """PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) written from bytes, no packet object.
+
+        The bytes are what `encode` gives the packet without properties: v3 has no reason
+        code, and v5 leaves out a success code (MQTT 5.0 §3.4.2.1).
+        """
+        hooks = self.deferred.hooks
+        if hooks.enabled("on_packet_encode") or hooks.enabled("on_packet_sent"):
+            kind = _ACK_KINDS[first_byte]
+            self.send_hooked(kind(packet_id, reason) if self.protocol.level == 5 else kind(packet_id))
+            return
+        if reason and self.protocol.level == 5:
+            self.write_bytes(bytes((first_byte, 3, packet_id >> 8, packet_id & 0xFF, reason)))
+        else:
+            self.write_bytes(bytes((first_byte, 2, packet_id >> 8, packet_id & 0xFF)))
 
     def write_bytes(self, data: bytes) -> None:
         """Write encoded bytes and count them."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ..mqtt.packets import Pubrel
 from .session import AWAIT_ACK, AWAIT_PUBCOMP, Outgoing, Queued, Session, ShareKey
 
 if TYPE_CHECKING:
@@ -100,7 +99,7 @@ class Delivery:
     def send_outgoing(self, client: Client, out: Outgoing, now: float, dup: bool = False) -> None:
         """Write a QoS 1/2 message (or its PUBREL) that holds an inflight slot."""
         if out.state == AWAIT_PUBCOMP:
-            client.send(Pubrel(out.packet_id))
+            client.send_ack(0x62, out.packet_id)
             return
         out.sends += 1
         hooks = self.hooks

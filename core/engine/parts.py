@@ -1,7 +1,8 @@
 """The engine's parts as a connection works with them: built once by the broker, shared by its connections.
 
 State owned: none; it only holds references to the parts (each owns its own state, see their
-modules). Who changes it: nobody, once the broker has built it.
+modules) and to the broker's sets of live connections and connection tasks. Who changes it:
+nobody, once the broker has built it (a connection adds itself to those sets and leaves them).
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ..hooks import HookFacade
+    from .client import Client
     from .connlog import ConnectionLog
     from .deferred import Deferred
     from .delivery import Delivery
@@ -40,6 +44,10 @@ class Parts:
     connection_log: ConnectionLog
     #: The broker, as plugins reach it from a client (``client.broker``).
     broker: object
+    #: Every live connection, established or not (the broker's, for shutdown); a connection leaves it when it ends.
+    connections: set[Client]
+    #: The tasks connections started after their first one (catching up, ending), kept until done; cancelled at stop.
+    tasks: set[asyncio.Task[None]]
 
 
 __all__ = ["Parts"]

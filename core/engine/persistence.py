@@ -537,11 +537,11 @@ def _restore_messages(session: Session, outgoing: list[OutgoingRecord], incoming
         out.sends = record.sent_count
         session.inflight[record.packet_id] = out
         session.next_packet_id = record.packet_id % 65_535 + 1
-    session.incoming_qos2.update(incoming)
-    for stored in queue:
-        publish = stored.publish
-        session.queue.append(Queued(_message(stored), publish.qos, publish.retain,
-                                    publish.properties.subscription_identifiers))
+    if incoming:
+        session.hold_qos2(incoming)
+    if queue:
+        session.restore_queued(Queued(_message(stored), stored.publish.qos, stored.publish.retain,
+                                      stored.publish.properties.subscription_identifiers) for stored in queue)
 
 
 def state_of(session: Session) -> SessionState:

@@ -82,6 +82,10 @@ class InjectResult:
 class Router:
     """The subscription trie and what a message does once it is admitted: retain, route, forward."""
 
+    #: The hooks a client's PUBLISH may wait for in `publish_from`; while none is implemented,
+    #: `publish_now` does the same without a coroutine.
+    PUBLISH_HOOKS = frozenset({"on_publish", "on_published", "on_select_subscribers", "on_retain_message"})
+
     __slots__ = (
         "_destinations", "_forward", "_route_count", "_sessions", "_share_turn", "connected", "delivery",
         "has_destinations", "hooks", "persistence", "retained", "settings", "stats", "trie",
@@ -149,6 +153,22 @@ class Router:
         if hooks.enabled("on_select_subscribers"):
             return await self._route_selected(client, message, acks, forward=True, shares=None)
         return self.route(message, acks)
+
+    def publish_now(self, client: Client, packet: Publish, acks: list[Awaitable[Any]] | None = None) -> int:
+        """`publish_from` without awaiting: for when none of `Router.PUBLISH_HOOKS` is implemented.
+
+        The connection handler calls it from the read event itself (no coroutine per
+        message); it does what `publish_from` and `publish` do, with the hooks left out
+        because nobody implements them.
+        """
+        self.stats.messages_received += 1
+        message = Message.from_publish(packet, client.client_id, time.time(), self.settings.max_message_expiry)
+        if message.topic.startswith("$"):
+            log.warning("dropped a message to the reserved topic %r", message.topic)
+            return ReasonCode.NO_MATCHING_SUBSCRIBERS
+        if message.retain and self.settings.retain_available:
+            self.persistence.retained(message, self.retained.store(message))
+        return ReasonCode.SUCCESS if self.route(message, acks) else ReasonCode.NO_MATCHING_SUBSCRIBERS
 
     def route(self, message: Message, acks: list[Awaitable[Any]] | None = None) -> int:
         """Deliver to every matching subscription and destination; returns how many were reached."""

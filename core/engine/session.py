@@ -15,8 +15,10 @@ protocol level, the user and the attached ``client`` the session lifecycle.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..mqtt.packets import Will
 from ..mqtt.trie import SubscriberEntry
@@ -60,6 +62,26 @@ class Queued:
     share: ShareKey | None = None
 
 
+class _NoQueue(deque[Any]):
+    """The queue of every session that has queued nothing yet: one shared, empty deque that refuses changes.
+
+    An empty deque costs 624 bytes, and most sessions never queue a message; `Session.enqueue`
+    and `Session.restore_queued` give a session its own deque when it first needs one.
+    """
+
+    def _refuse(self, *args: object) -> NoReturn:
+        raise TypeError("the shared empty queue cannot change: use Session.enqueue or Session.restore_queued")
+
+    append = appendleft = extend = extendleft = insert = _refuse
+    #: Hashable by identity, so a dataclass takes the one shared instance as a field default.
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+
+#: Shared by every session with nothing queued (see `_NoQueue`) and with no QoS 2 message held.
+NO_QUEUE: deque[Queued] = _NoQueue()
+NO_PACKET_IDS: AbstractSet[int] = frozenset()
+
+
 @dataclass(slots=True)
 class Session:
     """The state the broker keeps for one client identifier."""
@@ -77,9 +99,10 @@ class Session:
     will_due_at: float | None = None
     subscriptions: dict[str, SubscriberEntry] = field(default_factory=dict)
     inflight: dict[int, Outgoing] = field(default_factory=dict)
-    #: QoS 2 packet ids received from the client and not yet released by PUBREL.
-    incoming_qos2: set[int] = field(default_factory=set)
-    queue: deque[Queued] = field(default_factory=deque)
+    #: QoS 2 packet ids received from the client and not yet released by PUBREL (`hold_qos2`, `release_qos2`).
+    incoming_qos2: AbstractSet[int] = NO_PACKET_IDS
+    #: Messages waiting for a slot or for the client; `NO_QUEUE` until the first (`enqueue`, `restore_queued`).
+    queue: deque[Queued] = NO_QUEUE
     next_packet_id: int = 1
     #: The connection currently attached to the session, if any.
     client: Client | None = None
@@ -106,9 +129,30 @@ class Session:
             return None
         return self.disconnected_at + self.expiry_interval
 
+    def hold_qos2(self, packet_ids: Iterable[int]) -> None:
+        """Remember QoS 2 packet ids received and not yet released."""
+        held = self.incoming_qos2
+        if not isinstance(held, set):
+            held = self.incoming_qos2 = set(held)
+        held.update(packet_ids)
+
+    def release_qos2(self, packet_id: int) -> None:
+        """PUBREL (or a failed store) released a QoS 2 packet id."""
+        held = self.incoming_qos2
+        if isinstance(held, set):
+            held.discard(packet_id)
+
+    def restore_queued(self, items: Iterable[Queued]) -> None:
+        """Put messages read back from a store at the end of the queue (no bound: the store kept it)."""
+        if self.queue is NO_QUEUE:
+            self.queue = deque()
+        self.queue.extend(items)
+
     def enqueue(self, item: Queued, limit: int, drop_oldest: bool) -> Queued | None:
         """Queue a message within ``limit``; returns the message dropped to make room, if any."""
         queue = self.queue
+        if queue is NO_QUEUE and limit:
+            queue = self.queue = deque()
         if len(queue) < limit:
             queue.append(item)
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 DEFAULT_HIGH_WATER = 64 * 1024
@@ -39,6 +40,21 @@ class Connection(Protocol):
 
     async def read(self) -> bytes:
         """Return the next chunk received from the peer; b"" once the stream has ended."""
+        ...
+
+    def set_receiver(self, receiver: Callable[[bytes], None] | None) -> bool:
+        """Hand every received chunk to ``receiver`` as it arrives, and b"" once at the end, instead of `read`.
+
+        Returns False when the connection cannot (a WebSocket), or not now (chunks wait to be
+        read, or the stream has ended): the caller goes on reading. ``None`` goes back to `read`.
+        While a receiver is set the connection belongs to it: the listener leaves it open when
+        the handler returns, and bytes written during a call to the receiver are sent together
+        when the call returns.
+        """
+        ...
+
+    def is_pushing(self) -> bool:
+        """Whether a receiver takes the received chunks (see `set_receiver`)."""
         ...
 
     def write(self, data: bytes) -> None:

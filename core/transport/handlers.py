@@ -18,7 +18,9 @@ async def run_handler(handler: Handler, connection: Connection, listener: str) -
     """Await the handler for one connection; log a failure, and close the connection either way.
 
     The connection is closed gracefully (buffered bytes are flushed) when the handler returns
-    or raises, and aborted when the handler is cancelled (the listener is shutting down).
+    or raises, and aborted when the handler is cancelled (the listener is shutting down). A
+    handler that returns having handed the connection to a receiver (`Connection.set_receiver`)
+    leaves it open: the receiver ends it.
     """
     try:
         await handler(connection)
@@ -29,4 +31,5 @@ async def run_handler(handler: Handler, connection: Connection, listener: str) -
         logger.exception("listener %s: connection handler failed for %s", listener, connection.remote_address)
         connection.close()
     else:
-        connection.close()
+        if not connection.is_pushing():
+            connection.close()

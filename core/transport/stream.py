@@ -31,6 +31,14 @@ class StreamConnection(asyncio.Protocol):
     `pause_writing`/`resume_writing` around its high-water mark; `drain` waits on that.
     """
 
+    # Thousands of idle connections each carry one of these.
+    __slots__ = (
+        "_admitted", "_chunks", "_closing", "_drain_waiter", "_eof", "_flush_scheduled", "_linger_timer", "_loop",
+        "_on_open", "_pending", "_pending_size", "_raw_bytes", "_read_waiter", "_reading_paused", "_receiver",
+        "_receiving", "_registry", "_tls", "_tls_acceptance", "_transport", "_unread", "_writing_paused",
+        "listener", "remote_address", "tls_peer_certificate",
+    )
+
     def __init__(
         self,
         listener: str,
@@ -50,16 +58,23 @@ class StreamConnection(asyncio.Protocol):
         #: While the TLS handshake starts: bytes the TCP transport delivered, for the TLS layer.
         self._raw_bytes: list[bytes] | None = None
         self._transport: asyncio.Transport | None = None
-        self._chunks: list[bytes] = []
+        #: The loop, looked up once: `asyncio.get_running_loop()` costs a getpid() per call on 3.11.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Received chunks not read yet; the lists exist only while they hold something (idle connections are many).
+        self._chunks: list[bytes] | None = None
         self._unread = 0
         self._eof = False
         self._tls = False
         self._closing = False
         self._reading_paused = False
         self._writing_paused = False
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] | None = None
         self._pending_size = 0
         self._flush_scheduled = False
+        #: Whoever takes each received chunk as it arrives (`set_receiver`), instead of `read`.
+        self._receiver: Callable[[bytes], None] | None = None
+        #: True while the receiver runs: its writes to this connection go out when it returns.
+        self._receiving = False
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._admitted = False
@@ -88,6 +103,7 @@ class StreamConnection(asyncio.Protocol):
         self._raw_bytes = None
         if self._registry is not None:
             self._registry.add(self)
+        self._loop = asyncio.get_running_loop()
         self._transport = cast(asyncio.Transport, transport)
         self._transport.set_write_buffer_limits(high=DEFAULT_HIGH_WATER)
         sock = transport.get_extra_info("socket")
@@ -106,7 +122,22 @@ class StreamConnection(asyncio.Protocol):
             return
         if self._closing:
             return  # said goodbye: what the peer still sends is read and dropped
-        self._chunks.append(data)
+        receiver = self._receiver
+        if receiver is not None:
+            # The engine handles the packets now; what it writes back goes out in one send() at the end.
+            self._receiving = True
+            try:
+                receiver(data)
+            finally:
+                self._receiving = False
+                if self._pending:
+                    self._flush()
+            return
+        chunks = self._chunks
+        if chunks is None:
+            self._chunks = [data]
+        else:
+            chunks.append(data)
         self._unread += len(data)
         if self._unread >= DEFAULT_READ_HIGH_WATER and not self._reading_paused and self._transport:
             self._reading_paused = True
@@ -123,6 +154,7 @@ class StreamConnection(asyncio.Protocol):
             return False  # closed before the TLS handshake could start: let the transport close
         self._eof = True
         _wake(self._read_waiter)
+        self._tell_receiver_end()
         if self._linger_timer is not None:
             return False  # lingering after our goodbye, and the peer has closed too: done
         return not self._tls
@@ -141,6 +173,12 @@ class StreamConnection(asyncio.Protocol):
             self._registry.discard(self)
         _wake(self._read_waiter)
         _wake(self._drain_waiter)
+        self._tell_receiver_end()
+
+    def _tell_receiver_end(self) -> None:
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None:
+            receiver(b"")
 
     def pause_writing(self) -> None:
         """The transport's buffer passed its high-water mark."""
@@ -153,18 +191,39 @@ class StreamConnection(asyncio.Protocol):
 
     # -- Connection -------------------------------------------------------------------------
 
+    def set_receiver(self, receiver: Callable[[bytes], None] | None) -> bool:
+        """Push every received chunk to ``receiver`` from now on, b"" once at the end; None goes back to `read`.
+
+        False (and nothing changes) while chunks wait to be read or the stream has ended: the
+        caller reads those first. While a receiver is set the connection belongs to it (the
+        listener's handler may return without closing it, see `is_pushing`), and what it writes
+        during a call is sent in one piece when the call returns.
+        """
+        if receiver is None:
+            self._receiver = None
+            return True
+        if self._chunks or self._eof or self._closing or self._raw_bytes is not None:
+            return False
+        self._receiver = receiver
+        return True
+
+    def is_pushing(self) -> bool:
+        """Whether a receiver takes the received chunks (`set_receiver`)."""
+        return self._receiver is not None
+
     async def read(self) -> bytes:
         """Return the bytes received since the last call; b"" at end of stream."""
         while not self._chunks:
             if self._eof:
                 return b""
-            self._read_waiter = asyncio.get_running_loop().create_future()
+            self._read_waiter = self._event_loop().create_future()
             try:
                 await self._read_waiter
             finally:
                 self._read_waiter = None
-        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-        self._chunks.clear()
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = None
         self._unread = 0
         if self._reading_paused and self._transport is not None and not self._closing:
             self._reading_paused = False
@@ -175,13 +234,17 @@ class StreamConnection(asyncio.Protocol):
         """Queue bytes for the peer, sent at the end of this event-loop step; ignored once closing."""
         if self._closing or self._transport is None or not data:
             return
-        self._pending.append(data)
+        pending = self._pending
+        if pending is None:
+            self._pending = [data]
+        else:
+            pending.append(data)
         self._pending_size += len(data)
         if self._pending_size >= DEFAULT_HIGH_WATER:
             self._flush()
-        elif not self._flush_scheduled:
+        elif not self._flush_scheduled and not self._receiving:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._event_loop().call_soon(self._flush)
 
     def buffered_size(self) -> int:
         """Bytes not yet handed to the kernel: the gathered writes plus the transport's buffer."""
@@ -194,7 +257,7 @@ class StreamConnection(asyncio.Protocol):
         self._flush()  # the transport only knows it is full once it has the bytes
         while self._writing_paused and not self._closing:
             if self._drain_waiter is None or self._drain_waiter.done():
-                self._drain_waiter = asyncio.get_running_loop().create_future()
+                self._drain_waiter = self._event_loop().create_future()
             await asyncio.shield(self._drain_waiter)
 
     def close(self) -> None:
@@ -212,7 +275,7 @@ class StreamConnection(asyncio.Protocol):
             return
         self._flush()
         self._closing = True
-        self._chunks.clear()
+        self._chunks = None
         self._unread = 0
         _wake(self._read_waiter)
         transport = self._transport
@@ -230,7 +293,7 @@ class StreamConnection(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
-        self._linger_timer = asyncio.get_running_loop().call_later(GOODBYE_GRACE, self._end_linger)
+        self._linger_timer = self._event_loop().call_later(GOODBYE_GRACE, self._end_linger)
 
     def _end_linger(self) -> None:
         """The grace period after a goodbye is over: close (or cut a peer that never read)."""
@@ -246,19 +309,26 @@ class StreamConnection(asyncio.Protocol):
     def abort(self) -> None:
         """Close at once, dropping unsent bytes."""
         self._closing = True
-        self._pending.clear()
+        self._pending = None
         self._pending_size = 0
-        self._chunks.clear()
+        self._chunks = None
         _wake(self._read_waiter)
         if self._transport is not None:
             self._transport.abort()
 
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending.clear()
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        self._pending = None
         self._pending_size = 0
         if self._transport is not None and not self._closing:
             self._transport.write(data)

@@ -66,6 +66,14 @@ class WebSocketConnection:
             return b""
         return message
 
+    def set_receiver(self, receiver: Callable[[bytes], None] | None) -> bool:
+        """A WebSocket's messages come from `read` only (the websockets library's reader): never pushed."""
+        return receiver is None
+
+    def is_pushing(self) -> bool:
+        """Never: see `set_receiver`."""
+        return False
+
     def write(self, data: bytes) -> None:
         """Append bytes to the send buffer and wake the writer task; never blocks."""
         if self._closing or not data:
