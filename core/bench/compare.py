@@ -97,7 +97,14 @@ def _headline(result: WorkloadResult) -> str:
     shown = ", ".join(f"{report.format_number(result.metrics.get(h.key))} {h.label}" for h in figures)
     broker, loadgen = result.metrics.get("broker_cpu_share"), result.metrics.get("loadgen_cpu_share")
     if broker is not None and loadgen is not None and result.kind != "connections":
-        shown += f" (cores busy: broker {broker:.2f}, load generator {loadgen:.2f})"
+        shown += f" (cores busy: broker {broker:.2f}, load generator {loadgen:.2f}"
+        waited = result.metrics.get("broker_wait_s")
+        if isinstance(waited, float):
+            shown += f"; broker waited {waited:.2f} s for a CPU"
+        sleeps, preempted = result.metrics.get("broker_sleeps"), result.metrics.get("broker_preemptions")
+        if sleeps is not None and preempted is not None:
+            shown += f", slept {sleeps:.0f} times, was preempted {preempted:.0f} times"
+        shown += ")"
     if result.round:
         shown += f" [round {result.round + 1}]"
     return shown if result.complete else f"{shown} {report.INCOMPLETE} ({result.received}/{result.expected})"

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .plan import ClientPlan, WorkerPlan, WorkerResult
-from .sysinfo import read_cpu_seconds, read_rss_kib
+from .sysinfo import read_context_switches, read_cpu_seconds, read_cpu_wait_seconds, read_rss_kib
 from .worker import raise_fd_limit, run_worker
 from .workloads import Workload, WorkloadResult, summarise
 
@@ -73,16 +73,21 @@ def run_workload(workload: Workload, target: Target, options: RunOptions) -> Wor
     coordinator = _Coordinator(plans, options, workload, target)
     reports, rss_after = coordinator.run()
     result = summarise(workload, target.name, reports, rss_before, rss_after)
-    add_cpu_figures(result, coordinator.broker_cpu_s, sum(r.cpu_s for r in reports))
+    add_cpu_figures(result, coordinator.broker_cpu_s, sum(r.cpu_s for r in reports), coordinator.broker_wait_s)
+    if coordinator.broker_switches is not None:
+        result.metrics["broker_sleeps"], result.metrics["broker_preemptions"] = coordinator.broker_switches
     return result
 
 
-def add_cpu_figures(result: WorkloadResult, broker_cpu_s: float | None, loadgen_cpu_s: float) -> None:
+def add_cpu_figures(result: WorkloadResult, broker_cpu_s: float | None, loadgen_cpu_s: float,
+                    broker_wait_s: float | None = None) -> None:
     """CPU seconds of the broker and of the load generator over the timed phase, and their share of it.
 
     A load generator busy for most of the wall time on the cores left to it is the bottleneck,
-    and then the run measures the load generator, not the broker.
+    and then the run measures the load generator, not the broker. ``broker_wait_s`` is the time
+    the broker was runnable but not running (waiting for a core).
     """
+    result.metrics["broker_wait_s"] = broker_wait_s
     wall = result.wall_s
     result.metrics["broker_cpu_s"] = broker_cpu_s
     result.metrics["loadgen_cpu_s"] = loadgen_cpu_s
@@ -125,6 +130,9 @@ class _Coordinator:
         self.results: Any = context.Queue()
         self.progress: Any = context.Array("q", len(plans), lock=False)
         self.broker_cpu_s: float | None = None
+        self.broker_wait_s: float | None = None
+        #: The broker's (voluntary, involuntary) context switches during the timed phase.
+        self.broker_switches: tuple[int, int] | None = None
         self.processes: list[BaseProcess] = [
             context.Process(
                 target=run_worker,
@@ -145,8 +153,16 @@ class _Coordinator:
             except threading.BrokenBarrierError:
                 return self._collect(deadline=time.monotonic() + 5.0, show=False), None
             cpu_before = read_cpu_seconds(self.target.pid)
+            wait_before = read_cpu_wait_seconds(self.target.pid)
+            switches_before = read_context_switches(self.target.pid)
             reports = self._collect(time.monotonic() + self.options.run_timeout + _SPAWN_ALLOWANCE, True)
             cpu_after = read_cpu_seconds(self.target.pid)
+            wait_after = read_cpu_wait_seconds(self.target.pid)
+            switches_after = read_context_switches(self.target.pid)
+            if switches_before is not None and switches_after is not None:
+                self.broker_switches = (switches_after[0] - switches_before[0], switches_after[1] - switches_before[1])
+            if wait_before is not None and wait_after is not None:
+                self.broker_wait_s = wait_after - wait_before
             rss_after = read_rss_kib(self.target.pid)
             if cpu_before is not None and cpu_after is not None:
                 self.broker_cpu_s = cpu_after - cpu_before

@@ -33,6 +33,41 @@ def read_cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def read_cpu_wait_seconds(pid: int | None) -> float | None:
+    """Seconds ``pid``'s main thread has been runnable but waiting for a CPU (``/proc/PID/schedstat``), or None.
+
+    A single-threaded broker whose wall time is its CPU time plus this was never idle: it did
+    not wait for the network, it waited for a core (other processes, or the load generator the
+    kernel woke onto its core, ran instead).
+    """
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except OSError:
+        return None
+    return int(fields[1]) / 1e9 if len(fields) >= 2 else None
+
+
+def read_context_switches(pid: int | None) -> tuple[int, int] | None:
+    """(voluntary, involuntary) context switches of ``pid``'s main thread, or None if unknown.
+
+    Voluntary ones are the times it slept (its event loop found nothing to do); involuntary
+    ones the times the kernel preempted it to run another process.
+    """
+    if pid is None:
+        return None
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    voluntary = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.MULTILINE)
+    involuntary = re.search(r"^nonvoluntary_ctxt_switches:\s+(\d+)", status, re.MULTILINE)
+    if voluntary is None or involuntary is None:
+        return None
+    return int(voluntary.group(1)), int(involuntary.group(1))
+
+
 def cpu_model() -> str:
     """The CPU model name from ``/proc/cpuinfo`` (falls back to ``platform.processor()``)."""
     try:

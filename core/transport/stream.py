@@ -33,7 +33,8 @@ class StreamConnection(asyncio.Protocol):
 
     # Thousands of idle connections each carry one of these.
     __slots__ = (
-        "_admitted", "_chunks", "_closing", "_drain_waiter", "_eof", "_flush_scheduled", "_linger_timer", "_loop",
+        "_admitted", "_batch", "_chunks", "_closing", "_drain_waiter", "_eof", "_flush_scheduled", "_linger_timer",
+        "_loop",
         "_on_open", "_pending", "_pending_size", "_raw_bytes", "_read_waiter", "_reading_paused", "_receiver",
         "_receiving", "_registry", "_tls", "_tls_acceptance", "_transport", "_unread", "_writing_paused",
         "listener", "remote_address", "tls_peer_certificate",
@@ -45,8 +46,11 @@ class StreamConnection(asyncio.Protocol):
         on_open: Callable[[StreamConnection], None],
         tls: TlsAcceptance | None = None,
         registry: set[StreamConnection] | None = None,
+        batch: WriteBatch | None = None,
     ) -> None:
         self.listener = listener
+        #: Where gathered writes wait for the end of the loop's current batch of events (shared by a listener).
+        self._batch = batch
         self.remote_address = "unknown"
         self.tls_peer_certificate: dict[str, Any] | None = None
         self._on_open = on_open
@@ -124,14 +128,14 @@ class StreamConnection(asyncio.Protocol):
             return  # said goodbye: what the peer still sends is read and dropped
         receiver = self._receiver
         if receiver is not None:
-            # The engine handles the packets now; what it writes back goes out in one send() at the end.
+            # The engine handles the packets now; what it writes back goes out in one send() with the batch.
             self._receiving = True
             try:
                 receiver(data)
             finally:
                 self._receiving = False
-                if self._pending:
-                    self._flush()
+                if self._pending and not self._flush_scheduled:
+                    self._schedule_flush()
             return
         chunks = self._chunks
         if chunks is None:
@@ -197,7 +201,7 @@ class StreamConnection(asyncio.Protocol):
         False (and nothing changes) while chunks wait to be read or the stream has ended: the
         caller reads those first. While a receiver is set the connection belongs to it (the
         listener's handler may return without closing it, see `is_pushing`), and what it writes
-        during a call is sent in one piece when the call returns.
+        during a call is sent in one piece once the loop has handled its current read events (`WriteBatch`).
         """
         if receiver is None:
             self._receiver = None
@@ -243,8 +247,7 @@ class StreamConnection(asyncio.Protocol):
         if self._pending_size >= DEFAULT_HIGH_WATER:
             self._flush()
         elif not self._flush_scheduled and not self._receiving:
-            self._flush_scheduled = True
-            self._event_loop().call_soon(self._flush)
+            self._schedule_flush()
 
     def buffered_size(self) -> int:
         """Bytes not yet handed to the kernel: the gathered writes plus the transport's buffer."""
@@ -322,6 +325,14 @@ class StreamConnection(asyncio.Protocol):
             loop = self._loop = asyncio.get_running_loop()
         return loop
 
+    def _schedule_flush(self) -> None:
+        """Send the gathered writes once the loop has handled the read events it is handling now."""
+        self._flush_scheduled = True
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = WriteBatch(self._event_loop())
+        batch.add(self)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         pending = self._pending
@@ -332,6 +343,43 @@ class StreamConnection(asyncio.Protocol):
         self._pending_size = 0
         if self._transport is not None and not self._closing:
             self._transport.write(data)
+
+
+class WriteBatch:
+    """The connections of one loop with writes gathered, sent together after the current batch of read events.
+
+    Every connection's writes of a loop step go out in one send() each, but only once the loop
+    has handled all the read events its last poll returned: one call for all of them, queued
+    with `call_soon`, so it runs before the loop polls again (and never waits for a timer: a lone
+    acknowledgement leaves as soon as the event that produced it has been handled). Why not at
+    the end of each read event: on loopback every send() wakes the peer's process, which the
+    kernel then runs on the broker's core, preempting it; sending a whole batch of answers at
+    once wakes each load process once per batch instead of once per message (docs/benchmarks.md,
+    "Why the broker was busy half a core").
+    """
+
+    __slots__ = ("_loop", "_scheduled", "_waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiting: list[StreamConnection] = []
+        self._scheduled = False
+
+    def add(self, connection: StreamConnection) -> None:
+        """Flush ``connection`` with the others at the end of this loop step."""
+        self._waiting.append(connection)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        waiting, self._waiting = self._waiting, []
+        for connection in waiting:
+            try:
+                connection._flush()
+            except Exception:  # one broken transport must not keep the others' bytes back
+                connection.abort()
 
 
 class StreamListener:
@@ -351,11 +399,12 @@ class StreamListener:
         loop = asyncio.get_running_loop()
         if self.config.is_tls:
             self._tls = TlsAcceptance(server_ssl_context(self.config), self.config.name, self._log, OPEN_TIMEOUT)
+        batch = WriteBatch(loop)
         sock = bind_listening_socket(self.config.host, self.config.port)
         bound = sock.getsockname()
         try:
             self._server = await loop.create_server(
-                lambda: StreamConnection(self.config.name, self._on_open, self._tls, self._connections),
+                lambda: StreamConnection(self.config.name, self._on_open, self._tls, self._connections, batch),
                 sock=sock,
                 backlog=ACCEPT_BATCH,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 
 import pytest
 from transport_helpers import Captured, Start, count_lines, echo
@@ -91,6 +92,32 @@ async def test_writes_of_one_loop_step_are_gathered(start: Start, captured: Capt
     assert await reader.readexactly(500) == b"".join(packets)
     assert connection.buffered_size() == 0
     writer.close()
+
+
+async def test_answers_written_in_read_events_leave_after_the_loop_step(start: Start, captured: Captured) -> None:
+    listener = await start(captured)
+    clients = [await asyncio.open_connection(*listener.address) for _ in range(3)]
+    connections = [await captured.next() for _ in clients]
+    gathered: list[int] = []
+
+    def answer(connection: Connection) -> Callable[[bytes], None]:
+        def receiver(data: bytes) -> None:
+            if data:
+                connection.write(data.upper())
+                gathered.append(connection.buffered_size())  # not sent during the read event
+
+        return receiver
+
+    for connection in connections:
+        assert connection.set_receiver(answer(connection))
+    for index, (_reader, writer) in enumerate(clients):
+        writer.write(b"ping%d" % index)
+    for index, (reader, _writer) in enumerate(clients):
+        assert await reader.readexactly(5) == b"PING%d" % index
+    assert gathered == [5, 5, 5]
+    assert all(connection.buffered_size() == 0 for connection in connections)
+    for _reader, writer in clients:
+        writer.close()
 
 
 async def test_write_after_close_is_ignored(start: Start, captured: Captured) -> None:
