@@ -23,6 +23,12 @@ COMPILED_MODULES: tuple[str, ...] = (
     "hookmq.mqtt._encode",
     "hookmq.mqtt.codec",
     "hookmq.mqtt.trie",
+    "hookmq.engine.message",
+    "hookmq.engine.protocol",
+    "hookmq.engine.client",
+    "hookmq.engine.delivery",
+    "hookmq.engine.router",
+    "hookmq.engine.connection",
 )
 
 

@@ -89,7 +89,7 @@ class Message:
 
     def wire(self, level: int, qos: int, retain: bool, subscription_ids: tuple[int, ...], now: float) -> Wire:
         """The encoded PUBLISH for this wire form, from the cache when another subscriber shared it."""
-        remaining = self.remaining_expiry(now) if self.expiry_at is not None else None
+        remaining: int | None = self.remaining_expiry(now) if self.expiry_at is not None else None
         if level != 5:
             subscription_ids = ()
             remaining = None

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..hooks import RejectPublish
 from ..mqtt.packets import SubscriptionOptions
@@ -84,7 +84,8 @@ class Router:
 
     #: The hooks a client's PUBLISH may wait for in `publish_from`; while none is implemented,
     #: `publish_now` does the same without a coroutine.
-    PUBLISH_HOOKS = frozenset({"on_publish", "on_published", "on_select_subscribers", "on_retain_message"})
+    PUBLISH_HOOKS: ClassVar[frozenset[str]] = frozenset(
+        {"on_publish", "on_published", "on_select_subscribers", "on_retain_message"})
 
     __slots__ = (
         "_destinations", "_forward", "_route_count", "_sessions", "_share_turn", "connected", "delivery",

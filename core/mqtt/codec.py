@@ -71,7 +71,7 @@ class Decoder:
         """
         return self._needed if self._pending else 0
 
-    def feed(self, data: bytes) -> list[Packet]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Packet]:
         """Add bytes from the stream; return the packets they complete, in order.
 
         Raises :class:`ProtocolError` for bad input; the packets decoded before the bad one in
@@ -79,18 +79,17 @@ class Decoder:
         """
         if self._error is not None:
             raise ProtocolError(self._error.reason_code, f"decoder already failed: {self._error.message}")
-        if type(data) is not bytes:
-            data = bytes(data)
+        chunk = data if type(data) is bytes else bytes(data)
         if self._pending:
-            self._pending.append(data)
-            self._pending_size += len(data)
+            self._pending.append(chunk)
+            self._pending_size += len(chunk)
             if self._pending_size < self._needed:
                 return []
-            data = b"".join(self._pending)
+            chunk = b"".join(self._pending)
             self._pending.clear()
             self._pending_size = 0
         try:
-            return self._decode_stream(data)
+            return self._decode_stream(chunk)
         except ProtocolError as error:
             self._error = error
             raise

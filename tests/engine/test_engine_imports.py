@@ -21,7 +21,9 @@ def engine_modules() -> dict[str, Path]:
     for info in pkgutil.iter_modules(hookmq.engine.__path__):
         spec = importlib.util.find_spec(f"{PACKAGE}.{info.name}")
         assert spec is not None and spec.origin is not None
-        modules[info.name] = Path(spec.origin)
+        origin = Path(spec.origin)
+        # A compiled build loads the extension; its source is installed beside it.
+        modules[info.name] = origin if origin.suffix == ".py" else origin.parent / f"{info.name}.py"
     return modules
 
 
