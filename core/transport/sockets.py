@@ -84,6 +84,23 @@ def set_nodelay(sock: socket.socket | None) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def quick_ack_socket(sock: socket.socket | None) -> socket.socket | None:
+    """``sock`` when the kernel can be asked to acknowledge at once (Linux ``TCP_QUICKACK``), else None."""
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6) or not hasattr(socket, "TCP_QUICKACK"):
+        return None
+    return sock
+
+
+def quick_ack(sock: socket.socket) -> None:
+    """Have the kernel acknowledge what was received now rather than after its delayed-ACK timer.
+
+    The flag is not sticky (the kernel leaves quick-ack mode by itself), so it is set again
+    for each read event that needs it.
+    """
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
+
 #: TCP keep-alive probing of idle connections: first probe after this many idle seconds,
 #: then every KEEPALIVE_INTERVAL seconds, the peer declared dead after KEEPALIVE_PROBES misses.
 KEEPALIVE_IDLE = 60

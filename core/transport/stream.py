@@ -9,6 +9,7 @@ so a failed handshake is logged with the peer's address.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -17,7 +18,15 @@ from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, GOODBYE_GRACE, OP
 from .config import ListenerConfig
 from .descriptors import DESCRIPTORS
 from .handlers import Handler, run_handler
-from .sockets import ACCEPT_BATCH, bind_listening_socket, set_keepalive, set_nodelay, widen_backlog
+from .sockets import (
+    ACCEPT_BATCH,
+    bind_listening_socket,
+    quick_ack,
+    quick_ack_socket,
+    set_keepalive,
+    set_nodelay,
+    widen_backlog,
+)
 from .tls import TlsAcceptance, peer_certificate, server_ssl_context
 
 
@@ -34,8 +43,8 @@ class StreamConnection(asyncio.Protocol):
     # Thousands of idle connections each carry one of these.
     __slots__ = (
         "_admitted", "_batch", "_chunks", "_closing", "_drain_waiter", "_eof", "_flush_scheduled", "_linger_timer",
-        "_loop",
-        "_on_open", "_pending", "_pending_size", "_raw_bytes", "_read_waiter", "_reading_paused", "_receiver",
+        "_loop", "_on_open", "_pending", "_pending_size", "_quick_ack", "_raw_bytes", "_read_waiter",
+        "_reading_paused", "_receiver",
         "_receiving", "_registry", "_tls", "_tls_acceptance", "_transport", "_unread", "_writing_paused",
         "listener", "remote_address", "tls_peer_certificate",
     )
@@ -82,6 +91,8 @@ class StreamConnection(asyncio.Protocol):
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._admitted = False
+        #: The socket, when a read event that answers nothing should be acknowledged at once.
+        self._quick_ack: socket.socket | None = None
 
     # -- asyncio.Protocol callbacks ---------------------------------------------------------
 
@@ -113,6 +124,7 @@ class StreamConnection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         set_nodelay(sock)
         set_keepalive(sock)
+        self._quick_ack = quick_ack_socket(sock)
         self.remote_address = format_peer(transport.get_extra_info("peername"))
         ssl_object = transport.get_extra_info("ssl_object")
         self._tls = ssl_object is not None
@@ -134,8 +146,15 @@ class StreamConnection(asyncio.Protocol):
                 receiver(data)
             finally:
                 self._receiving = False
-                if self._pending and not self._flush_scheduled:
-                    self._schedule_flush()
+                if self._pending:
+                    if not self._flush_scheduled:
+                        self._schedule_flush()
+                elif self._quick_ack is not None:
+                    # Nothing to answer, so no answer carries the ACK: without this the kernel
+                    # delays it (40 ms), and a client with Nagle's algorithm on (paho-mqtt's
+                    # default, many device stacks) holds its next packet until it comes: its
+                    # PUBACK of a delivery, then its next PUBLISH, one stall per message.
+                    quick_ack(self._quick_ack)
             return
         chunks = self._chunks
         if chunks is None:

@@ -120,6 +120,37 @@ async def test_answers_written_in_read_events_leave_after_the_loop_step(start: S
         writer.close()
 
 
+async def test_a_read_event_that_answers_nothing_is_acknowledged_at_once(start: Start, captured: Captured) -> None:
+    # Nagle clients (paho-mqtt's default) wait for the ACK of their last packet before sending the
+    # next: a read event with no answer to carry the ACK sets TCP_QUICKACK; one with an answer does not.
+    listener = await start(captured)
+    reader, writer = await asyncio.open_connection(*listener.address)
+    connection = await captured.next()
+    assert connection._quick_ack is not None  # type: ignore[attr-defined]
+    calls: list[tuple[int, int, int]] = []
+
+    class Recorder:
+        def setsockopt(self, level: int, option: int, value: int) -> None:
+            calls.append((level, option, value))
+
+    connection._quick_ack = Recorder()  # type: ignore[attr-defined]
+    received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def receiver(data: bytes) -> None:
+        received.put_nowait(data)
+        if data == b"answer":
+            connection.write(b"ok")
+
+    assert connection.set_receiver(receiver)
+    writer.write(b"silent")
+    assert await received.get() == b"silent"
+    writer.write(b"answer")
+    assert await received.get() == b"answer"
+    assert await reader.readexactly(2) == b"ok"
+    assert calls == [(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)]
+    writer.close()
+
+
 async def test_write_after_close_is_ignored(start: Start, captured: Captured) -> None:
     listener = await start(captured)
     reader, writer = await asyncio.open_connection(*listener.address)
