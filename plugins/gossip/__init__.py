@@ -7,7 +7,8 @@ cryptography). Other plugins use :func:`cluster_of` (see :mod:`.api` and docs/cl
 
 Layers, each importing only the ones before it: :mod:`.wire` (bytes, sans-I/O),
 :mod:`.membership` (the state machine, sans-I/O, and its simulation), :mod:`.driver`
-(asyncio sockets and timers), :mod:`.runner` (which loop), :mod:`.api` and this module.
+(asyncio sockets and timers), :mod:`.runner` (which loop), :mod:`.api`, :mod:`.link` (the
+data links between nodes, :func:`links_of`) and this module.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from hookmq import hookimpl
 
 if TYPE_CHECKING:
     from .api import Cluster
+    from .link import Links
     from .plugin import ClusterPlugin
 
-__all__ = ["HOOKMQ_DEFAULT_ENABLED", "cluster_of"]
+__all__ = ["HOOKMQ_DEFAULT_ENABLED", "cluster_of", "links_of"]
 
 HOOKMQ_DEFAULT_ENABLED = True
 """Always loaded; it acts only when ``[cluster] mode`` is true."""
@@ -43,6 +45,12 @@ def cluster_of(broker: Any) -> Cluster | None:
     """The cluster API of a broker running in cluster mode, or None."""
     plugin = _plugins.get(broker)
     return plugin.cluster if plugin is not None else None
+
+
+def links_of(broker: Any) -> Links | None:
+    """The inter-node data links of a broker in cluster mode (see :mod:`.link`), or None."""
+    plugin = _plugins.get(broker)
+    return plugin.links if plugin is not None else None
 
 
 @hookimpl

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections import Counter
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from .membership import (
 )
 from .wire import ErrorResponse, StreamDecoder, WireCodec, WireError, encode_message, seal_stream
 
-__all__ = ["GossipNode", "NodeEvent"]
+__all__ = ["GossipNode", "NodeEvent", "StreamTap"]
 
 log = logging.getLogger("hookmq.plugins.gossip")
 
@@ -49,6 +50,9 @@ UDP_RECEIVE_BUFFER = 2 * 1024 * 1024
 
 NodeEvent = MemberEvent | UserMessage | RemoteState
 """What a node hands its listener."""
+
+StreamTap = Callable[[socket.socket, bytes], None]
+"""Takes over a TCP connection on the gossip port: the socket and the bytes already read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,9 @@ class GossipNode:
         self.members_config = members
         self.listener = listener
         self.stats: Counter[str] = Counter()
+        #: TCP connections whose first byte is a key here are handed to its tap instead of
+        #: being read as memberlist streams (memberlist's first bytes are 0-13 and 244).
+        self.stream_taps: dict[int, StreamTap] = {}
         self.limiter = LogLimiter(log, burst=10, per_second=1.0)
         self.machine: Membership | None = None
         self._meta = meta
@@ -385,11 +392,17 @@ class GossipNode:
         try:
             async with asyncio.timeout(self.config.tcp_timeout):
                 message = None
+                chunk = await reader.read(READ_SIZE)
+                tap = self.stream_taps.get(chunk[0]) if chunk else None
+                if tap is not None:
+                    self._hand_over(writer, chunk, tap)
+                    return
                 while message is None:
-                    chunk = await reader.read(READ_SIZE)
                     if not chunk:
                         decoder.end()
                     message = decoder.feed(chunk)
+                    if message is None:
+                        chunk = await reader.read(READ_SIZE)
                 self.stats["streams_compressed"] += decoder.compressed
                 reply = self._require().handle_stream(message, source, self._now())
                 self._pump()
@@ -405,6 +418,28 @@ class GossipNode:
         except (TimeoutError, OSError) as error:
             self.stats["streams_failed"] += 1
             self.limiter.log("stream in", logging.DEBUG, "gossip: stream from %s:%s failed: %r", *source, error)
+
+    def _hand_over(self, writer: asyncio.StreamWriter, first: bytes, tap: StreamTap) -> None:
+        """Give a connection that is no memberlist stream to the plugin that claimed its first byte.
+
+        The tap gets a duplicate of the socket (ours is closed when this stream ends, which
+        leaves the duplicate open) and the bytes already read. A tapped protocol sends a short
+        preamble and waits for the other side to speak, so nothing more is buffered here.
+        """
+        sock = writer.get_extra_info("socket")
+        if sock is None:
+            return
+        try:
+            handed = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:
+            self.stats["streams_failed"] += 1
+            return
+        self.stats["streams_handed_over"] += 1
+        try:
+            tap(handed, first)
+        except Exception:  # the tap's own bug: log it, the gossip goes on
+            handed.close()
+            log.exception("gossip stream tap failed")
 
     def _bad_stream(self, source: tuple[str, int], error: WireError) -> None:
         self.stats["streams_dropped"] += 1

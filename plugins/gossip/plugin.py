@@ -16,6 +16,9 @@ from typing import Any
 from .addresses import choose_advertise, is_private
 from .api import Cluster
 from .driver import GossipNode, NodeEvent
+from .link import LINK_META_KEY, LinkLimits, Links
+from .link.frames import PREAMBLE
+from .link.links import SHARED_PORT
 from .membership import EventKind, MemberEvent, MembershipConfig, profile
 from .metadata import ListenerEndpoint, NodeMetadata
 from .runner import GossipRunner
@@ -31,6 +34,10 @@ TIMING_KEYS = (
     "tcp_timeout", "awareness_max_multiplier", "rejoin_interval", "rejoin_timeout", "disable_tcp_pings", "compression",
 )
 """``[cluster]`` keys that override the profile, named as the membership config fields."""
+
+FRAME_HEADROOM = 262_144
+"""Bytes a link frame may hold beyond the largest MQTT packet: routing's envelope (origin
+client id, share groups, properties travelling beside the packet)."""
 
 _EVENT_LINES = {
     EventKind.JOIN: "A node has joined: %s",
@@ -49,6 +56,12 @@ def membership_config(settings: Any) -> MembershipConfig:
     """The profile named by ``[cluster] profile`` with the ``[cluster]`` overrides applied."""
     overrides = {key: getattr(settings, key) for key in TIMING_KEYS}
     return profile(settings.profile, expect=settings.expect, **overrides)
+
+
+def link_limits(config: Any) -> LinkLimits:
+    """The link bounds for this broker: a frame holds any PUBLISH the broker accepts, with room for its envelope."""
+    max_packet = int(config.mqtt.max_packet_size)
+    return LinkLimits(max_frame=max(max_packet, 1_048_576) + FRAME_HEADROOM)
 
 
 def listener_endpoints(config: Any, advertise: str, bound: list[Any] | None = None) -> tuple[ListenerEndpoint, ...]:
@@ -80,7 +93,7 @@ class ClusterPlugin:
         self.keyring = Keyring(keys) if keys else None
         self.config = membership_config(settings)
         self.advertise = choose_advertise(settings.bind, settings.advertise)
-        self.metadata = NodeMetadata(listener_endpoints(broker.config, self.advertise))
+        self.metadata = NodeMetadata(listener_endpoints(broker.config, self.advertise), {LINK_META_KEY: SHARED_PORT})
         codec = WireCodec(keyring=self.keyring, label=settings.label, compression=self.config.compression)
         self.node = GossipNode(
             self.config, name=settings.node_name or default_node_name(), bind=settings.bind, port=settings.port,
@@ -88,6 +101,7 @@ class ClusterPlugin:
         )
         self.runner = GossipRunner(self.node, settings.runner, self._event)
         self.cluster = Cluster(self.runner, self.metadata)
+        self.links: Links | None = None
 
     async def start(self) -> None:
         """Bind, join the members (failures are logged; re-joining keeps trying), log the Go lines."""
@@ -95,7 +109,11 @@ class ClusterPlugin:
             log.warning("[cluster] has no key: cluster traffic is neither authenticated nor encrypted (set key or key_file)")
             if not is_private(self.advertise) and not self.advertise.startswith("127.") and self.advertise != "::1":
                 log.warning("Binding to public address %s without encryption!", self.advertise)
+        self.links = Links(self.cluster, keyring=self.keyring, label=self.settings.label,
+                           limits=link_limits(self.broker.config))
+        self.node.stream_taps[PREAMBLE[0]] = self.links.adopt_threadsafe
         await self.runner.start()
+        self.links.start()
         if self.settings.members:
             joined, errors = await self.runner.call(lambda: self.node.join(tuple(self.settings.members)))
             for error in errors:
@@ -121,7 +139,10 @@ class ClusterPlugin:
             await self.cluster.update_metadata(self.metadata)
 
     async def stop(self) -> None:
-        """Leave (waiting at most ``leave_timeout``) and close."""
+        """Close the links (after at most a second for unacknowledged frames), leave (waiting at most ``leave_timeout``), close."""
+        self.node.stream_taps.pop(PREAMBLE[0], None)
+        if self.links is not None:
+            await self.links.close(min(1.0, self.settings.leave_timeout))
         left = await self.runner.stop(self.settings.leave_timeout)
         if not left:
             log.warning("the leave did not spread within %.1f s; the others will notice the node is gone", self.settings.leave_timeout)

@@ -1,0 +1,65 @@
+"""Inter-node data links: one persistent, ordered, authenticated TCP connection per pair of nodes.
+
+The cluster-routing plugin sends its messages, route snapshots and deltas over these; this
+package knows nothing of their meaning. Get the API with :func:`hookmq.plugins.gossip.links_of`
+(``None`` unless ``[cluster] mode`` is on); every callback runs in the broker's event loop::
+
+    links = links_of(broker)
+    links.on_up(lambda node: ...)          # a link to node is (re)established: send a route snapshot
+    links.on_down(lambda node: ...)        # an established link was lost (it is being re-dialled)
+    links.on_receive(handler)              # handler(node, kind, body) -> Awaitable[None] | None
+    links.on_unacked(lambda node, frames: ...)   # node dead/left: its unacknowledged [(kind, body)]
+    future = links.send("node-b", 1, body, reliable=True)    # asyncio.Future[None]
+    links.send("node-b", 1, body, reliable=False)            # None: sent once or dropped
+    links.is_up("node-b"); links.peers(); links.stats("node-b"); links.max_body("node-b")
+
+Semantics (docs/cluster.md "Links" says the same for operators):
+
+- ``kind`` is 1-239 and belongs to the layer above; 240-255 and 0 are the link's own.
+- **Order.** Frames to one node arrive in the order sent, reliable and unreliable alike, over
+  one stream per pair of nodes (an unreliable frame is dropped rather than overtake a
+  reliable one that waits for room).
+- **Reliable** frames are numbered, kept until the receiver acknowledges them, and sent again
+  after a broken connection comes back; the receiver drops the copies it already had. The
+  receiver acknowledges a frame once every ``on_receive`` handler returned and the awaitable it
+  returned (if any) completed. The future resolves then. It fails with
+  :class:`~.links.RemoteFailure` when a handler raised (the receiver sends a NACK: sending the
+  frame again would fail again), :class:`~.links.LinkOverloaded` when the peer's outbox holds
+  its bound (``LinkLimits.reliable_bytes`` / ``reliable_frames``), and
+  :class:`~.links.PeerGone` when the node is unknown, or is declared dead or left before it
+  acknowledged: then every unacknowledged frame is first handed to ``on_unacked`` (oldest
+  first), for re-routing. A peer that restarts (a new process with the same name, still alive
+  to membership) is sent every unacknowledged frame again: what its previous process had taken
+  but not acknowledged is delivered twice (at least once).
+- **Unreliable** frames are sent once when the link is up and its send buffer has room, else
+  dropped and counted (``stats(node)["unreliable_dropped"]``).
+- **Handlers** are called one frame after the other in frame order, without waiting for the
+  awaitable of the previous frame (return an ``asyncio.Future`` rather than a coroutine on the
+  per-message path: a coroutine costs a task). While ``LinkLimits.receive_window`` reliable
+  frames wait for their handlers, the link stops reading, and TCP pushes back on the sender.
+- ``on_up`` fires for every established connection, including reconnections to the same
+  process: what the reconnecting side resends comes first, then whatever ``on_up`` sends.
+
+Layers (sans-I/O first; each imports only those before it): :mod:`.errors`, :mod:`.frames`
+(framing, AES-GCM per frame), :mod:`.handshake` (mutual challenge-response, HKDF session
+keys), :mod:`.sequencing` (numbering, acks, duplicates), :mod:`.connection` (one connection),
+:mod:`.peer` (one peer over successive connections, send-buffer bound, keep-alive), then the
+asyncio :mod:`.transport` and :mod:`.links`.
+"""
+
+from __future__ import annotations
+
+from .errors import LinkError
+from .links import LINK_META_KEY, LinkOverloaded, Links, PeerGone, RemoteFailure, link_endpoint
+from .peer import LinkLimits
+
+__all__ = [
+    "LINK_META_KEY",
+    "LinkError",
+    "LinkLimits",
+    "LinkOverloaded",
+    "Links",
+    "PeerGone",
+    "RemoteFailure",
+    "link_endpoint",
+]

@@ -1,0 +1,521 @@
+"""The links of one node: a persistent TCP connection to every other hookmq node, as an API.
+
+:class:`Links` follows membership (:class:`~hookmq.plugins.gossip.api.Cluster` events): a
+peer that joins gets a :class:`~.peer.PeerLink`; the node whose name sorts first dials, with
+bounded, jittered backoff, for as long as membership says the peer is alive or suspect; the
+other accepts. A peer declared dead or that left is dropped: its unacknowledged reliable
+frames go to ``on_unacked`` and their futures fail with :class:`PeerGone`.
+
+Inbound connections arrive on the gossip TCP port: the gossip listener (membership's thread)
+hands every connection whose first byte is the link preamble's over through
+:meth:`Links.adopt_threadsafe`; from then on it lives in the broker's loop like everything
+here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import random
+import socket
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hookmq.ratelimit import LogLimiter
+
+from ..api import Cluster, ClusterEvent
+from ..membership import EventKind, NodeState
+from ..wire import Keyring
+from .connection import LinkConnection
+from .errors import LinkError
+from .frames import FIRST_USER_KIND, LAST_USER_KIND, Data
+from .handshake import LocalIdentity
+from .peer import LinkLimits, PeerLink, Received
+from .sequencing import Overloaded
+from .transport import LinkProtocol
+
+__all__ = ["LINK_META_KEY", "LinkOverloaded", "Links", "PeerGone", "RemoteFailure", "link_endpoint"]
+
+log = logging.getLogger("hookmq.plugins.gossip.link")
+
+LINK_META_KEY = "link"
+"""The metadata key (``NodeMetadata.extra``) that says a node speaks links and where:
+``"gossip"`` for its gossip TCP port, or a port number of its own."""
+SHARED_PORT = "gossip"
+BACKOFF_MIN = 0.05
+BACKOFF_MAX = 2.0
+MAX_HANDSHAKING = 64
+"""Inbound connections still in their handshake at once; more are closed at once."""
+
+UpCallback = Callable[[str], None]
+ReceiveCallback = Callable[[str, int, bytes], "Awaitable[None] | None"]
+UnackedCallback = Callable[[str, list[tuple[int, bytes]]], None]
+
+
+class PeerGone(Exception):
+    """The peer was declared dead or left (or this node stopped) before it acknowledged the frame."""
+
+
+class LinkOverloaded(Exception):
+    """The peer's outbox was full (its bound of reliable frames or bytes): the frame was not taken."""
+
+
+class RemoteFailure(Exception):
+    """The peer's handler for the frame raised (the peer sent a NACK)."""
+
+
+def link_endpoint(address: str, gossip_port: int, extra: Any) -> tuple[str, int] | None:
+    """Where a member's link listens, from its metadata's ``extra``; None if it speaks no links."""
+    value = extra.get(LINK_META_KEY) if hasattr(extra, "get") else None
+    if value == SHARED_PORT:
+        return address, gossip_port
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65_536:
+        return address, value
+    return None
+
+
+@dataclass(eq=False)
+class _Peer:
+    link: PeerLink
+    futures: dict[int, asyncio.Future[None]] = field(default_factory=dict)
+    protocol: LinkProtocol | None = None
+    dialer: asyncio.Task[None] | None = None
+    endpoint: tuple[str, int] | None = None
+
+
+def _fail(future: asyncio.Future[None], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+        future.exception()  # retrieved: a caller that dropped the future is not warned about it
+
+
+class Links:
+    """The inter-node data links of one node (see the package docstring for the API contract)."""
+
+    def __init__(self, cluster: Cluster, *, keyring: Keyring | None, label: str, limits: LinkLimits,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.cluster = cluster
+        self.name = cluster.name
+        self.limits = limits
+        self.identity = LocalIdentity(self.name, os.urandom(8), keyring, label, limits.max_frame)
+        self.totals: Counter[str] = Counter()
+        self.limiter = LogLimiter(log, burst=10, per_second=1.0)
+        self._loop = asyncio.get_running_loop()
+        self._clock = clock or self._loop.time
+        self._peers: dict[str, _Peer] = {}
+        self._handshaking: set[LinkProtocol] = set()
+        self._up: list[UpCallback] = []
+        self._down: list[UpCallback] = []
+        self._receivers: list[ReceiveCallback] = []
+        self._unacked: list[UnackedCallback] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._unsubscribe = cluster.on_event(self._membership)
+
+    # ------------------------------------------------------------------ the API
+
+    def on_up(self, callback: UpCallback) -> Callable[[], None]:
+        """``callback(node)`` each time a link to ``node`` is (re)established; returns an unsubscribe function."""
+        self._up.append(callback)
+        return lambda: self._up.remove(callback)
+
+    def on_down(self, callback: UpCallback) -> Callable[[], None]:
+        """``callback(node)`` each time an established link to ``node`` is lost (or the node is gone)."""
+        self._down.append(callback)
+        return lambda: self._down.remove(callback)
+
+    def on_receive(self, callback: ReceiveCallback) -> Callable[[], None]:
+        """``callback(node, kind, body)`` for every data frame, in the order sent.
+
+        For a reliable frame the acknowledgement waits until the awaitable returned (if any)
+        completes; if the callback or its awaitable raises, the frame is NACKed instead: the
+        sender's future fails with :class:`RemoteFailure`. Callbacks are called one frame after
+        the other, without waiting for earlier awaitables.
+        """
+        self._receivers.append(callback)
+        return lambda: self._receivers.remove(callback)
+
+    def on_unacked(self, callback: UnackedCallback) -> Callable[[], None]:
+        """``callback(node, [(kind, body), ...])``: ``node`` was declared dead or left with these
+        reliable frames unacknowledged (oldest first); called before their futures fail."""
+        self._unacked.append(callback)
+        return lambda: self._unacked.remove(callback)
+
+    def send(self, node: str, kind: int, body: bytes, *, reliable: bool) -> asyncio.Future[None] | None:
+        """Send a frame to ``node``.
+
+        reliable: a future resolved when the peer acknowledged it (after its handler finished);
+        failed with :class:`PeerGone` (the node is unknown, dead or left; frames that were held
+        went to ``on_unacked`` first), :class:`LinkOverloaded` or :class:`RemoteFailure`.
+        unreliable: sent once if the link is up and the send buffer has room, else dropped and
+        counted; returns None. :raises ValueError: a kind outside 1-239, or a body too large.
+        """
+        if not FIRST_USER_KIND <= kind <= LAST_USER_KIND:
+            raise ValueError(f"a link frame kind is {FIRST_USER_KIND}-{LAST_USER_KIND}, not {kind}")
+        peer = self._peers.get(node)
+        if not reliable:
+            if peer is None:
+                self.totals["unreliable_dropped_no_peer"] += 1
+            elif peer.link.send_unreliable(kind, body) and peer.protocol is not None:
+                peer.protocol.schedule_flush()
+            return None
+        future: asyncio.Future[None] = self._loop.create_future()
+        if peer is None:
+            self.totals["reliable_refused_no_peer"] += 1
+            _fail(future, PeerGone(f"{node!r} is no live link peer"))
+            return future
+        try:
+            seq = peer.link.send_reliable(kind, body)
+        except Overloaded as error:
+            peer.link.stats["overloaded"] += 1
+            _fail(future, LinkOverloaded(f"link to {node}: {error}"))
+            return future
+        peer.futures[seq] = future
+        if peer.protocol is not None:
+            peer.protocol.schedule_flush()
+        return future
+
+    def is_up(self, node: str) -> bool:
+        """Whether an established connection to ``node`` exists now."""
+        peer = self._peers.get(node)
+        return peer is not None and peer.link.up
+
+    def peers(self) -> list[str]:
+        """Every node we keep a link for (up or reconnecting)."""
+        return sorted(self._peers)
+
+    def stats(self, node: str) -> dict[str, object]:
+        """Figures for one peer: up, queue depth, frames and bytes each way, rtt, drops, ... (KeyError if unknown)."""
+        peer = self._peers[node]
+        return {**peer.link.snapshot(), "dialer": self._dials(node),
+                "endpoint": f"{peer.endpoint[0]}:{peer.endpoint[1]}" if peer.endpoint else None}
+
+    def max_body(self, node: str | None = None) -> int:
+        """The largest body a frame to ``node`` (or to any node with our limits) can carry."""
+        peer = self._peers.get(node) if node is not None else None
+        limit = min(peer.link.peer_max_frame, self.limits.max_frame) if peer is not None else self.limits.max_frame
+        return limit - 10
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Take in the members membership already knows."""
+        for member in self.cluster.members():
+            if member.name != self.name:
+                self._member_alive(member.name, member.address, member.port, member.metadata)
+
+    async def close(self, drain_timeout: float = 1.0) -> None:
+        """Wait up to ``drain_timeout`` for outstanding reliable frames, then close every link."""
+        if self._closed:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(drain_timeout):
+                while any(peer.link.outbox and peer.link.up for peer in self._peers.values()):
+                    await asyncio.sleep(0.02)
+        self._closed = True
+        self._unsubscribe()
+        for name in list(self._peers):
+            self._drop(name, "this node is stopping", hand_back=False)
+        for protocol in list(self._handshaking):
+            protocol.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ------------------------------------------------------------------ membership
+
+    def _dials(self, peer: str) -> bool:
+        """The rule that leaves exactly one connection per pair: the name that sorts first dials."""
+        return self.name < peer
+
+    def _membership(self, event: ClusterEvent) -> None:
+        member = event.member
+        if member.name == self.name or self._closed:
+            return
+        if event.kind in (EventKind.DEAD, EventKind.LEFT):
+            self._drop(member.name, "left the cluster" if event.kind == EventKind.LEFT else "declared dead")
+        elif event.kind in (EventKind.JOIN, EventKind.UPDATE):
+            self._member_alive(member.name, member.address, member.port, member.metadata)
+
+    def _member_alive(self, name: str, address: str, port: int, metadata: Any) -> None:
+        endpoint = link_endpoint(address, port, metadata.extra) if metadata is not None else None
+        if endpoint is None:
+            return  # a memberlist node, or a hookmq node without links
+        peer = self._ensure_peer(name)
+        peer.endpoint = endpoint
+        if self._dials(name) and (peer.dialer is None or peer.dialer.done()):
+            peer.dialer = self._spawn(self._dial(name, peer))
+
+    def _ensure_peer(self, name: str) -> _Peer:
+        peer = self._peers.get(name)
+        if peer is None:
+            peer = self._peers[name] = _Peer(PeerLink(name, self.limits))
+        return peer
+
+    def _admit(self, name: str) -> str | None:
+        """Why a node may not open a link to us (None: it may)."""
+        member = self.cluster.member(name)
+        if member is None:
+            return "unknown-node"
+        if member.state not in (NodeState.ALIVE, NodeState.SUSPECT):
+            return "dead-node"
+        if not name < self.name:
+            return "wrong-direction"
+        return None
+
+    def _drop(self, name: str, why: str, *, hand_back: bool = True) -> None:
+        """``name`` is gone for good: close its link, hand back and fail what it never acknowledged."""
+        peer = self._peers.pop(name, None)
+        if peer is None:
+            return
+        if peer.dialer is not None:
+            peer.dialer.cancel()
+        was_up = peer.link.up
+        protocol, peer.protocol = peer.protocol, None
+        if protocol is not None:
+            protocol.close()
+        peer.link.detach()
+        if was_up:
+            log.info("Link down: %s (%s)", name, why)
+            self._notify(self._down, name)
+        pending = peer.link.drain()
+        if pending and hand_back:
+            frames = [(frame.kind, frame.body) for frame in pending]
+            for callback in list(self._unacked):
+                try:
+                    callback(name, frames)
+                except Exception:
+                    log.exception("link on_unacked callback %r failed", callback)
+        error = PeerGone(f"{name} {why}")
+        for future in peer.futures.values():
+            _fail(future, error)
+        peer.futures.clear()
+
+    # ------------------------------------------------------------------ dialing
+
+    async def _dial(self, name: str, peer: _Peer) -> None:
+        """Keep one connection to ``name`` up while it is a peer, backing off between failures."""
+        delay = BACKOFF_MIN
+        while not self._closed and self._peers.get(name) is peer:
+            endpoint = peer.endpoint
+            established = False
+            if endpoint is not None and peer.protocol is None:
+                protocol = await self._connect(name, peer, endpoint)
+                if protocol is not None:
+                    await protocol.closed
+                    established = protocol.connection.established is not None
+            delay = BACKOFF_MIN if established else min(delay * 2, BACKOFF_MAX)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+
+    async def _connect(self, name: str, peer: _Peer, endpoint: tuple[str, int]) -> LinkProtocol | None:
+        connection = LinkConnection("dialer", self.identity, base=lambda _: peer.link.outbox.base, expected_peer=name)
+
+        def factory() -> LinkProtocol:
+            protocol = LinkProtocol(self, connection, name, send_buffer=self.limits.send_buffer,
+                                    handshake_timeout=self.limits.handshake_timeout)
+            peer.link.attach(connection, self._clock())
+            peer.protocol = protocol
+            return protocol
+
+        try:
+            async with asyncio.timeout(self.limits.handshake_timeout):
+                _, protocol = await self._loop.create_connection(factory, *endpoint)
+        except (OSError, TimeoutError) as error:
+            if peer.link.connection is connection:
+                peer.link.detach()
+                peer.protocol = None
+            self.totals["dial_failures"] += 1
+            self.limiter.log(f"dial {name}", logging.DEBUG, "link: cannot reach %s at %s:%d: %r", name, *endpoint, error)
+            return None
+        self.totals["dialed"] += 1
+        return protocol
+
+    # ------------------------------------------------------------------ accepting
+
+    def adopt_threadsafe(self, sock: socket.socket, first: bytes) -> None:
+        """Take over an inbound connection from any thread (the gossip listener's tap)."""
+        try:
+            self._loop.call_soon_threadsafe(self._adopt, sock, first)
+        except RuntimeError:  # the broker's loop is closed
+            sock.close()
+
+    def _adopt(self, sock: socket.socket, first: bytes) -> None:
+        if self._closed or len(self._handshaking) >= MAX_HANDSHAKING:
+            self.totals["refused_busy"] += 1
+            sock.close()
+            return
+        self._spawn(self._accept(sock, first))
+
+    async def _accept(self, sock: socket.socket, first: bytes) -> None:
+        connection = LinkConnection("acceptor", self.identity, base=lambda name: self._ensure_peer(name).link.outbox.base,
+                                    admit=self._admit)
+        protocol = LinkProtocol(self, connection, None, first, send_buffer=self.limits.send_buffer,
+                                handshake_timeout=self.limits.handshake_timeout)
+        self._handshaking.add(protocol)
+        try:
+            await self._loop.connect_accepted_socket(lambda: protocol, sock=sock)
+        except OSError:
+            self._handshaking.discard(protocol)
+            sock.close()
+            return
+        self.totals["accepted"] += 1
+        await protocol.closed
+        self._handshaking.discard(protocol)
+
+    # ------------------------------------------------------------------ LinkOwner: protocol events
+
+    def _current(self, protocol: LinkProtocol) -> _Peer | None:
+        peer = self._peers.get(protocol.peer) if protocol.peer is not None else None
+        return peer if peer is not None and peer.protocol is protocol else None
+
+    def link_data(self, protocol: LinkProtocol, data: bytes) -> None:
+        """Bytes arrived on a connection."""
+        now = self._clock()
+        try:
+            peer = self._current(protocol)
+            if peer is not None:
+                received = peer.link.receive(data, now)
+            elif protocol.peer is None:  # an inbound connection in its handshake
+                events = protocol.connection.receive(data)
+                protocol.schedule_flush()
+                if protocol.connection.established is None:
+                    return
+                peer = self._take_inbound(protocol, now)
+                received = peer.link.handle(events, now)
+            else:
+                return  # a connection that was replaced or dropped, closing
+        except LinkError as error:
+            protocol.fail(error)
+            return
+        self._received(peer, protocol, received)
+
+    def _take_inbound(self, protocol: LinkProtocol, now: float) -> _Peer:
+        established = protocol.connection.established
+        assert established is not None
+        self._handshaking.discard(protocol)
+        peer = self._ensure_peer(established.peer)
+        old, peer.protocol = peer.protocol, None
+        if old is not None:  # the dialer knows best: its new connection replaces the old one
+            old.close()
+            self._lost_current(peer, "replaced by a new connection")
+        protocol.peer = established.peer
+        peer.link.attach(protocol.connection, now)
+        peer.protocol = protocol
+        return peer
+
+    def _received(self, peer: _Peer, protocol: LinkProtocol, received: Received) -> None:
+        name = peer.link.peer
+        if received.established is not None:
+            log.info("Link up: %s (%s)", name, "encrypted" if received.established.send_key else "not encrypted")
+            protocol.established()
+            self._notify(self._up, name)
+        for frame in received.frames:
+            self._deliver(peer, frame)
+        for seq in received.acked:
+            future = peer.futures.pop(seq, None)
+            if future is not None and not future.done():
+                future.set_result(None)
+        for seq in received.failed:
+            future = peer.futures.get(seq)
+            if future is not None:
+                _fail(future, RemoteFailure(f"{name} could not handle frame {seq}"))
+        if peer.link.inbox.in_progress >= self.limits.receive_window:
+            protocol.pause_reading()
+        protocol.schedule_flush()
+
+    def _deliver(self, peer: _Peer, frame: Data) -> None:
+        name, boot = peer.link.peer, peer.link.peer_boot
+        waits: list[Awaitable[None]] = []
+        ok = True
+        for callback in self._receivers:
+            try:
+                result = callback(name, frame.kind, frame.body)
+            except Exception:
+                ok = False
+                self.totals["handler_errors"] += 1
+                self.limiter.log("handler", logging.ERROR, "link handler failed on a frame from %s", name)
+                log.debug("link handler failure", exc_info=True)
+                continue
+            if result is not None and inspect.isawaitable(result):
+                waits.append(result)
+        seq = frame.seq
+        if not waits:
+            if seq is not None:
+                peer.link.finished(boot, seq, ok)
+            return
+        waiting = asyncio.ensure_future(waits[0]) if len(waits) == 1 else asyncio.gather(*waits)
+        waiting.add_done_callback(lambda done: self._handled(peer, boot, seq, ok, done))
+
+    def _handled(self, peer: _Peer, boot: bytes, seq: int | None, ok: bool, done: asyncio.Future[Any]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            ok = False
+            self.totals["handler_errors"] += 1
+            self.limiter.log("handler", logging.ERROR, "link handler failed on a frame from %s: %r", peer.link.peer,
+                             None if done.cancelled() else done.exception())
+        if seq is None or self._peers.get(peer.link.peer) is not peer:
+            return
+        peer.link.finished(boot, seq, ok)
+        protocol = peer.protocol
+        if protocol is not None:
+            if peer.link.inbox.in_progress < self.limits.receive_window // 2:
+                protocol.resume_reading()
+            protocol.schedule_flush()
+
+    def link_output(self, protocol: LinkProtocol) -> list[bytes]:
+        """What a connection should write now."""
+        peer = self._current(protocol)
+        if peer is None:
+            return protocol.connection.take_output()
+        link = peer.link
+        link.set_transport_buffered(protocol.buffered())
+        out = link.take_output()
+        if link.outbox.unwritten and link.up and not protocol.paused_writing:
+            protocol.schedule_flush()
+        return out
+
+    def link_tick(self, protocol: LinkProtocol) -> float | None:
+        """Keep-alive: the next time to tick. :raises LinkError: the peer went silent."""
+        peer = self._current(protocol)
+        return peer.link.tick(self._clock()) if peer is not None else None
+
+    def link_lost(self, protocol: LinkProtocol, error: LinkError | None) -> None:
+        """A connection closed (``error`` says why, when we closed it for one)."""
+        self._handshaking.discard(protocol)
+        if error is not None:
+            self.totals[f"closed_{error.reason}"] += 1
+            self.limiter.log(f"closed {error.reason}", logging.WARNING, "link %s closed: %s",
+                             protocol.peer or "(handshake)", error)
+        peer = self._current(protocol)
+        if peer is None:
+            return
+        peer.protocol = None
+        self._lost_current(peer, error.reason if error is not None else "connection closed")
+
+    def _lost_current(self, peer: _Peer, why: str) -> None:
+        was_up = peer.link.up
+        peer.link.detach()
+        if was_up:
+            self.limiter.log(f"down {peer.link.peer}", logging.INFO, "Link down: %s (%s)", peer.link.peer, why)
+            self._notify(self._down, peer.link.peer)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _notify(self, callbacks: list[UpCallback], name: str) -> None:
+        for callback in list(callbacks):
+            try:
+                callback(name)
+            except Exception:
+                log.exception("link callback %r failed", callback)
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task

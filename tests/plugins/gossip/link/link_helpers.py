@@ -1,0 +1,89 @@
+"""Helpers of the link tests: brokers in cluster mode on 127.0.0.1, a recording handler, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hookmq.config import Config
+from hookmq.engine import Broker
+from hookmq.plugins.gossip import cluster_of, links_of
+from hookmq.plugins.gossip.link import Links
+
+KEY = base64.b64encode(os.urandom(32)).decode()
+
+
+def node_config(name: str, members: list[str] | None = None, **cluster: Any) -> Config:
+    """A cluster node on 127.0.0.1, gossip on a free port, membership in the broker's loop unless told."""
+    table = {"mode": True, "port": 0, "bind": "127.0.0.1", "advertise": "127.0.0.1", "node_name": name,
+             "profile": "local", "members": members or [], **cluster}
+    return Config.from_mapping(
+        {"listeners": [{"name": "tcp", "type": "tcp", "address": "127.0.0.1:0"}], "cluster": table,
+         "disabled_plugins": ["dashboard"]},
+        source="<link tests>",
+    )
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` every 10 ms for at most ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+    return True
+
+
+def gossip_port(broker: Broker) -> int:
+    cluster = cluster_of(broker)
+    assert cluster is not None
+    return cluster.local.port
+
+
+def links(broker: Broker) -> Links:
+    found = links_of(broker)
+    assert found is not None
+    return found
+
+
+async def pair(started: list[Broker], **cluster: Any) -> tuple[Broker, Broker]:
+    """Two joined nodes, ``node-a`` (the dialer) and ``node-b``, with their link up."""
+    a = Broker(node_config("node-a", **cluster))
+    await a.start()
+    started.append(a)
+    b = Broker(node_config("node-b", [f"127.0.0.1:{gossip_port(a)}"], **cluster))
+    await b.start()
+    started.append(b)
+    await eventually(lambda: links(a).is_up("node-b") and links(b).is_up("node-a"), 20)
+    return a, b
+
+
+@dataclass
+class Recorder:
+    """An ``on_receive`` handler that records (node, kind, body) and can hold its awaitables."""
+
+    frames: list[tuple[str, int, bytes]] = field(default_factory=list)
+    hold: bool = False
+    held: list[asyncio.Future[None]] = field(default_factory=list)
+    fail_on: bytes | None = None
+
+    def __call__(self, node: str, kind: int, body: bytes) -> Awaitable[None] | None:
+        if self.fail_on is not None and body == self.fail_on:
+            raise RuntimeError("the handler refuses this frame")
+        self.frames.append((node, kind, body))
+        if not self.hold:
+            return None
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.held.append(future)
+        return future
+
+    def release(self) -> None:
+        for future in self.held:
+            if not future.done():
+                future.set_result(None)
+        self.held.clear()
+
+    def bodies(self) -> list[bytes]:
+        return [body for _, _, body in self.frames]
