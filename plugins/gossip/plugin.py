@@ -140,8 +140,7 @@ class ClusterPlugin:
 
     async def stop(self) -> None:
         """Close the links (after at most a second for unacknowledged frames), leave (waiting at most ``leave_timeout``), close."""
-        self.node.stream_taps.pop(PREAMBLE[0], None)
-        if self.links is not None:
+        if self.links is not None:  # the tap stays: a closed Links refuses links, quietly
             await self.links.close(min(1.0, self.settings.leave_timeout))
         left = await self.runner.stop(self.settings.leave_timeout)
         if not left:

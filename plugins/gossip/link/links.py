@@ -52,6 +52,9 @@ BACKOFF_MAX = 2.0
 MAX_HANDSHAKING = 64
 """Inbound connections still in their handshake at once; more are closed at once."""
 
+_ORDINARY = frozenset({"unknown-node", "dead-node", "refused", "wrong-direction", "timeout", "handshake-timeout"})
+"""Reasons to close that membership timing or a lost peer explain (logged at INFO; the others at WARNING)."""
+
 UpCallback = Callable[[str], None]
 ReceiveCallback = Callable[[str, int, bytes], "Awaitable[None] | None"]
 UnackedCallback = Callable[[str, list[tuple[int, bytes]]], None]
@@ -158,6 +161,8 @@ class Links:
         if not FIRST_USER_KIND <= kind <= LAST_USER_KIND:
             raise ValueError(f"a link frame kind is {FIRST_USER_KIND}-{LAST_USER_KIND}, not {kind}")
         peer = self._peers.get(node)
+        if peer is not None and peer.protocol is not None:
+            peer.link.set_transport_buffered(peer.protocol.buffered())
         if not reliable:
             if peer is None:
                 self.totals["unreliable_dropped_no_peer"] += 1
@@ -418,14 +423,14 @@ class Links:
             self._notify(self._up, name)
         for frame in received.frames:
             self._deliver(peer, frame)
+        for seq in received.failed:  # NACKs come before the ACK that covers them
+            future = peer.futures.pop(seq, None)
+            if future is not None:
+                _fail(future, RemoteFailure(f"{name} could not handle frame {seq}"))
         for seq in received.acked:
             future = peer.futures.pop(seq, None)
             if future is not None and not future.done():
                 future.set_result(None)
-        for seq in received.failed:
-            future = peer.futures.get(seq)
-            if future is not None:
-                _fail(future, RemoteFailure(f"{name} could not handle frame {seq}"))
         if peer.link.inbox.in_progress >= self.limits.receive_window:
             protocol.pause_reading()
         protocol.schedule_flush()
@@ -490,8 +495,10 @@ class Links:
         self._handshaking.discard(protocol)
         if error is not None:
             self.totals[f"closed_{error.reason}"] += 1
-            self.limiter.log(f"closed {error.reason}", logging.WARNING, "link %s closed: %s",
-                             protocol.peer or "(handshake)", error)
+            level = logging.INFO if error.reason in _ORDINARY else logging.WARNING
+            self.limiter.log(f"closed {error.reason}", level, "link %s closed: %s", protocol.peer or "(handshake)", error)
+        elif protocol.connection.established is None:
+            self.totals["handshake_incomplete"] += 1  # the other side gave up (or was no link at all)
         peer = self._current(protocol)
         if peer is None:
             return

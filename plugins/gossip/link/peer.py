@@ -167,7 +167,10 @@ class PeerLink:
                 connection.write(encode_control(ACK, upto))
                 self.stats["acks_sent"] += 1
             self._write_waiting()
-        return connection.take_output()
+        out = connection.take_output()
+        # Handed to the transport now: counted as its buffer until the next fresh figure.
+        self.transport_buffered += sum(len(chunk) for chunk in out)
+        return out
 
     # ------------------------------------------------------------------ receiving
 

@@ -87,3 +87,52 @@ class Recorder:
 
     def bodies(self) -> list[bytes]:
         return [body for _, _, body in self.frames]
+
+
+class RawDialer:
+    """A hand-driven link dialer on a real socket: the sans-I/O connection, our own bytes when wanted."""
+
+    def __init__(self, connection: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connection = connection
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int, name: str, target: str, keys: list[bytes] | None, label: str = "") -> RawDialer:
+        from hookmq.plugins.gossip.link.connection import LinkConnection
+        from hookmq.plugins.gossip.link.handshake import LocalIdentity
+        from hookmq.plugins.gossip.wire import Keyring
+
+        identity = LocalIdentity(name, os.urandom(8), Keyring(keys) if keys else None, label, 1 << 21)
+        connection = LinkConnection("dialer", identity, base=lambda _: 1, expected_peer=target)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(connection, reader, writer)
+
+    def flush(self) -> bytes:
+        data = b"".join(self.connection.take_output())
+        self.writer.write(data)
+        return data
+
+    async def handshake(self, timeout: float = 5.0) -> None:
+        """Run the handshake; raises LinkError if the acceptor refuses, EOFError if it just closes."""
+        self.flush()
+        async with asyncio.timeout(timeout):
+            while self.connection.established is None:
+                data = await self.reader.read(65_536)
+                if not data:
+                    raise EOFError("the acceptor closed the connection")
+                self.connection.receive(data)
+                self.flush()
+
+    async def closed_by_peer(self, timeout: float = 5.0) -> bool:
+        """True once the other side closed (EOF or reset), reading and discarding meanwhile."""
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    if not await self.reader.read(65_536):
+                        return True
+                except ConnectionError:
+                    return True
+
+    def close(self) -> None:
+        self.writer.close()

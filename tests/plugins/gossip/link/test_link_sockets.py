@@ -1,0 +1,244 @@
+"""Links between real brokers in one process, over real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+
+import pytest
+from link_helpers import KEY, RawDialer, Recorder, eventually, gossip_port, links, pair
+
+from hookmq.engine import Broker
+from hookmq.plugins.gossip.link import LinkError, LinkOverloaded, PeerGone, RemoteFailure
+from hookmq.plugins.gossip.link.frames import encode_data
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[list[Broker]]:
+    brokers: list[Broker] = []
+    yield brokers
+    for broker in reversed(brokers):
+        with contextlib.suppress(Exception):
+            await broker.stop()
+
+
+def current_protocol(broker: Broker, peer: str) -> object:
+    return links(broker)._peers[peer].protocol
+
+
+@pytest.mark.parametrize("runner", ["thread", "loop"])
+async def test_frames_flow_both_ways(started: list[Broker], runner: str) -> None:
+    a, b = await pair(started, runner=runner)
+    at_a, at_b = Recorder(), Recorder()
+    links(a).on_receive(at_a)
+    links(b).on_receive(at_b)
+    await asyncio.wait_for(links(a).send("node-b", 1, b"a to b", reliable=True), 5)  # type: ignore[arg-type]
+    await asyncio.wait_for(links(b).send("node-a", 2, b"b to a", reliable=True), 5)  # type: ignore[arg-type]
+    assert links(a).send("node-b", 3, b"unreliable a to b", reliable=False) is None
+    links(b).send("node-a", 3, b"unreliable b to a", reliable=False)
+    await eventually(lambda: len(at_a.frames) == 2 and len(at_b.frames) == 2)
+    assert at_b.frames == [("node-a", 1, b"a to b"), ("node-a", 3, b"unreliable a to b")]
+    assert at_a.frames == [("node-b", 2, b"b to a"), ("node-b", 3, b"unreliable b to a")]
+    stats = links(a).stats("node-b")
+    assert stats["up"] is True and stats["dialer"] is True and stats["frames_sent"] == 2 and stats["frames_received"] == 2
+    assert links(a).peers() == ["node-b"] and links(b).peers() == ["node-a"]
+
+
+async def test_the_ack_waits_for_the_receivers_awaitable(started: list[Broker]) -> None:
+    a, b = await pair(started)
+    handler = Recorder(hold=True)
+    links(b).on_receive(handler)
+    future = links(a).send("node-b", 1, b"held", reliable=True)
+    assert future is not None
+    await eventually(lambda: len(handler.held) == 1)
+    # The frame was handed over but its handler has not finished: the ack has not been sent.
+    await asyncio.sleep(0.3)
+    assert not future.done() and links(a).stats("node-b")["queue_frames"] == 1
+    handler.release()
+    await asyncio.wait_for(future, 5)
+    assert links(a).stats("node-b")["queue_frames"] == 0
+
+
+async def test_a_failing_handler_fails_the_senders_future(started: list[Broker], caplog: pytest.LogCaptureFixture) -> None:
+    a, b = await pair(started)
+    links(b).on_receive(Recorder(fail_on=b"poison"))
+    with pytest.raises(RemoteFailure):
+        await asyncio.wait_for(links(a).send("node-b", 1, b"poison", reliable=True), 5)  # type: ignore[arg-type]
+    await asyncio.wait_for(links(a).send("node-b", 1, b"fine", reliable=True), 5)  # type: ignore[arg-type]
+    assert links(b).totals["handler_errors"] == 1 and links(b).is_up("node-a")
+
+
+async def test_ten_thousand_reliable_frames_arrive_complete_and_in_order(started: list[Broker]) -> None:
+    a, b = await pair(started, key=KEY)
+    handler = Recorder()
+    links(b).on_receive(handler)
+    began = time.perf_counter()
+    futures = [links(a).send("node-b", 1, i.to_bytes(4, "big") + bytes(100), reliable=True) for i in range(10_000)]
+    await asyncio.wait_for(asyncio.gather(*futures), 60)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - began
+    assert [int.from_bytes(body[:4], "big") for body in handler.bodies()] == list(range(10_000))
+    stats = links(a).stats("node-b")
+    print(f"\n10 000 reliable 104-byte frames, encrypted: {elapsed:.2f} s, {stats['bytes_sent']} bytes sent, "
+          f"{links(b).stats('node-a')['acks_sent']} acks")
+    assert stats["queue_frames"] == 0 and stats["resent"] == 0
+
+
+async def test_one_mebibyte_bodies(started: list[Broker]) -> None:
+    a, b = await pair(started, key=KEY)
+    handler = Recorder()
+    links(b).on_receive(handler)
+    bodies = [os.urandom(1 << 20) for _ in range(3)]
+    await asyncio.wait_for(asyncio.gather(*[links(a).send("node-b", 1, body, reliable=True) for body in bodies]), 30)  # type: ignore[arg-type]
+    assert handler.bodies() == bodies
+    largest = links(a).max_body("node-b")
+    assert largest >= (1 << 20) + 200_000  # the default max_packet_size plus routing's envelope
+    await asyncio.wait_for(links(a).send("node-b", 1, bytes(largest), reliable=True), 30)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        links(a).send("node-b", 1, bytes(largest + 1), reliable=True)
+
+
+@pytest.mark.parametrize("side", ["dialer", "acceptor"])
+async def test_a_connection_killed_mid_stream_resends_drops_duplicates_and_keeps_order(started: list[Broker], side: str) -> None:
+    a, b = await pair(started, key=KEY)
+    handler = Recorder(hold=True)
+    links(b).on_receive(handler)
+    first = [links(a).send("node-b", 1, i.to_bytes(4, "big"), reliable=True) for i in range(100)]
+    await eventually(lambda: len(handler.frames) == 100)
+    killer = a if side == "dialer" else b
+    current_protocol(killer, "node-b" if killer is a else "node-a").abort()  # type: ignore[attr-defined]
+    # A stream in flight while the connection is re-dialled and the first hundred are resent.
+    second = [links(a).send("node-b", 1, i.to_bytes(4, "big"), reliable=True) for i in range(100, 2000)]
+    await eventually(lambda: links(b).stats("node-a")["duplicates_dropped"] == 100 and links(a).is_up("node-b"), 20)
+    handler.hold = False
+    handler.release()
+    await asyncio.wait_for(asyncio.gather(*first, *second), 30)  # type: ignore[arg-type]
+    assert [int.from_bytes(body, "big") for body in handler.bodies()] == list(range(2000))
+    assert links(a).stats("node-b")["connects"] == 2 and links(b).stats("node-a")["connects"] == 2
+
+
+async def test_a_stuck_peer_does_not_grow_memory_beyond_the_bound(started: list[Broker]) -> None:
+    a, b = await pair(started)
+    handler = Recorder()
+    links(b).on_receive(handler)
+    stuck = current_protocol(b, "node-a")
+    stuck.transport.pause_reading()  # type: ignore[attr-defined]
+    limits = links(a).limits
+    body = bytes(65_536)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        offered = 0
+        for _ in range(40):  # 40 rounds of 64 x 64 KiB = 160 MiB offered to a peer that reads nothing
+            for _ in range(64):
+                links(a).send("node-b", 1, body, reliable=False)
+                offered += len(body)
+            await asyncio.sleep(0.01)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    stats = links(a).stats("node-b")
+    print(f"\nstuck peer: {offered >> 20} MiB of unreliable frames offered, {stats['frames_sent']} framed, "
+          f"{stats['unreliable_dropped']} dropped, memory grew {grown / 1048576:.1f} MiB (send buffer {limits.send_buffer >> 20} MiB)")
+    assert stats["unreliable_dropped"] > 0
+    assert grown < 2 * limits.send_buffer
+    # Reliable frames are held, not dropped, up to their bound; then refused.
+    futures = []
+    for _ in range(limits.reliable_bytes // len(body) + 10):
+        future = links(a).send("node-b", 2, body, reliable=True)
+        assert future is not None
+        futures.append(future)
+    await asyncio.sleep(0)
+    refused = [f for f in futures if f.done() and isinstance(f.exception(), LinkOverloaded)]
+    held = [f for f in futures if not f.done()]
+    assert links(a).stats("node-b")["queue_bytes"] <= limits.reliable_bytes
+    assert refused and held and len(refused) + len(held) == len(futures)
+    stuck.transport.resume_reading()  # type: ignore[attr-defined]
+    await asyncio.wait_for(asyncio.gather(*held), 60)
+    assert sum(1 for _, kind, _ in handler.frames if kind == 2) == len(held)
+
+
+async def test_a_node_that_leaves_hands_back_what_it_never_acknowledged(started: list[Broker]) -> None:
+    a, b = await pair(started)
+    links(b).on_receive(Recorder(hold=True))
+    handed: list[tuple[str, list[tuple[int, bytes]]]] = []
+    downs: list[str] = []
+    links(a).on_unacked(lambda node, frames: handed.append((node, frames)))
+    links(a).on_down(downs.append)
+    futures = [links(a).send("node-b", 1 + i, bytes([i]), reliable=True) for i in range(5)]
+    await eventually(lambda: links(b).stats("node-a")["in_progress"] == 5)
+    await b.stop()
+    await eventually(lambda: bool(handed), 10)
+    assert handed == [("node-b", [(1 + i, bytes([i])) for i in range(5)])]
+    assert downs == ["node-b"] and links(a).peers() == []
+    for future in futures:
+        assert future is not None and isinstance(future.exception(), PeerGone)
+    gone = links(a).send("node-b", 1, b"late", reliable=True)
+    assert gone is not None and isinstance(gone.exception(), PeerGone)
+
+
+async def test_a_wrong_key_or_no_key_cannot_open_a_link(started: list[Broker]) -> None:
+    a, b = await pair(started, key=KEY)
+    port = gossip_port(b)
+    # A wrong key fails the acceptor's check of the proof; a dialer without a key sees the
+    # acceptor asks for one and gives up (the acceptor counts a handshake that never finished).
+    for keys, reason in (([os.urandom(32)], "closed_auth"), (None, "handshake_incomplete")):
+        raw = await RawDialer.open(port, "node-a", "node-b", keys)
+        with pytest.raises((LinkError, EOFError)):
+            await raw.handshake()
+        raw.close()
+        await eventually(lambda reason=reason: links(b).totals[reason] >= 1)  # type: ignore[misc]
+    assert links(a).is_up("node-b") and links(b).is_up("node-a")  # the real link was never touched
+    await asyncio.wait_for(links(a).send("node-b", 1, b"still fine", reliable=True), 5)  # type: ignore[arg-type]
+
+
+async def test_an_unknown_node_is_refused(started: list[Broker]) -> None:
+    a, b = await pair(started, key=KEY)
+    raw = await RawDialer.open(gossip_port(b), "node-0", "node-b", [base64.b64decode(KEY)])
+    with pytest.raises(LinkError) as error:
+        await raw.handshake()
+    raw.close()
+    assert error.value.reason == "refused" and "unknown-node" in str(error.value)
+    assert links(b).totals["closed_unknown-node"] == 1
+
+
+async def test_garbage_after_the_preamble_closes_that_connection_only(started: list[Broker]) -> None:
+    a, b = await pair(started, key=KEY)
+    for garbage in (b"HQL\x01" + os.urandom(64), b"HQL\x01" + b"\xff\xff\xff\xff", b"HQL\x02", b"H" + os.urandom(100)):
+        reader, writer = await asyncio.open_connection("127.0.0.1", gossip_port(b))
+        writer.write(garbage)
+        async with asyncio.timeout(5):
+            with contextlib.suppress(ConnectionError):
+                while await reader.read(65_536):
+                    pass
+        writer.close()
+    assert sum(links(b).totals[k] for k in ("closed_malformed", "closed_oversized", "closed_preamble")) == 4
+    assert links(a).is_up("node-b")
+    await asyncio.wait_for(links(a).send("node-b", 1, b"still fine", reliable=True), 5)  # type: ignore[arg-type]
+
+
+async def test_a_replayed_frame_closes_the_link_and_the_real_one_comes_back(started: list[Broker], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="hookmq.plugins.gossip.link")
+    a, b = await pair(started, key=KEY)
+    handler = Recorder()
+    links(b).on_receive(handler)
+    # Someone with the key poses as node-a: its link replaces the real one (the dialer knows best)...
+    raw = await RawDialer.open(gossip_port(b), "node-a", "node-b", [base64.b64decode(KEY)])
+    await raw.handshake()
+    raw.connection.write(encode_data(1, 1, b"once"))
+    frame = raw.flush()
+    await eventually(lambda: handler.bodies() == [b"once"])
+    raw.writer.write(frame)  # ...and the same bytes again fail authentication: the link closes
+    assert await raw.closed_by_peer()
+    raw.close()
+    assert handler.bodies() == [b"once"]
+    assert links(b).totals["closed_auth"] == 1
+    assert any("failed authentication" in record.getMessage() for record in caplog.records)
+    await eventually(lambda: links(a).is_up("node-b") and links(b).is_up("node-a"), 20)
+    await asyncio.wait_for(links(a).send("node-b", 1, b"after", reliable=True), 10)  # type: ignore[arg-type]
+    assert handler.bodies()[-1] == b"after"
