@@ -12,6 +12,9 @@ package knows nothing of their meaning. Get the API with :func:`hookmq.plugins.g
     future = links.send("node-b", 1, body, reliable=True)    # asyncio.Future[None]
     links.send("node-b", 1, body, reliable=False)            # None: sent once or dropped
     links.is_up("node-b"); links.peers(); links.stats("node-b"); links.max_body("node-b")
+    links.has_room("node-b", len(body))                      # would a reliable frame be taken now?
+    await links.wait_for_room("node-b", len(body))           # True: room again; False: node gone
+    links.all_stats(); links.totals                          # every peer's figures; node-wide counters
 
 Semantics (docs/cluster.md "Links" says the same for operators):
 
@@ -31,12 +34,33 @@ Semantics (docs/cluster.md "Links" says the same for operators):
   first), for re-routing. A peer that restarts (a new process with the same name, still alive
   to membership) is sent every unacknowledged frame again: what its previous process had taken
   but not acknowledged is delivered twice (at least once).
+- **Back-pressure.** A peer's outbox holds at most ``LinkLimits.reliable_bytes`` body bytes
+  and ``reliable_frames`` reliable frames (written and unacknowledged, or waiting for the send
+  buffer). ``has_room(node, size)`` says whether ``send`` would take one more now; when it is
+  False, await ``wait_for_room(node, size)`` rather than send (cluster routing does this before
+  forwarding a QoS ≥ 1 PUBLISH, so the publisher's PUBACK/PUBREC waits, and the publisher's
+  Receive Maximum stops it). Waiters are woken oldest first when acknowledgements bring the
+  outbox to half its bounds; they are told False when the node is gone (then ``send`` fails
+  with ``PeerGone``). A woken sender can still lose the room to another: ``send`` then fails
+  with ``LinkOverloaded``, never blocks.
 - **Unreliable** frames are sent once when the link is up and its send buffer has room, else
   dropped and counted (``stats(node)["unreliable_dropped"]``).
 - **Handlers** are called one frame after the other in frame order, without waiting for the
   awaitable of the previous frame (return an ``asyncio.Future`` rather than a coroutine on the
   per-message path: a coroutine costs a task). While ``LinkLimits.receive_window`` reliable
   frames wait for their handlers, the link stops reading, and TCP pushes back on the sender.
+- **Statistics** (``stats(node)``, ``all_stats()``): ``up``, ``connects`` / ``disconnects``,
+  ``queue_frames`` / ``queue_bytes`` (reliable frames held), ``waiting_frames`` (not yet
+  written), ``send_buffer_bytes``, ``in_progress`` (received, handler not finished),
+  ``frames_sent`` / ``frames_received`` (data frames) and ``bytes_sent`` / ``bytes_received``
+  (everything on the wire), ``writes`` (socket writes: frames per write is the batching),
+  ``rtt`` (seconds, from keep-alive pings, None before the first), ``resent``,
+  ``duplicates_dropped``, ``unreliable_dropped``, ``overloaded``, ``room_waits``,
+  ``room_waiting``, ``acks_sent``, ``nacks_received``, ``handler_failures``, ``dialer``,
+  ``endpoint``. ``totals`` counts node-wide events: ``closed_<reason>`` for every connection
+  closed for a bad frame or handshake (``malformed``, ``oversized``, ``auth``,
+  ``unknown-node``, ``dead-node``, ``preamble``, ``gap``, ``bad-ack``, ``timeout``, ...),
+  ``accepted``, ``dialed``, ``dial_failures``, ``handshake_incomplete``, ``handler_errors``.
 - ``on_up`` fires for every established connection, including reconnections to the same
   process: what the reconnecting side resends comes first, then whatever ``on_up`` sends.
 

@@ -21,7 +21,7 @@ import logging
 import os
 import random
 import socket
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +89,8 @@ class _Peer:
     protocol: LinkProtocol | None = None
     dialer: asyncio.Task[None] | None = None
     endpoint: tuple[str, int] | None = None
+    #: Senders waiting for room in the outbox: (body size, future told True/False).
+    room_waiters: deque[tuple[int, asyncio.Future[bool]]] = field(default_factory=deque)
 
 
 def _fail(future: asyncio.Future[None], error: BaseException) -> None:
@@ -185,6 +187,38 @@ class Links:
             peer.protocol.schedule_flush()
         return future
 
+    def has_room(self, node: str, size: int = 0) -> bool:
+        """Whether a reliable frame of ``size`` body bytes to ``node`` would be taken now.
+
+        False for a node that is no link peer. This is the back-pressure signal: when it is
+        False, :meth:`send` would fail with :class:`LinkOverloaded`; wait with
+        :meth:`wait_for_room` instead (and so hold the publisher's PUBACK, which its Receive
+        Maximum turns into push-back).
+        """
+        peer = self._peers.get(node)
+        return peer is not None and peer.link.outbox.fits(size)
+
+    def wait_for_room(self, node: str, size: int = 0) -> asyncio.Future[bool]:
+        """A future told True once ``node``'s outbox has room again (at once if it has now), False if
+        ``node`` is or becomes no link peer (dead, left, unknown, or this node stops).
+
+        Waiters are woken in the order they came, when acknowledgements bring the outbox down
+        to half its bounds, as many as fit then. Another sender may still take the room
+        first: check :meth:`has_room` again (or handle :class:`LinkOverloaded`).
+        """
+        future: asyncio.Future[bool] = self._loop.create_future()
+        peer = self._peers.get(node)
+        if peer is None or self._closed:
+            future.set_result(False)
+        elif peer.link.outbox.fits(size) and not peer.room_waiters:
+            future.set_result(True)
+        else:
+            peer.room_waiters.append((size, future))
+            peer.link.stats["room_waits"] += 1
+            if peer.link.outbox.low:  # no acknowledgement may come to wake it: the outbox is near empty
+                self._wake_room_waiters(peer)
+        return future
+
     def is_up(self, node: str) -> bool:
         """Whether an established connection to ``node`` exists now."""
         peer = self._peers.get(node)
@@ -197,8 +231,12 @@ class Links:
     def stats(self, node: str) -> dict[str, object]:
         """Figures for one peer: up, queue depth, frames and bytes each way, rtt, drops, ... (KeyError if unknown)."""
         peer = self._peers[node]
-        return {**peer.link.snapshot(), "dialer": self._dials(node),
+        return {**peer.link.snapshot(), "dialer": self._dials(node), "room_waiting": len(peer.room_waiters),
                 "endpoint": f"{peer.endpoint[0]}:{peer.endpoint[1]}" if peer.endpoint else None}
+
+    def all_stats(self) -> dict[str, dict[str, object]]:
+        """:meth:`stats` of every peer, by node name (the operator's view; node-wide counters are :attr:`totals`)."""
+        return {name: self.stats(name) for name in sorted(self._peers)}
 
     def max_body(self, node: str | None = None) -> int:
         """The largest body a frame to ``node`` (or to any node with our limits) can carry."""
@@ -302,6 +340,10 @@ class Links:
         for future in peer.futures.values():
             _fail(future, error)
         peer.futures.clear()
+        while peer.room_waiters:
+            _, waiter = peer.room_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(False)
 
     # ------------------------------------------------------------------ dialing
 
@@ -431,6 +473,8 @@ class Links:
             future = peer.futures.pop(seq, None)
             if future is not None and not future.done():
                 future.set_result(None)
+        if received.acked and peer.room_waiters and peer.link.outbox.low:
+            self._wake_room_waiters(peer)
         if peer.link.inbox.in_progress >= self.limits.receive_window:
             protocol.pause_reading()
         protocol.schedule_flush()
@@ -511,6 +555,23 @@ class Links:
         if was_up:
             self.limiter.log(f"down {peer.link.peer}", logging.INFO, "Link down: %s (%s)", peer.link.peer, why)
             self._notify(self._down, peer.link.peer)
+
+    def _wake_room_waiters(self, peer: _Peer) -> None:
+        """Tell waiting senders, oldest first, that there is room, as many as the room holds."""
+        outbox = peer.link.outbox
+        frames, held = len(outbox), outbox.held_bytes
+        waiters = peer.room_waiters
+        while waiters:
+            size, waiter = waiters[0]
+            if waiter.done():  # cancelled by its sender
+                waiters.popleft()
+                continue
+            if frames >= outbox.max_frames or (held + size > outbox.max_bytes and frames):
+                break
+            waiters.popleft()
+            waiter.set_result(True)
+            frames += 1
+            held += size
 
     # ------------------------------------------------------------------ helpers
 

@@ -95,6 +95,8 @@ class PeerLink:
 
     def detach(self) -> None:
         """The connection is gone: everything unacknowledged is sent again on the next one."""
+        if self.up:
+            self.stats["disconnects"] += 1
         self.connection = None
         self.transport_buffered = 0
         self.outbox.rewind()
@@ -135,8 +137,8 @@ class PeerLink:
         if connection is None or connection.established is None or self.outbox.unwritten or self.room() <= 0:
             self.stats["unreliable_dropped"] += 1
             return False
-        size = connection.write(encode_data(kind, None, body))
-        self._count_sent(size)
+        connection.write(encode_data(kind, None, body))
+        self.stats["frames_sent"] += 1
         return True
 
     def _write_waiting(self) -> None:
@@ -145,12 +147,9 @@ class PeerLink:
         assert connection is not None
         while self.outbox.unwritten and (room := self.room()) > 0:
             for frame in self.outbox.take(room):
-                self._count_sent(connection.write(encode_data(frame.kind, frame.seq, frame.body)))
+                connection.write(encode_data(frame.kind, frame.seq, frame.body))
+                self.stats["frames_sent"] += 1
                 self.stats["reliable_sent"] += 1
-
-    def _count_sent(self, size: int) -> None:
-        self.stats["frames_sent"] += 1
-        self.stats["bytes_sent"] += size
 
     def take_output(self) -> list[bytes]:
         """Acks due, waiting reliable frames that now fit, and everything framed: the bytes to write."""
@@ -168,8 +167,12 @@ class PeerLink:
                 self.stats["acks_sent"] += 1
             self._write_waiting()
         out = connection.take_output()
+        if out:
+            self.stats["writes"] += 1  # one transport write however many frames (write batching)
         # Handed to the transport now: counted as its buffer until the next fresh figure.
-        self.transport_buffered += sum(len(chunk) for chunk in out)
+        size = sum(len(chunk) for chunk in out)
+        self.stats["bytes_sent"] += size
+        self.transport_buffered += size
         return out
 
     # ------------------------------------------------------------------ receiving
@@ -258,5 +261,6 @@ class PeerLink:
             "resent": self.outbox.resent,
             **{key: self.stats[key] for key in (
                 "frames_sent", "bytes_sent", "frames_received", "bytes_received", "reliable_sent", "unreliable_dropped",
-                "duplicates_dropped", "acks_sent", "nacks_received", "handler_failures", "connects", "overloaded")},
+                "duplicates_dropped", "acks_sent", "nacks_received", "handler_failures", "connects", "disconnects", "writes",
+                "overloaded", "room_waits")},
         }

@@ -72,9 +72,22 @@ class Outbox:
         """Frames held that the current connection has not written yet."""
         return len(self._frames) - self._written
 
+    def fits(self, size: int) -> bool:
+        """Whether :meth:`add` would take a frame of ``size`` body bytes now."""
+        return len(self._frames) < self.max_frames and (self.held_bytes + size <= self.max_bytes or not self._frames)
+
+    @property
+    def low(self) -> bool:
+        """At or below half of both bounds: where waiting senders are told there is room again.
+
+        Waking only there (not at the first byte freed) lets a crowd of waiting senders each
+        send without most of them finding the outbox full again.
+        """
+        return len(self._frames) <= self.max_frames // 2 and self.held_bytes <= self.max_bytes // 2
+
     def add(self, kind: int, body: bytes) -> int:
         """Take a frame; its sequence number. :raises Overloaded: at the limit."""
-        if len(self._frames) >= self.max_frames or (self.held_bytes + len(body) > self.max_bytes and self._frames):
+        if not self.fits(len(body)):
             raise Overloaded(f"{len(self._frames)} reliable frames / {self.held_bytes} bytes held")
         seq = self.next_seq
         self.next_seq += 1

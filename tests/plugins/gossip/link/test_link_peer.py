@@ -171,3 +171,33 @@ def test_a_failed_handler_is_reported_to_the_sender() -> None:
     data = b"".join(pair.b.take_output())
     result = pair.a.receive(data, 0.0)
     assert result.failed == [seq] and result.acked == [seq]
+
+
+def test_statistics_count_frames_and_bytes_each_way_batches_disconnects_and_rtt() -> None:
+    pair = Pair()
+    pair.connect()
+    pair.pump()
+    writes_before = pair.a.stats["writes"]
+    for i in range(50):
+        pair.a.send_reliable(1, bytes([i]) * 20)
+    batch = pair.a.take_output()  # fifty frames, one write (the transport joins the chunks)
+    assert pair.a.stats["writes"] == writes_before + 1
+    for frame in pair.b.receive(b"".join(batch), pair.now).frames:
+        assert frame.seq is not None
+        pair.b.finished(pair.b.peer_boot, frame.seq, True)
+    pair.pump()
+    a, b = pair.a.snapshot(), pair.b.snapshot()
+    assert a["frames_sent"] == b["frames_received"] == 50
+    assert a["bytes_sent"] == b["bytes_received"] and b["bytes_sent"] == a["bytes_received"]
+    assert a["queue_frames"] == 0 and b["acks_sent"] >= 1
+    # Round-trip time: a pings at 2.0, b answers, the answer reaches a at 2.25.
+    pair.now = LIMITS.ping_interval
+    pair.a.tick(pair.now)
+    pong = pair.b.receive(b"".join(pair.a.take_output()), pair.now)
+    assert pong.frames == []
+    pair.a.receive(b"".join(pair.b.take_output()), pair.now + 0.25)
+    assert pair.a.snapshot()["rtt"] == pytest.approx(0.25)
+    assert (a["up"], a["connects"], a["disconnects"]) == (True, 1, 0)
+    pair.break_link()
+    pair.break_link()  # a second detach of a connection already gone is not another disconnect
+    assert (pair.a.snapshot()["up"], pair.a.snapshot()["disconnects"], pair.b.snapshot()["disconnects"]) == (False, 1, 1)

@@ -19,7 +19,7 @@ from hookmq.config import Config
 from hookmq.engine import Broker
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from gossip_oracle import Process  # noqa: E402
+from gossip_oracle import Process
 
 NODE = Path(__file__).parent / "link_node.py"
 FRAMES = 3000

@@ -61,6 +61,24 @@ def test_the_outbox_refuses_beyond_its_bounds() -> None:
     assert len(outbox) == 0
 
 
+def test_fits_says_what_add_would_take_and_low_is_half_of_both_bounds() -> None:
+    outbox = Outbox(1000, 4)
+    assert outbox.fits(5000) and outbox.low  # an empty outbox takes any one frame
+    outbox.add(1, bytes(400))
+    assert outbox.fits(600) and not outbox.fits(601)
+    assert outbox.low
+    outbox.add(1, bytes(200))
+    assert not outbox.low  # 600 bytes held, above half of 1000
+    outbox.add(1, b"")
+    outbox.add(1, b"")
+    assert not outbox.fits(0)  # four frames, the frame bound
+    with pytest.raises(Overloaded):
+        outbox.add(1, b"")
+    outbox.take(10_000)
+    assert outbox.acked(2) == [1, 2]
+    assert outbox.low and outbox.fits(1000)
+
+
 def test_the_inbox_drops_duplicates_and_acks_contiguous_finished_frames() -> None:
     inbox = Inbox()
     inbox.connected(b"boot-one", 1)

@@ -198,7 +198,7 @@ async def test_a_wrong_key_or_no_key_cannot_open_a_link(started: list[Broker]) -
 
 
 async def test_an_unknown_node_is_refused(started: list[Broker]) -> None:
-    a, b = await pair(started, key=KEY)
+    _a, b = await pair(started, key=KEY)
     raw = await RawDialer.open(gossip_port(b), "node-0", "node-b", [base64.b64decode(KEY)])
     with pytest.raises(LinkError) as error:
         await raw.handshake()
@@ -242,3 +242,79 @@ async def test_a_replayed_frame_closes_the_link_and_the_real_one_comes_back(star
     await eventually(lambda: links(a).is_up("node-b") and links(b).is_up("node-a"), 20)
     await asyncio.wait_for(links(a).send("node-b", 1, b"after", reliable=True), 10)  # type: ignore[arg-type]
     assert handler.bodies()[-1] == b"after"
+
+
+async def test_a_full_outbox_says_so_and_wakes_waiting_senders_when_acknowledgements_free_it(started: list[Broker]) -> None:
+    a, b = await pair(started)
+    handler = Recorder()
+    links(b).on_receive(handler)
+    stuck = current_protocol(b, "node-a")
+    stuck.transport.pause_reading()  # type: ignore[attr-defined]
+    body = bytes(65_536)
+    futures: list[asyncio.Future[None]] = []
+    assert links(a).has_room("node-b", len(body))
+    while links(a).has_room("node-b", len(body)):  # what routing does before forwarding a QoS >= 1 message
+        future = links(a).send("node-b", 1, body, reliable=True)
+        assert future is not None
+        futures.append(future)
+    assert len(futures) == links(a).limits.reliable_bytes // len(body)
+    refused = links(a).send("node-b", 1, body, reliable=True)  # has_room was right: send refuses
+    assert refused is not None and isinstance(refused.exception(), LinkOverloaded)
+    waiters = [links(a).wait_for_room("node-b", len(body)) for _ in range(3)]
+    await asyncio.sleep(0.3)
+    assert not any(waiter.done() for waiter in waiters)
+    assert links(a).stats("node-b")["room_waiting"] == 3
+    stuck.transport.resume_reading()  # type: ignore[attr-defined]
+    assert await asyncio.wait_for(asyncio.gather(*waiters), 30) == [True, True, True]
+    assert links(a).has_room("node-b", len(body)) and links(a).stats("node-b")["room_waits"] == 3
+    await asyncio.wait_for(asyncio.gather(*futures), 60)
+    assert len(handler.frames) == len(futures)
+    assert links(a).wait_for_room("node-b").result() is True  # room now: told at once
+    assert links(a).wait_for_room("node-x").result() is False  # no such peer
+
+
+async def test_senders_waiting_for_room_are_told_when_the_peer_leaves(started: list[Broker]) -> None:
+    a, b = await pair(started)
+    links(b).on_receive(Recorder(hold=True))  # b takes frames and never acknowledges them
+    body = bytes(65_536)
+    while links(a).has_room("node-b", len(body)):
+        links(a).send("node-b", 1, body, reliable=True)
+    waiter = links(a).wait_for_room("node-b", len(body))
+    await b.stop()
+    assert await asyncio.wait_for(waiter, 10) is False
+    assert not links(a).has_room("node-b")
+
+
+async def test_frames_sent_in_one_loop_iteration_go_out_in_one_write(started: list[Broker]) -> None:
+    a, b = await pair(started, key=KEY)
+    handler = Recorder()
+    links(b).on_receive(handler)
+    before = links(a).stats("node-b")
+    for i in range(1000):
+        links(a).send("node-b", 1, i.to_bytes(4, "big") + bytes(60), reliable=False)
+    futures = [links(a).send("node-b", 2, i.to_bytes(4, "big"), reliable=True) for i in range(1000)]
+    await asyncio.wait_for(asyncio.gather(*futures), 30)  # type: ignore[arg-type]
+    after = links(a).stats("node-b")
+    frames, writes = int(after["frames_sent"]) - int(before["frames_sent"]), int(after["writes"]) - int(before["writes"])  # type: ignore[call-overload]
+    print(f"\n2000 frames sent in one loop iteration: {writes} socket writes")
+    assert frames == 2000 and len(handler.frames) == 2000
+    assert writes <= 3  # one batch, and at most a keep-alive ping or an ack on its own
+    assert [body[:4] for _, kind, body in handler.frames if kind == 1] == [i.to_bytes(4, "big") for i in range(1000)]
+
+
+async def test_the_operator_sees_up_down_queue_traffic_and_round_trip_time(started: list[Broker]) -> None:
+    a, b = await pair(started, key=KEY)
+    links(b).on_receive(Recorder())
+    await asyncio.wait_for(asyncio.gather(*[links(a).send("node-b", 1, bytes(1000), reliable=True) for _ in range(10)]), 10)  # type: ignore[arg-type]
+    await eventually(lambda: links(a).stats("node-b")["rtt"] is not None, 10)  # the first keep-alive ping answered
+    at_a, at_b = links(a).all_stats()["node-b"], links(b).all_stats()["node-a"]
+    assert list(links(a).all_stats()) == ["node-b"]
+    assert at_a["up"] is True and at_a["connects"] == 1 and at_a["disconnects"] == 0
+    assert at_a["frames_sent"] == at_b["frames_received"] == 10
+    assert int(at_a["bytes_sent"]) > 10_000 and int(at_b["bytes_received"]) > 10_000  # type: ignore[call-overload]
+    assert at_a["queue_frames"] == 0 and at_a["queue_bytes"] == 0
+    rtt = at_a["rtt"]
+    assert isinstance(rtt, float) and 0.0 <= rtt < 5.0
+    current_protocol(a, "node-b").abort()  # type: ignore[attr-defined]
+    await eventually(lambda: links(a).stats("node-b")["connects"] == 2 and links(a).is_up("node-b"), 20)
+    assert links(a).stats("node-b")["disconnects"] == 1 and links(b).stats("node-a")["disconnects"] == 1
