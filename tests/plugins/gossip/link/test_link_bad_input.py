@@ -14,7 +14,7 @@ from link_helpers import KEY, RawDialer, Recorder, eventually, gossip_port, link
 
 from hookmq.engine import Broker
 from hookmq.plugins.gossip import cluster_of
-from hookmq.plugins.gossip.link.frames import ACK, PREAMBLE, encode_control, encode_data
+from hookmq.plugins.gossip.link.frames import ACK, PREAMBLE, Data, encode_control, encode_data
 
 SECRET = base64.b64decode(KEY)
 
@@ -144,3 +144,28 @@ async def test_a_flood_of_bad_connections_is_counted_and_logged_rate_limited(sta
     assert links(b).totals["closed_malformed"] == 40
     assert len(lines) < 40 and links(b).limiter.suppressed_total > 0
     await still_works(a, b, handler, b"unharmed")
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+async def test_frames_on_the_wire_are_encrypted_with_a_key_and_plain_without(started: list[Broker], keyed: bool) -> None:
+    a, b = await pair(started, **({"key": KEY} if keyed else {}))
+    # A dialer that holds the key (or, keyless, just the name) takes node-a's place and reads
+    # the socket's raw bytes: what node-b sends its peer is readable only with the session key.
+    # (node-a stops redialling, so that its real link does not take the place back.)
+    dialer = links(a)._peers["node-b"].dialer
+    assert dialer is not None
+    dialer.cancel()
+    raw = await RawDialer.open(gossip_port(b), "node-a", "node-b", [SECRET] if keyed else None)
+    await raw.handshake()
+    await eventually(lambda: links(b).is_up("node-a"))
+    marker = b"secret-marker-" + bytes(range(32))
+    links(b).send("node-a", 7, marker, reliable=False)
+    wire, bodies = b"", []
+    async with asyncio.timeout(5):
+        while marker not in bodies:
+            chunk = await raw.reader.read(65_536)
+            assert chunk, "node-b closed the link"
+            wire += chunk
+            bodies += [event.body for event in raw.connection.receive(chunk) if isinstance(event, Data)]
+    raw.close()
+    assert (marker in wire) is (not keyed)  # the session key opens it; the bytes on the wire hide it
