@@ -16,6 +16,9 @@ from .errors import LinkError
 
 __all__ = ["LinkOwner", "LinkProtocol"]
 
+CLOSE_GRACE = 2.0
+"""Seconds a closing connection may take to write what it holds before it is aborted."""
+
 
 class LinkOwner(Protocol):
     """What a :class:`LinkProtocol` reports to (implemented by :class:`~.links.Links`)."""
@@ -137,19 +140,30 @@ class LinkProtocol(asyncio.Protocol):
             self._timer = self._loop.call_at(deadline, self._tick)
 
     def fail(self, error: LinkError) -> None:
-        """Close because of ``error`` (its reply, if any, is sent first)."""
+        """Close because of ``error`` (its reply, if any, is sent first; a silent peer is dropped at once)."""
         transport = self.transport
         if transport is None:
             return
         self.error = error
+        if error.reason == "timeout":  # nothing comes through: what we still hold would never be written
+            transport.abort()
+            return
         if error.reply and not transport.is_closing():
             transport.write(error.reply)
-        transport.close()
+        self._close()
 
     def close(self) -> None:
         """Close without an error (the peer left, the node stops, a newer connection replaced this one)."""
         if self.transport is not None:
-            self.transport.close()
+            self._close()
+
+    def _close(self) -> None:
+        # A transport closes only once its buffer is written; a peer that reads nothing (or a
+        # partition) would hold the connection, and the link's down event, for as long as TCP
+        # retries. After a grace period it is aborted.
+        assert self.transport is not None
+        self.transport.close()
+        self._loop.call_later(CLOSE_GRACE, self.abort)
 
     def abort(self) -> None:
         """Drop the connection at once (discarding anything not yet written)."""
