@@ -34,12 +34,14 @@ class LinkConnection:
         admit: Callable[[str], str | None] | None = None,
         random: Callable[[int], bytes] = os.urandom,
         preamble: bool = True,
+        stream: Callable[[str], bytes] | None = None,
     ) -> None:
         self.role = role
         #: Preamble bytes an acceptor still has to check before the first frame.
         self._preamble = len(PREAMBLE) if role == "acceptor" and preamble else 0
         self.local = local
-        self.handshake = Handshake(role, local, base=base, expected_peer=expected_peer, admit=admit, random=random)
+        self.handshake = Handshake(role, local, base=base, expected_peer=expected_peer, admit=admit, random=random,
+                                   stream=stream)
         self.encoder = FrameEncoder()
         self.decoder = FrameDecoder(HANDSHAKE_MAX_FRAME)
         self.established: Established | None = None

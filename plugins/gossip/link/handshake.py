@@ -3,19 +3,23 @@
 After the dialer's preamble the acceptor speaks first::
 
     acceptor → dialer   HELLO   {version, name, boot, nonce, keyed, label, max_frame}
-    dialer → acceptor   CLAIM   [body {version, name, target, boot, nonce, keyed, label, max_frame, base}, proof]
-    acceptor → dialer   ACCEPT  {base, proof}          (or REFUSE {reason}, then close)
+    dialer → acceptor   CLAIM   [body {version, name, target, boot, nonce, keyed, label, max_frame, base, stream}, proof]
+    acceptor → dialer   ACCEPT  {fields {base, stream}, proof}      (or REFUSE {reason}, then close)
 
-With a cluster key, ``proof`` is HMAC-SHA256 under the key over a role tag and both messages
-exactly as sent, so each side proves it holds the key against the other's fresh 32-byte nonce
-(a recording replayed later meets a new nonce and fails). The dialer proves with its primary
+With a cluster key, ``proof`` is HMAC-SHA256 under the key over a role tag and the messages
+exactly as sent (the dialer's over HELLO and the claim, the acceptor's over those and its
+fields), so each side proves it holds the key against the other's fresh 32-byte nonce (a
+recording replayed later meets a new nonce and fails), and nothing that sets the numbering
+can be altered in flight. The dialer proves with its primary
 key; the acceptor tries every key of its keyring (rotation) and answers with the one that
 matched. Both then derive two AES-256-GCM session keys (one per direction) with HKDF-SHA256
 from the key, salted by both nonces and bound to the transcript, so every connection has keys
 of its own. Without a key, both sides must be keyless, and the handshake only names the nodes.
 
-``boot`` is 8 random bytes per process start: the reliable-frame numbering of
-:mod:`.sequencing` belongs to one sender boot, so a restarted peer is recognised. ``base`` is
+``boot`` is 8 random bytes per process start. ``stream`` is 8 random bytes per sender's
+:class:`~.peer.PeerLink`: the reliable-frame numbering of :mod:`.sequencing` belongs to one
+stream, so a restarted peer is recognised, and so is a peer that dropped its side of the link
+(it declared us dead) and numbers from 1 again while we did not. ``base`` is
 the first reliable sequence number the sender will (re)send. ``max_frame`` is the largest
 frame content the speaker accepts.
 """
@@ -66,9 +70,10 @@ class LocalIdentity:
 
 @dataclass(frozen=True, slots=True)
 class Established:
-    """A finished handshake: the peer, its boot and limits, and the session keys (None without a key)."""
+    """A finished handshake: the peer, its stream and limits, and the session keys (None without a key)."""
 
     peer: str
+    #: The peer's stream id (the identity of its numbering; see the module docstring).
     peer_boot: bytes
     peer_max_frame: int
     #: The first reliable sequence number the peer will send on this connection.
@@ -142,6 +147,8 @@ class Handshake:
     :param admit: (acceptor) ``admit(name)`` returns None to accept that node, or why not
         (``unknown-node``, ...); the refusal is sent to the dialer and the link closed.
     :param base: ``base(peer)``: the first reliable sequence number we will send to ``peer``.
+    :param stream: ``stream(peer)``: the id of our numbering towards ``peer`` (8 bytes;
+        default: our boot).
     :param random: the source of nonces (injected for tests).
     """
 
@@ -154,6 +161,7 @@ class Handshake:
         expected_peer: str | None = None,
         admit: Callable[[str], str | None] | None = None,
         random: Callable[[int], bytes] = os.urandom,
+        stream: Callable[[str], bytes] | None = None,
     ) -> None:
         if role == "dialer" and expected_peer is None:
             raise ValueError("a dialer names the peer it dials")
@@ -162,6 +170,7 @@ class Handshake:
         self.expected_peer = expected_peer
         self._admit = admit
         self._base = base
+        self._stream = stream or (lambda _: local.boot)
         self._nonce = random(NONCE_SIZE)
         self._hello = b""
         self._claim = b""
@@ -230,7 +239,7 @@ class Handshake:
         self._peer = (name, boot, max_frame)
         local = self.local
         claim = _pack(CLAIM, {"v": VERSION, "n": local.name, "t": name, "b": local.boot, "c": self._nonce, "k": self.keyed,
-                              "l": local.label, "m": local.max_frame, "a": self._base(name)})
+                              "l": local.label, "m": local.max_frame, "a": self._base(name), "s": self._stream(name)})
         self._claim = claim
         proof = b""
         if local.keyring is not None:
@@ -240,15 +249,21 @@ class Handshake:
 
     def _accepted(self, body: Any) -> None:
         assert self._peer is not None
-        base = _base(body)
+        fields: bytes = _field(body, "f", bytes)
         proof: bytes = _field(body, "p", bytes)
         send_key = receive_key = None
+        key = self._key
+        if key is not None and not hmac.compare_digest(proof, _proof(key, _ACCEPTOR_TAG, self._hello, self._claim + fields)):
+            raise LinkError("auth", "the acceptor's proof does not match our key")
+        fields_kind, accepted = _unpack(fields)
+        if fields_kind != ACCEPT:
+            raise LinkError("malformed", "accept fields of another kind")
+        base = _base(accepted)
+        stream = _sized(accepted, "s", BOOT_SIZE)
         if self._key is not None:
-            if not hmac.compare_digest(proof, _proof(self._key, _ACCEPTOR_TAG, self._hello, self._claim)):
-                raise LinkError("auth", "the acceptor's proof does not match our key")
             send_key, receive_key = _session_keys(self._key, self._hello, self._claim, self._acceptor_nonce, self._nonce)
-        name, boot, max_frame = self._peer
-        self.done = Established(name, boot, max_frame, base, send_key, receive_key)
+        name, _, max_frame = self._peer
+        self.done = Established(name, stream, max_frame, base, send_key, receive_key)
 
     # ------------------------------------------------------------------ acceptor
 
@@ -261,9 +276,10 @@ class Handshake:
         inner_kind, inner = _unpack(claim)
         if inner_kind != CLAIM:
             raise LinkError("malformed", "claim body of another kind")
-        name, boot, nonce, max_frame = self._common(inner)
+        name, _, nonce, max_frame = self._common(inner)
         target: str = _field(inner, "t", str)
         peer_base = _base(inner)
+        peer_stream = _sized(inner, "s", BOOT_SIZE)
         key = self._verify(proof, claim)
         if target != self.local.name:
             raise LinkError("wrong-node", f"{name!r} dialled {target!r}, we are {self.local.name!r}",
@@ -274,13 +290,14 @@ class Handshake:
         if refusal is not None:
             raise LinkError(refusal, f"link from {name!r} refused", reply=_pack(REFUSE, {"e": refusal}))
         self._claim = claim
+        fields = _pack(ACCEPT, {"a": self._base(name), "s": self._stream(name)})
         reply_proof = b""
         send_key = receive_key = None
         if key is not None:
-            reply_proof = _proof(key, _ACCEPTOR_TAG, self._hello, claim)
+            reply_proof = _proof(key, _ACCEPTOR_TAG, self._hello, claim + fields)
             receive_key, send_key = _session_keys(key, self._hello, claim, self._nonce, nonce)
-        self.done = Established(name, boot, max_frame, peer_base, send_key, receive_key)
-        return [_pack(ACCEPT, {"a": self._base(name), "p": reply_proof})]
+        self.done = Established(name, peer_stream, max_frame, peer_base, send_key, receive_key)
+        return [_pack(ACCEPT, {"f": fields, "p": reply_proof})]
 
     def _verify(self, proof: bytes, claim: bytes) -> bytes | None:
         """The key that made ``proof`` (every installed key is tried), None without a keyring."""

@@ -362,7 +362,8 @@ class Links:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
 
     async def _connect(self, name: str, peer: _Peer, endpoint: tuple[str, int]) -> LinkProtocol | None:
-        connection = LinkConnection("dialer", self.identity, base=lambda _: peer.link.outbox.base, expected_peer=name)
+        connection = LinkConnection("dialer", self.identity, base=lambda _: peer.link.outbox.base, expected_peer=name,
+                                    stream=lambda _: peer.link.stream)
 
         def factory() -> LinkProtocol:
             protocol = LinkProtocol(self, connection, name, send_buffer=self.limits.send_buffer,
@@ -402,7 +403,7 @@ class Links:
 
     async def _accept(self, sock: socket.socket, first: bytes) -> None:
         connection = LinkConnection("acceptor", self.identity, base=lambda name: self._ensure_peer(name).link.outbox.base,
-                                    admit=self._admit)
+                                    admit=self._admit, stream=lambda name: self._ensure_peer(name).link.stream)
         protocol = LinkProtocol(self, connection, None, first, send_buffer=self.limits.send_buffer,
                                 handshake_timeout=self.limits.handshake_timeout)
         self._handshaking.add(protocol)

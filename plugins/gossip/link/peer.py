@@ -14,6 +14,7 @@ counted.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -63,9 +64,11 @@ class Received:
 class PeerLink:
     """Our side of the ordered stream to ``peer``; see the module docstring."""
 
-    def __init__(self, peer: str, limits: LinkLimits) -> None:
+    def __init__(self, peer: str, limits: LinkLimits, stream: bytes | None = None) -> None:
         self.peer = peer
         self.limits = limits
+        #: The id of our numbering towards the peer (the handshake sends it; random unless given).
+        self.stream = stream if stream is not None else os.urandom(8)
         self.outbox = Outbox(limits.reliable_bytes, limits.reliable_frames)
         self.inbox = Inbox()
         self.connection: LinkConnection | None = None

@@ -27,9 +27,10 @@ class Pair:
         self.now = 0.0
 
     def connect(self) -> None:
-        self.a.attach(LinkConnection("dialer", self.ids["node-a"], base=lambda _: self.a.outbox.base, expected_peer="node-b"), self.now)
+        self.a.attach(LinkConnection("dialer", self.ids["node-a"], base=lambda _: self.a.outbox.base, expected_peer="node-b",
+                                     stream=lambda _: self.a.stream), self.now)
         self.b.attach(LinkConnection("acceptor", self.ids["node-b"], base=lambda _: self.b.outbox.base,
-                                     admit=lambda _: None), self.now)
+                                     admit=lambda _: None, stream=lambda _: self.b.stream), self.now)
 
     def restart_b(self) -> None:
         self.ids["node-b"] = LocalIdentity("node-b", os.urandom(8), Keyring([KEY]), "", LIMITS.max_frame)
@@ -201,3 +202,30 @@ def test_statistics_count_frames_and_bytes_each_way_batches_disconnects_and_rtt(
     pair.break_link()
     pair.break_link()  # a second detach of a connection already gone is not another disconnect
     assert (pair.a.snapshot()["up"], pair.a.snapshot()["disconnects"], pair.b.snapshot()["disconnects"]) == (False, 1, 1)
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_a_side_that_dropped_the_peer_starts_a_new_stream_the_other_side_follows(side: str) -> None:
+    """One side declared the other dead (and handed back its frames), the other did not: the new
+    PeerLink numbers from 1 again under a new stream id, and nothing is taken for a duplicate."""
+    pair = Pair()
+    pair.connect()
+    pair.pump()
+    for i in range(5):
+        pair.a.send_reliable(1, bytes([i]))
+        pair.b.send_reliable(1, bytes([100 + i]))
+    pair.pump()
+    pair.break_link()
+    if side == "a":
+        pair.a = PeerLink("node-b", LIMITS)
+    else:
+        pair.b = PeerLink("node-a", LIMITS)
+    pair.connect()
+    pair.pump()
+    for i in range(5, 8):
+        pair.a.send_reliable(1, bytes([i]))
+        pair.b.send_reliable(1, bytes([100 + i]))
+    pair.pump()
+    assert [body[0] for _, _, body in pair.received["node-b"]] == list(range(8))
+    assert [body[0] for _, _, body in pair.received["node-a"]] == list(range(100, 108))
+    assert len(pair.a.outbox) == 0 and len(pair.b.outbox) == 0

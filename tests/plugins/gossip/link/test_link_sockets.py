@@ -15,8 +15,11 @@ import pytest
 from link_helpers import KEY, RawDialer, Recorder, eventually, gossip_port, links, pair
 
 from hookmq.engine import Broker
+from hookmq.plugins.gossip import cluster_of
+from hookmq.plugins.gossip.api import ClusterEvent
 from hookmq.plugins.gossip.link import LinkError, LinkOverloaded, PeerGone, RemoteFailure
 from hookmq.plugins.gossip.link.frames import encode_data
+from hookmq.plugins.gossip.membership import EventKind
 
 
 @pytest.fixture
@@ -318,3 +321,25 @@ async def test_the_operator_sees_up_down_queue_traffic_and_round_trip_time(start
     current_protocol(a, "node-b").abort()  # type: ignore[attr-defined]
     await eventually(lambda: links(a).stats("node-b")["connects"] == 2 and links(a).is_up("node-b"), 20)
     assert links(a).stats("node-b")["disconnects"] == 1 and links(b).stats("node-a")["disconnects"] == 1
+
+
+async def test_a_node_that_declared_its_peer_dead_alone_links_to_it_again(started: list[Broker]) -> None:
+    """Membership views may differ for a while: node-a saw node-b die (and handed back its
+    frames), node-b saw nothing. The new link numbers afresh and carries frames both ways."""
+    a, b = await pair(started, key=KEY)
+    at_a, at_b = Recorder(), Recorder()
+    links(a).on_receive(at_a)
+    links(b).on_receive(at_b)
+    await asyncio.wait_for(asyncio.gather(*[links(a).send("node-b", 1, bytes([i]), reliable=True) for i in range(5)]), 5)  # type: ignore[arg-type]
+    cluster = cluster_of(a)
+    assert cluster is not None
+    member = cluster.member("node-b")
+    assert member is not None
+    links(a)._membership(ClusterEvent(EventKind.DEAD, member))  # as if only node-a had declared node-b dead
+    assert links(a).peers() == []
+    links(a)._membership(ClusterEvent(EventKind.JOIN, member))  # and saw it come back
+    await eventually(lambda: links(a).is_up("node-b") and links(b).is_up("node-a"), 20)
+    await asyncio.wait_for(links(a).send("node-b", 1, b"after", reliable=True), 10)  # type: ignore[arg-type]
+    await asyncio.wait_for(links(b).send("node-a", 1, b"and back", reliable=True), 10)  # type: ignore[arg-type]
+    assert at_b.bodies() == [bytes([i]) for i in range(5)] + [b"after"]
+    assert at_a.bodies() == [b"and back"]
