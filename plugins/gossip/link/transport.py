@@ -9,7 +9,7 @@ event through the small :class:`LinkOwner` interface.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Protocol, cast
 
 from .connection import LinkConnection
 from .errors import LinkError
@@ -55,9 +55,10 @@ class LinkProtocol(asyncio.Protocol):
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=self._send_buffer, low=self._send_buffer // 4)
+        # uvloop's TCP transports are no asyncio.Transport subclass (an isinstance check fails
+        # under `hookmq`, which runs on uvloop) but have the same methods.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=self._send_buffer, low=self._send_buffer // 4)
         self._timer = self._loop.call_later(self._handshake_timeout, self._handshake_expired)
         self.schedule_flush()
         if self._first:

@@ -343,3 +343,25 @@ async def test_a_node_that_declared_its_peer_dead_alone_links_to_it_again(starte
     await asyncio.wait_for(links(b).send("node-a", 1, b"and back", reliable=True), 10)  # type: ignore[arg-type]
     assert at_b.bodies() == [bytes([i]) for i in range(5)] + [b"after"]
     assert at_a.bodies() == [b"and back"]
+
+
+def test_links_come_up_and_carry_frames_on_uvloop() -> None:
+    """The hookmq command runs on uvloop, whose transports are no asyncio.Transport subclass."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> list[bytes]:
+        brokers: list[Broker] = []
+        try:
+            a, b = await pair(brokers, key=KEY)
+            handler = Recorder()
+            links(b).on_receive(handler)
+            await asyncio.wait_for(links(a).send("node-b", 1, b"on uvloop", reliable=True), 10)  # type: ignore[arg-type]
+            return handler.bodies()
+        finally:
+            for broker in reversed(brokers):
+                with contextlib.suppress(Exception):
+                    await broker.stop()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.get_loop().__class__.__module__.startswith("uvloop")
+        assert runner.run(scenario()) == [b"on uvloop"]
