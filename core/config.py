@@ -160,6 +160,30 @@ class ClusterSettings(BaseModel):
     rejoin_timeout: float | None = _override("Seconds a failed node keeps being re-joined (0: until it returns).", **_DURATION)
     disable_tcp_pings: bool | None = _override("No TCP ping after a failed UDP probe.")
     compression: bool | None = _override("LZW-compress gossip as memberlist does.")
+    link_send_buffer: int = Field(
+        default=4 * 1_048_576, ge=65_536, le=1 << 30,
+        description="Bytes of data-link frames waiting for one peer's socket; beyond them, QoS 0 messages to that "
+        "peer are dropped (and counted) and QoS 1/2 ones wait in its queue.",
+    )
+    link_queue_bytes: int = Field(
+        default=64 * 1_048_576, ge=1_048_576, le=1 << 36,
+        description="Body bytes of QoS 1/2 frames held for one peer until it acknowledges them; when full, "
+        "forwarding waits, and publishers are pushed back through their Receive Maximum.",
+    )
+    link_queue_frames: int = Field(
+        default=65_536, ge=16, le=10_000_000, description="QoS 1/2 frames held for one peer until it acknowledges them (as `link_queue_bytes`)."
+    )
+    link_receive_window: int = Field(
+        default=4096, ge=16, le=1_000_000,
+        description="Received QoS 1/2 frames still being handled, beyond which a link stops reading (TCP pushes back on the peer).",
+    )
+    link_ping_interval: float = Field(
+        default=2.0, gt=0.0, le=3600.0, description="Seconds between data-link keep-alive pings (they also measure the round-trip time)."
+    )
+    link_idle_timeout: float = Field(
+        default=15.0, gt=0.0, le=86_400.0,
+        description="Seconds without any frame from a peer after which its data-link connection is dropped and redialled.",
+    )
 
     @field_validator("members")
     @classmethod
@@ -192,6 +216,15 @@ class ClusterSettings(BaseModel):
     def _one_key_source(self) -> ClusterSettings:
         if self.key is not None and self.key_file is not None:
             raise ValueError("set `key` or `key_file`, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _link_pings_before_the_idle_timeout(self) -> ClusterSettings:
+        if self.link_idle_timeout <= self.link_ping_interval:
+            raise ValueError(
+                f"link_idle_timeout ({self.link_idle_timeout:g} s) must be longer than link_ping_interval "
+                f"({self.link_ping_interval:g} s), or every quiet link is dropped"
+            )
         return self
 
     def gossip_keys(self) -> list[bytes]:

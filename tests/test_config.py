@@ -110,6 +110,13 @@ def test_duplicate_listener_names(tmp_path: Path) -> None:
         load_config(write(tmp_path, listener * 2), environ={})
 
 
+def test_cluster_link_idle_timeout_must_outlast_the_ping_interval() -> None:
+    with pytest.raises(ConfigError, match=r"link_idle_timeout \(2 s\) must be longer than link_ping_interval \(2 s\)"):
+        Config.from_mapping({"cluster": {"link_idle_timeout": 2, "link_ping_interval": 2}})
+    with pytest.raises(ConfigError, match=r"cluster.link_queue_frames"):
+        Config.from_mapping({"cluster": {"link_queue_frames": 0}})
+
+
 def test_cluster_member_needs_host() -> None:
     with pytest.raises(ConfigError, match=r"cluster.members: .*needs a host"):
         Config.from_mapping({"cluster": {"members": [":7946"]}})

@@ -59,9 +59,16 @@ def membership_config(settings: Any) -> MembershipConfig:
 
 
 def link_limits(config: Any) -> LinkLimits:
-    """The link bounds for this broker: a frame holds any PUBLISH the broker accepts, with room for its envelope."""
+    """The link bounds for this broker (``[cluster] link_*``): a frame holds any PUBLISH the broker
+    accepts, with room for its envelope."""
     max_packet = int(config.mqtt.max_packet_size)
-    return LinkLimits(max_frame=max(max_packet, 1_048_576) + FRAME_HEADROOM)
+    cluster = config.cluster
+    return LinkLimits(
+        max_frame=max(max_packet, 1_048_576) + FRAME_HEADROOM, send_buffer=cluster.link_send_buffer,
+        reliable_bytes=cluster.link_queue_bytes, reliable_frames=cluster.link_queue_frames,
+        receive_window=cluster.link_receive_window, ping_interval=cluster.link_ping_interval,
+        idle_timeout=cluster.link_idle_timeout,
+    )
 
 
 def listener_endpoints(config: Any, advertise: str, bound: list[Any] | None = None) -> tuple[ListenerEndpoint, ...]:

@@ -35,7 +35,8 @@ Semantics (docs/cluster.md "Links" says the same for operators):
   to membership) is sent every unacknowledged frame again: what its previous process had taken
   but not acknowledged is delivered twice (at least once).
 - **Back-pressure.** A peer's outbox holds at most ``LinkLimits.reliable_bytes`` body bytes
-  and ``reliable_frames`` reliable frames (written and unacknowledged, or waiting for the send
+  and ``reliable_frames`` reliable frames (``[cluster] link_queue_bytes`` / ``link_queue_frames``;
+  every bound is a ``[cluster] link_*`` key, read by ``plugin.link_limits``) (written and unacknowledged, or waiting for the send
   buffer). ``has_room(node, size)`` says whether ``send`` would take one more now; when it is
   False, await ``wait_for_room(node, size)`` rather than send (cluster routing does this before
   forwarding a QoS ≥ 1 PUBLISH, so the publisher's PUBACK/PUBREC waits, and the publisher's

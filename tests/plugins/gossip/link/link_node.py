@@ -6,20 +6,17 @@ that ``hookmq`` serves (real gossip plugin, real links), with one embedded plugi
 the frame is acknowledged, so what the file holds after a kill -9 is exactly what this process took.
 
 TRAFFIC_JSON, when given, makes the process a sender too: ``{"peer": NAME, "frames": N,
-"rate": PER_SECOND, "acked": FILE, "handed": FILE, "idle_timeout": S, "ping_interval": S}``.
+"rate": PER_SECOND, "acked": FILE, "handed": FILE}``.
 Once its link to ``peer`` is first up it sends reliable frames ``0 … N-1`` at that rate
 (waiting for room when the outbox is full), appends each acknowledged ``seq`` to ``acked`` and
 each one handed back by ``on_unacked`` (the peer declared dead) to ``handed``; when every
 frame is acknowledged or failed it prints ``sender done`` and ``sender stats {…}`` (the link's
-figures as JSON). ``idle_timeout``
-and ``ping_interval`` shorten the link's keep-alive for tests, as ``[cluster]`` overrides
-shorten membership's timings.
+figures as JSON).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import sys
@@ -30,7 +27,6 @@ from hookmq.config import Config
 from hookmq.engine import Broker
 from hookmq.logsetup import configure_logging
 from hookmq.plugins.gossip import links_of
-from hookmq.plugins.gossip import plugin as gossip_plugin
 
 
 def _appender(path: str) -> int:
@@ -86,14 +82,6 @@ class Recorder:
 def main() -> None:
     config = Config.from_mapping(json.loads(sys.argv[1]), source="<link_node>")
     traffic = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
-    if traffic is not None and "idle_timeout" in traffic:
-        chosen = gossip_plugin.link_limits
-
-        def shortened(broker_config: Any) -> Any:
-            return dataclasses.replace(chosen(broker_config), idle_timeout=traffic["idle_timeout"],
-                                       ping_interval=traffic["ping_interval"])
-
-        gossip_plugin.link_limits = shortened  # type: ignore[assignment]
     configure_logging(config.log.level, config.log.format)
     broker = Broker(config, extra_plugins={"recorder": Recorder(sys.argv[2], traffic)})
     asyncio.run(broker.serve())

@@ -33,6 +33,7 @@ from gossip_oracle import Process
 NODE = Path(__file__).parent / "link_node.py"
 PORT = 7946
 RATE = 40.0  # frames per second each way
+SHORT_KEEPALIVE = {"link_idle_timeout": 2.5, "link_ping_interval": 0.5}  # the link gives up after 2.5 s of silence
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ def describe(*nodes: Node) -> str:
 def test_a_link_broken_by_a_partition_mid_stream_loses_nothing_and_keeps_order(lab: NetnsLab, tmp_path: Path) -> None:
     frames = 600
     # Membership waits 30 s before declaring a silent node dead; the link gives up after 2.5 s.
-    a, b = start_pair(lab, tmp_path, frames, {"suspicion_mult": 30}, {"idle_timeout": 2.5, "ping_interval": 0.5})
+    a, b = start_pair(lab, tmp_path, frames, {"suspicion_mult": 30, **SHORT_KEEPALIVE}, {})
     try:
         assert wait_until(lambda: min(len(a.acknowledged()), len(b.acknowledged())) >= 80, 30), describe(a, b)
         cut = time.time()
@@ -142,7 +143,7 @@ def test_a_link_broken_by_a_partition_mid_stream_loses_nothing_and_keeps_order(l
 def test_after_a_partition_longer_than_the_suspicion_timeout_links_come_back_and_flow_both_ways(lab: NetnsLab,
                                                                                                   tmp_path: Path) -> None:
     frames = 1200
-    a, b = start_pair(lab, tmp_path, frames, {"rejoin_interval": 5.0}, {"idle_timeout": 2.5, "ping_interval": 0.5})
+    a, b = start_pair(lab, tmp_path, frames, {"rejoin_interval": 5.0, **SHORT_KEEPALIVE}, {})
     try:
         assert wait_until(lambda: min(len(a.acknowledged()), len(b.acknowledged())) >= 80, 30), describe(a, b)
         cut = time.time()

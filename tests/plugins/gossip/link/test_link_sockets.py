@@ -365,3 +365,25 @@ def test_links_come_up_and_carry_frames_on_uvloop() -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         assert runner.get_loop().__class__.__module__.startswith("uvloop")
         assert runner.run(scenario()) == [b"on uvloop"]
+
+
+async def test_the_cluster_table_sets_the_link_bounds(started: list[Broker]) -> None:
+    a, _ = await pair(started, link_send_buffer=1 << 20, link_queue_bytes=1 << 21, link_queue_frames=100,
+                      link_receive_window=64, link_ping_interval=0.5, link_idle_timeout=3.0)
+    limits = links(a).limits
+    assert (limits.send_buffer, limits.reliable_bytes, limits.reliable_frames, limits.receive_window,
+            limits.ping_interval, limits.idle_timeout) == (1 << 20, 1 << 21, 100, 64, 0.5, 3.0)
+    for _ in range(100):
+        links(a).send("node-b", 1, b"x", reliable=True)
+    assert not links(a).has_room("node-b")  # the configured frame bound
+
+
+def test_the_cluster_table_defaults_are_the_link_defaults() -> None:
+    from hookmq.config import ClusterSettings
+    from hookmq.plugins.gossip.link import LinkLimits
+
+    settings, limits = ClusterSettings(), LinkLimits()
+    assert (settings.link_send_buffer, settings.link_queue_bytes, settings.link_queue_frames, settings.link_receive_window,
+            settings.link_ping_interval, settings.link_idle_timeout) == (
+        limits.send_buffer, limits.reliable_bytes, limits.reliable_frames, limits.receive_window, limits.ping_interval,
+        limits.idle_timeout)
