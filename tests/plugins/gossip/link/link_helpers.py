@@ -60,9 +60,33 @@ async def pair(started: list[Broker], **cluster: Any) -> tuple[Broker, Broker]:
     return a, b
 
 
+TEST_KINDS = range(1, 16)
+"""The frame kinds these tests send. Cluster routing, which shares the links in cluster mode,
+numbers its own from 32: the tests leave those to it (never record, hold or fail them)."""
+
+
+def pause_dialing(broker: Broker, peer: str) -> None:
+    """Stop ``broker`` redialling ``peer`` (so a raw dialer posing as ``broker`` keeps its place)."""
+    dialer = links(broker)._peers[peer].dialer
+    assert dialer is not None
+    dialer.cancel()
+
+
+def resume_dialing(broker: Broker) -> None:
+    """Dial every member again (what membership's next event would do)."""
+    links(broker).start()
+
+
+def data_frames(broker: Broker, peer: str, key: str) -> int:
+    """``stats(peer)[key]`` as an int (for differences before and after a test's own frames)."""
+    value = links(broker).stats(peer)[key]
+    assert isinstance(value, int)
+    return value
+
+
 @dataclass
 class Recorder:
-    """An ``on_receive`` handler that records (node, kind, body) and can hold its awaitables."""
+    """An ``on_receive`` handler that records (node, kind, body) of the tests' kinds and can hold their awaitables."""
 
     frames: list[tuple[str, int, bytes]] = field(default_factory=list)
     hold: bool = False
@@ -70,6 +94,8 @@ class Recorder:
     fail_on: bytes | None = None
 
     def __call__(self, node: str, kind: int, body: bytes) -> Awaitable[None] | None:
+        if kind not in TEST_KINDS:
+            return None
         if self.fail_on is not None and body == self.fail_on:
             raise RuntimeError("the handler refuses this frame")
         self.frames.append((node, kind, body))

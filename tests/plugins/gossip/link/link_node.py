@@ -40,7 +40,8 @@ class Recorder:
         self.tasks: set[asyncio.Task[None]] = set()
 
     def frame(self, node: str, kind: int, body: bytes) -> None:
-        os.write(self.fd, b"%d\n" % int.from_bytes(body[:4], "big"))
+        if kind == 1:  # ours; cluster routing's frames (kinds from 32) share the link
+            os.write(self.fd, b"%d\n" % int.from_bytes(body[:4], "big"))
 
     @hookimpl
     async def on_started(self, broker: Any) -> None:
@@ -51,7 +52,7 @@ class Recorder:
             traffic = self.traffic
             handed = _appender(traffic["handed"])
             links.on_unacked(lambda node, frames: [os.write(handed, b"%d\n" % int.from_bytes(body[:4], "big"))
-                                                   for _, body in frames])
+                                                   for kind, body in frames if kind == 1])
             up = asyncio.get_running_loop().create_future()
             links.on_up(lambda node: up.done() or node != traffic["peer"] or up.set_result(None))
             if links.is_up(traffic["peer"]):

@@ -10,7 +10,18 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from link_helpers import KEY, RawDialer, Recorder, eventually, gossip_port, links, node_config, pair
+from link_helpers import (
+    KEY,
+    RawDialer,
+    Recorder,
+    eventually,
+    gossip_port,
+    links,
+    node_config,
+    pair,
+    pause_dialing,
+    resume_dialing,
+)
 
 from hookmq.engine import Broker
 from hookmq.plugins.gossip import cluster_of
@@ -30,6 +41,7 @@ async def started() -> AsyncIterator[list[Broker]]:
 
 async def still_works(a: Broker, b: Broker, handler: Recorder, body: bytes) -> None:
     """The real link between a and b is (again) up and carries a reliable frame."""
+    resume_dialing(a)
     await eventually(lambda: links(a).is_up("node-b") and links(b).is_up("node-a"), 20)
     await asyncio.wait_for(links(a).send("node-b", 1, body, reliable=True), 10)  # type: ignore[arg-type]
     assert handler.bodies()[-1] == body
@@ -59,6 +71,7 @@ async def test_a_bad_frame_on_an_established_link_closes_it_and_nothing_else(sta
     handler = Recorder()
     links(b).on_receive(handler)
     make, counter = AFTER_HANDSHAKE[case]
+    pause_dialing(a, "node-b")  # the raw dialer takes node-a's place and keeps it until it misbehaves
     raw = await RawDialer.open(gossip_port(b), "node-a", "node-b", [SECRET])
     await raw.handshake()
     raw.writer.write(make(raw))
@@ -152,9 +165,7 @@ async def test_frames_on_the_wire_are_encrypted_with_a_key_and_plain_without(sta
     # A dialer that holds the key (or, keyless, just the name) takes node-a's place and reads
     # the socket's raw bytes: what node-b sends its peer is readable only with the session key.
     # (node-a stops redialling, so that its real link does not take the place back.)
-    dialer = links(a)._peers["node-b"].dialer
-    assert dialer is not None
-    dialer.cancel()
+    pause_dialing(a, "node-b")
     raw = await RawDialer.open(gossip_port(b), "node-a", "node-b", [SECRET] if keyed else None)
     await raw.handshake()
     await eventually(lambda: links(b).is_up("node-a"))

@@ -12,7 +12,19 @@ import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
-from link_helpers import KEY, RawDialer, Recorder, eventually, gossip_port, links, pair
+from link_helpers import (
+    KEY,
+    TEST_KINDS,
+    RawDialer,
+    Recorder,
+    data_frames,
+    eventually,
+    gossip_port,
+    links,
+    pair,
+    pause_dialing,
+    resume_dialing,
+)
 
 from hookmq.engine import Broker
 from hookmq.plugins.gossip import cluster_of
@@ -41,6 +53,7 @@ async def test_frames_flow_both_ways(started: list[Broker], runner: str) -> None
     at_a, at_b = Recorder(), Recorder()
     links(a).on_receive(at_a)
     links(b).on_receive(at_b)
+    sent_before, received_before = data_frames(a, "node-b", "frames_sent"), data_frames(a, "node-b", "frames_received")
     await asyncio.wait_for(links(a).send("node-b", 1, b"a to b", reliable=True), 5)  # type: ignore[arg-type]
     await asyncio.wait_for(links(b).send("node-a", 2, b"b to a", reliable=True), 5)  # type: ignore[arg-type]
     assert links(a).send("node-b", 3, b"unreliable a to b", reliable=False) is None
@@ -49,7 +62,10 @@ async def test_frames_flow_both_ways(started: list[Broker], runner: str) -> None
     assert at_b.frames == [("node-a", 1, b"a to b"), ("node-a", 3, b"unreliable a to b")]
     assert at_a.frames == [("node-b", 2, b"b to a"), ("node-b", 3, b"unreliable b to a")]
     stats = links(a).stats("node-b")
-    assert stats["up"] is True and stats["dialer"] is True and stats["frames_sent"] == 2 and stats["frames_received"] == 2
+    assert stats["up"] is True and stats["dialer"] is True
+    # (at least: cluster routing, when installed, sends its own frames over the same link)
+    assert data_frames(a, "node-b", "frames_sent") - sent_before >= 2
+    assert data_frames(a, "node-b", "frames_received") - received_before >= 2
     assert links(a).peers() == ["node-b"] and links(b).peers() == ["node-a"]
 
 
@@ -117,7 +133,7 @@ async def test_a_connection_killed_mid_stream_resends_drops_duplicates_and_keeps
     current_protocol(killer, "node-b" if killer is a else "node-a").abort()  # type: ignore[attr-defined]
     # A stream in flight while the connection is re-dialled and the first hundred are resent.
     second = [links(a).send("node-b", 1, i.to_bytes(4, "big"), reliable=True) for i in range(100, 2000)]
-    await eventually(lambda: links(b).stats("node-a")["duplicates_dropped"] == 100 and links(a).is_up("node-b"), 20)
+    await eventually(lambda: data_frames(b, "node-a", "duplicates_dropped") >= 100 and links(a).is_up("node-b"), 20)
     handler.hold = False
     handler.release()
     await asyncio.wait_for(asyncio.gather(*first, *second), 30)  # type: ignore[arg-type]
@@ -177,7 +193,8 @@ async def test_a_node_that_leaves_hands_back_what_it_never_acknowledged(started:
     await eventually(lambda: links(b).stats("node-a")["in_progress"] == 5)
     await b.stop()
     await eventually(lambda: bool(handed), 10)
-    assert handed == [("node-b", [(1 + i, bytes([i])) for i in range(5)])]
+    assert [(node, [frame for frame in frames if frame[0] in TEST_KINDS]) for node, frames in handed] == [
+        ("node-b", [(1 + i, bytes([i])) for i in range(5)])]
     assert downs == ["node-b"] and links(a).peers() == []
     for future in futures:
         assert future is not None and isinstance(future.exception(), PeerGone)
@@ -231,6 +248,7 @@ async def test_a_replayed_frame_closes_the_link_and_the_real_one_comes_back(star
     handler = Recorder()
     links(b).on_receive(handler)
     # Someone with the key poses as node-a: its link replaces the real one (the dialer knows best)...
+    pause_dialing(a, "node-b")
     raw = await RawDialer.open(gossip_port(b), "node-a", "node-b", [base64.b64decode(KEY)])
     await raw.handshake()
     raw.connection.write(encode_data(1, 1, b"once"))
@@ -242,6 +260,7 @@ async def test_a_replayed_frame_closes_the_link_and_the_real_one_comes_back(star
     assert handler.bodies() == [b"once"]
     assert links(b).totals["closed_auth"] == 1
     assert any("failed authentication" in record.getMessage() for record in caplog.records)
+    resume_dialing(a)
     await eventually(lambda: links(a).is_up("node-b") and links(b).is_up("node-a"), 20)
     await asyncio.wait_for(links(a).send("node-b", 1, b"after", reliable=True), 10)  # type: ignore[arg-type]
     assert handler.bodies()[-1] == b"after"
@@ -313,7 +332,7 @@ async def test_the_operator_sees_up_down_queue_traffic_and_round_trip_time(start
     at_a, at_b = links(a).all_stats()["node-b"], links(b).all_stats()["node-a"]
     assert list(links(a).all_stats()) == ["node-b"]
     assert at_a["up"] is True and at_a["connects"] == 1 and at_a["disconnects"] == 0
-    assert at_a["frames_sent"] == at_b["frames_received"] == 10
+    assert at_a["frames_sent"] == at_b["frames_received"] and int(at_a["frames_sent"]) >= 10  # type: ignore[call-overload]
     assert int(at_a["bytes_sent"]) > 10_000 and int(at_b["bytes_received"]) > 10_000  # type: ignore[call-overload]
     assert at_a["queue_frames"] == 0 and at_a["queue_bytes"] == 0
     rtt = at_a["rtt"]
