@@ -58,6 +58,10 @@ class MembershipConfig:
     rejoin_timeout: float = 0.0
     #: Re-join while fewer members than this are alive (0: only while failed nodes are missing).
     expect: int = 0
+    #: Detect failures exactly as memberlist does, without hookmq's additions (the confirmations
+    #: of docs/cluster.md, "Confirmations that always arrive"): the baseline that simulations
+    #: compare hookmq with. Re-joining is separate (``rejoin_interval = 0`` turns it off).
+    strict_memberlist: bool = False
 
     def with_overrides(self, **overrides: Any) -> MembershipConfig:
         """A copy with some fields changed; ``None`` values are ignored (not overridden)."""

@@ -103,7 +103,10 @@ class StateExchange:
             elif state.state == NodeStateCode.LEFT:
                 owner.dead_node(Dead(state.incarnation, state.name, state.name), now)
             elif state.state in (NodeStateCode.DEAD, NodeStateCode.SUSPECT):
-                owner.suspect_node(Suspect(state.incarnation, state.name, owner.name), now, learnt_from_peer=True)
+                owner.suspect_node(
+                    Suspect(state.incarnation, state.name, owner.name), now,
+                    learnt_from_peer=True, verdict=state.state == NodeStateCode.DEAD,
+                )
 
     def rejoin_tick(self, now: float) -> None:
         """Re-join failed nodes and seeds while nodes are missing (hookmq, beyond memberlist)."""

@@ -47,8 +47,8 @@ from ..wire.packet import COMPOUND_HEADER_OVERHEAD, COMPOUND_PART_OVERHEAD
 from .broadcasts import BroadcastQueue
 from .config import MembershipConfig
 from .exchange import StateExchange
-from .formulas import retransmit_limit, suspicion_confirmations, suspicion_timeout
-from .health import Awareness, Suspicion
+from .formulas import retransmit_limit
+from .health import Awareness
 from .nodes import Member, NodeRecord, NodeState, format_ip
 from .outputs import (
     Address,
@@ -65,6 +65,7 @@ from .outputs import (
 )
 from .probing import Prober
 from .rejoin import RejoinMemory
+from .suspicions import Suspicions
 from .timers import Timer, TimerQueue
 
 __all__ = ["META_MAX_SIZE", "Membership"]
@@ -73,8 +74,6 @@ META_MAX_SIZE = 512
 """memberlist's ``MetaMaxSize``."""
 MAX_UDP_PAYLOAD = 65_000
 USER_BROADCAST_QUEUE = 4096
-PEER_ACCUSER = ""
-"""The accuser recorded for a suspicion learnt from a push/pull: no node has this (empty) name."""
 
 StreamCallback = Callable[[StreamMessage | None, str], None]
 
@@ -137,7 +136,7 @@ class Membership:
         self.rejoin = RejoinMemory(seeds)
         self.stats: Counter[str] = Counter()
         self._outputs: list[Output] = []
-        self._suspicions: dict[str, tuple[Suspicion, Timer]] = {}
+        self.suspicions = Suspicions(self)
         self._acks: dict[int, _AckHandler] = {}
         self._streams: dict[int, _PendingStream] = {}
         self._prober = Prober(self)
@@ -378,6 +377,7 @@ class Membership:
         for node in self.nodes:
             if node.dead_or_left() and now - node.state_change > limit:
                 del self.node_map[node.name]
+                self.suspicions.clear(node.name)
                 self.stats["nodes_reaped"] += 1
             else:
                 keep.append(node)
@@ -405,7 +405,7 @@ class Membership:
                 message = Alive(message.incarnation, message.node, message.addr, self.advertise_raw[1], message.meta, message.vsn)
             self.alive_node(message, now)
         elif isinstance(message, Suspect):
-            self.suspect_node(message, now)
+            self.suspect_node(message, now, source=source)
         elif isinstance(message, Dead):
             self.dead_node(message, now)
         elif isinstance(message, UserData):
@@ -470,15 +470,15 @@ class Membership:
             return
         if is_local and alive.incarnation < node.incarnation:
             return
-        self._clear_suspicion(alive.node)
+        self.suspicions.clear(alive.node)
         old_state, old_meta = node.state, node.meta
         if not bootstrap and is_local:
             if alive.incarnation == node.incarnation and alive.meta == node.meta and alive.vsn == node.vsn:
                 return
-            self._refute(node, alive.incarnation)
+            self.refute(node, alive.incarnation)
             self.notice(Notice(logging.WARNING, "refute", f"Refuting an alive message for {alive.node!r}"))
             return
-        self._broadcast(alive.node, encode_message(alive), on_sent)
+        self.broadcast(alive.node, encode_message(alive), on_sent)
         node.vsn, node.incarnation, node.meta, node.addr, node.port = alive.vsn, alive.incarnation, alive.meta, alive.addr, alive.port
         if node.state != NodeState.ALIVE:
             node.state = NodeState.ALIVE
@@ -486,102 +486,33 @@ class Membership:
         if not is_local:
             self.rejoin.back(node.name, node.endpoint)
         if old_state in (NodeState.DEAD, NodeState.LEFT):
-            self._event(EventKind.JOIN, node)
+            self.report(EventKind.JOIN, node)
         elif old_meta != node.meta:
-            self._event(EventKind.UPDATE, node)
+            self.report(EventKind.UPDATE, node)
 
-    def suspect_node(self, suspect: Suspect, now: float, learnt_from_peer: bool = False) -> None:
-        """A suspect message (``suspectNode``): confirm a running suspicion, or start one.
-
-        ``learnt_from_peer``: the suspicion comes from a push/pull, where memberlist names this
-        node as the accuser although the accusation was someone else's. memberlist then never
-        counts this node's own failed probe as a confirmation, and the suspicion can run to its
-        maximum while the cluster has long agreed (an 18 s outlier in one of ~20 kills of a
-        5-node local cluster, in simulation). hookmq sends the same suspect message but lets
-        its own probe confirm it, as it would for a suspicion heard by gossip.
-        """
-        node = self.node_map.get(suspect.node)
-        if node is None or suspect.incarnation < node.incarnation:
-            return
-        running = self._suspicions.get(suspect.node)
-        if running is not None:
-            suspicion, timer = running
-            own = suspect.from_node == self.name and not learnt_from_peer
-            if not learnt_from_peer:
-                suspicion.accusers.add(suspect.from_node)
-            if suspicion.confirm(suspect.from_node, now):
-                timer.cancel()
-                self._suspicions[suspect.node] = (suspicion, self._suspicion_timer(node, suspicion))
-                self._broadcast(suspect.node, encode_message(suspect))
-            elif own and not suspicion.accused:
-                # Our own probe failed too, but enough peers had confirmed already, so memberlist
-                # would keep quiet. hookmq still gossips its accusation once: a node that heard
-                # none of the others' (broadcasts are sent only a few times, to random nodes) is
-                # then confirmed too, instead of waiting for the maximum.
-                self._broadcast(suspect.node, encode_message(suspect))
-            suspicion.accused |= own
-            return
-        if node.state != NodeState.ALIVE:
-            return
-        if node.name == self.name:
-            self._refute(node, suspect.incarnation)
-            self.notice(Notice(logging.WARNING, "refute", f"Refuting a suspect message (from: {suspect.from_node})"))
-            return
-        self._broadcast(suspect.node, encode_message(suspect))
-        node.incarnation = suspect.incarnation
-        node.state = NodeState.SUSPECT
-        node.state_change = now
-        n = len(self.nodes)
-        expected = suspicion_confirmations(self.config.suspicion_mult, n)
-        minimum = suspicion_timeout(self.config.suspicion_mult, n, self.config.probe_interval)
-        maximum = self.config.suspicion_max_timeout_mult * minimum
-        accuser = PEER_ACCUSER if learnt_from_peer else suspect.from_node
-        suspicion = Suspicion.start(accuser, expected, minimum, maximum, now)
-        suspicion.accused = accuser == self.name
-        if not learnt_from_peer:
-            suspicion.accusers.add(accuser)
-        self._suspicions[suspect.node] = (suspicion, self._suspicion_timer(node, suspicion))
-        self._event(EventKind.SUSPECT, node)
-
-    def _suspicion_timer(self, node: NodeRecord, suspicion: Suspicion) -> Timer:
-        change = node.state_change
-        name = node.name
-
-        def expire(now: float) -> None:
-            current = self.node_map.get(name)
-            if current is None or current.state != NodeState.SUSPECT or current.state_change != change:
-                return
-            self.notice(Notice(logging.INFO, "failed", (
-                f"Marking {name} as failed, suspect timeout reached ({suspicion.confirmations} peer confirmations)"
-            )))
-            dead = Dead(current.incarnation, name, self.name)
-            self.dead_node(dead, now)
-            # Beyond memberlist: tell the nodes that accused it directly. The dead broadcast goes
-            # to a few random nodes only, and an accuser that no confirmation reached would
-            # otherwise wait for its suspicion's maximum (the Lifeguard outlier).
-            for accuser in sorted(suspicion.accusers - {self.name, name}):
-                peer = self.node_map.get(accuser)
-                if peer is not None and not peer.dead_or_left():
-                    self.send_msg(peer.endpoint, encode_message(dead))
-
-        return self.timers.schedule(suspicion.deadline, expire)
+    def suspect_node(
+        self, suspect: Suspect, now: float, *, source: Address | None = None, learnt_from_peer: bool = False,
+        verdict: bool = False,
+    ) -> None:
+        """A suspect message (``suspectNode``): confirm a running suspicion, or start one (:mod:`.suspicions`)."""
+        self.suspicions.handle(suspect, now, source=source, learnt_from_peer=learnt_from_peer, verdict=verdict)
 
     def dead_node(self, dead: Dead, now: float) -> None:
         """A dead message (``deadNode``): a failure, or a leave when it comes from the node itself."""
         node = self.node_map.get(dead.node)
         if node is None or dead.incarnation < node.incarnation:
             return
-        self._clear_suspicion(dead.node)
+        self.suspicions.clear(dead.node)
         if node.dead_or_left():
             return
         if node.name == self.name:
             if not self._left:
-                self._refute(node, dead.incarnation)
+                self.refute(node, dead.incarnation)
                 self.notice(Notice(logging.WARNING, "refute", f"Refuting a dead message (from: {dead.from_node})"))
                 return
-            self._broadcast(dead.node, encode_message(dead), lambda: self._outputs.append(LeaveDone()))
+            self.broadcast(dead.node, encode_message(dead), lambda: self._outputs.append(LeaveDone()))
         else:
-            self._broadcast(dead.node, encode_message(dead))
+            self.broadcast(dead.node, encode_message(dead))
         node.incarnation = dead.incarnation
         left = dead.node == dead.from_node
         node.state = NodeState.LEFT if left else NodeState.DEAD
@@ -591,9 +522,9 @@ class Membership:
                 self.rejoin.back(node.name, node.endpoint)
             else:
                 self.rejoin.failed(node.name, node.endpoint, now)
-        self._event(EventKind.LEFT if left else EventKind.DEAD, node)
+        self.report(EventKind.LEFT if left else EventKind.DEAD, node)
 
-    def _refute(self, me: NodeRecord, accused: int) -> None:
+    def refute(self, me: NodeRecord, accused: int) -> None:
         """Beat an accusation about ourselves with a higher incarnation, and say so."""
         incarnation = self._next_incarnation()
         if accused >= incarnation:
@@ -602,7 +533,7 @@ class Membership:
         self.awareness.apply(1)
         self.stats["refutations"] += 1
         address, port = self.advertise_raw
-        self._broadcast(self.name, encode_message(Alive(incarnation, self.name, address, port, me.meta, self.vsn)))
+        self.broadcast(self.name, encode_message(Alive(incarnation, self.name, address, port, me.meta, self.vsn)))
 
     # ------------------------------------------------------------------ gossip
 
@@ -652,15 +583,11 @@ class Membership:
         self.nodes.append(node)
         self.nodes[offset], self.nodes[-1] = self.nodes[-1], self.nodes[offset]
 
-    def _clear_suspicion(self, name: str) -> None:
-        running = self._suspicions.pop(name, None)
-        if running is not None:
-            running[1].cancel()
-
     def _anyone_alive(self) -> bool:
         return any(not node.dead_or_left() and node.name != self.name for node in self.nodes)
 
-    def _broadcast(self, about: str, message: bytes, on_sent: Callable[[], None] | None = None) -> None:
+    def broadcast(self, about: str, message: bytes, on_sent: Callable[[], None] | None = None) -> None:
+        """Queue a membership broadcast about node ``about`` (it replaces one queued about the same node)."""
         self.broadcasts.queue(message, about, on_sent)
 
     def _get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
@@ -679,7 +606,8 @@ class Membership:
         self.stats["packets_sent"] += 1
         self._outputs.append(SendPacket(to, data))
 
-    def _event(self, kind: EventKind, node: NodeRecord) -> None:
+    def report(self, kind: EventKind, node: NodeRecord) -> None:
+        """A member event for the driver."""
         self._outputs.append(MemberEvent(kind, node.snapshot()))
 
     def _bad_input(self, what: str, error: WireError, source: Address) -> None:
