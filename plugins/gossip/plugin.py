@@ -106,7 +106,7 @@ class ClusterPlugin:
             self.config, name=settings.node_name or default_node_name(), bind=settings.bind, port=settings.port,
             advertise=self.advertise, codec=codec, meta=self.metadata.encode(), members=tuple(settings.members),
         )
-        self.runner = GossipRunner(self.node, settings.runner, self._event)
+        self.runner = GossipRunner(self.node, settings.runner, self._event, in_node_loop=_log_event)
         self.cluster = Cluster(self.runner, self.metadata)
         self.links: Links | None = None
 
@@ -154,8 +154,12 @@ class ClusterPlugin:
             log.warning("the leave did not spread within %.1f s; the others will notice the node is gone", self.settings.leave_timeout)
 
     def _event(self, event: NodeEvent) -> None:
-        if isinstance(event, MemberEvent):
-            line = _EVENT_LINES.get(event.kind)
-            if line is not None:
-                log.info(line, event.member.name)
         self.cluster.dispatch(event)
+
+
+def _log_event(event: NodeEvent) -> None:
+    """The operator's line for a member event, logged where membership runs, when it happens."""
+    if isinstance(event, MemberEvent):
+        line = _EVENT_LINES.get(event.kind)
+        if line is not None:
+            log.info(line, event.member.name)

@@ -28,13 +28,19 @@ class GossipRunner:
     """Starts, drives and stops one :class:`GossipNode` in the loop the mode chooses.
 
     Calls come from the caller's loop (the broker's); events go back to it. ``listener`` is
-    always called in the caller's loop, whatever the mode.
+    always called in the caller's loop, whatever the mode; ``in_node_loop`` (if given) first,
+    in the node's own loop, as the event happens (for the operator's log lines, which must not
+    wait for a busy broker loop).
     """
 
-    def __init__(self, node: GossipNode, mode: RunnerMode, listener: Callable[[NodeEvent], None]) -> None:
+    def __init__(
+        self, node: GossipNode, mode: RunnerMode, listener: Callable[[NodeEvent], None],
+        in_node_loop: Callable[[NodeEvent], None] | None = None,
+    ) -> None:
         self.node = node
         self.mode = mode
         self._listener = listener
+        self._in_node_loop = in_node_loop
         self._caller: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -93,6 +99,8 @@ class GossipRunner:
         self._thread = None
 
     def _forward(self, event: NodeEvent) -> None:
+        if self._in_node_loop is not None:
+            self._in_node_loop(event)
         caller = self._caller
         if caller is None or caller is self._loop:
             self._listener(event)

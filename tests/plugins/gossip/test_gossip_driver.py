@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -98,13 +99,21 @@ async def test_thread_runner_delivers_events_in_the_callers_loop(nodes: list[Gos
         if kind is not None:
             seen.append((kind, event.member.name, asyncio.get_running_loop() is loop))  # type: ignore[attr-defined]
 
+    in_node_loop: list[tuple[str, str]] = []
+
+    def early(event: object) -> None:  # the operator's log lines: where membership runs, at once
+        kind = getattr(event, "kind", None)
+        if kind is not None:
+            in_node_loop.append((event.member.name, threading.current_thread().name))  # type: ignore[attr-defined]
+
     threaded, _ = make_node("threaded", free_port())
-    runner = GossipRunner(threaded, "thread", listener)
+    runner = GossipRunner(threaded, "thread", listener, in_node_loop=early)
     await runner.start()
     try:
         joined, _ = await runner.call(lambda: threaded.join([f"127.0.0.1:{a.port}"]))
         assert joined == 1
         assert await eventually(lambda: (EventKind.JOIN, "a", True) in seen, 10)
+        assert ("a", "hookmq-gossip") in in_node_loop
         assert names(threaded) == {"a", "threaded"}  # the snapshot is readable from here
         await runner.run(lambda: threaded.broadcast(b"from the thread"))
     finally:
