@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import report
 from .brokers import AMQTT_VERSION, BROKERS, add_hookmq_build, known_broker
@@ -32,11 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Benchmark an MQTT broker. 'run' (the default) drives the broker at --url; "
         "'compare' starts hookmq, mosquitto and amqtt and runs the same workloads against each; "
         "'crosscheck' runs the device workloads against hookmq and mosquitto with the bench's own "
-        "client and with paho-mqtt, side by side."
+        "client and with paho-mqtt, side by side; "
+        "'gossip' measures cluster failure detection (simulation, real processes, under MQTT load)."
     )
-    parser.add_argument(
-        "action", nargs="?", choices=("run", "compare", "crosscheck"), default="run", help="default: run"
-    )
+    gossip = _gossip_cli()
+    actions = ("run", "compare", "crosscheck", *(("gossip",) if gossip is not None else ()))
+    parser.add_argument("action", nargs="?", choices=actions, default="run", help="default: run")
     what = parser.add_argument_group("what to run")
     what.add_argument(
         "--workload", action="append", choices=(*KINDS, "all"), metavar="KIND",
@@ -100,6 +102,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="crosscheck: leave Nagle's algorithm on in the paho clients (paho's own default; "
         "the bench client, asyncio and Go clients turn it off)",
     )
+    if gossip is not None:
+        gossip.add_arguments(parser)
+
+
+def _gossip_cli() -> Any:
+    """The gossip plugin's bench command, or None without the plugin (``hookmq[gossip]``)."""
+    try:
+        from hookmq.plugins.gossip.bench import cli
+    except ImportError:
+        return None
+    return cli
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
         per_packet=args.per_packet,
         timed_connect=args.timed_connect,
     )
+    if args.action == "gossip":
+        return int(_gossip_cli().run(args))
     workloads = selected_workloads(args)
     if args.action == "compare":
         return _compare(args, workloads, options)

@@ -5,7 +5,8 @@ by the receiver); only the sockets and the clock are fake. The network drops pac
 rate (per direction if wanted), delays them, and can be partitioned; TCP streams succeed
 across a lossy link (later, as retransmission would make them) but fail across a partition
 (at their deadline) or to a killed node (at once, as a refused connection). Runs are
-reproducible from their seed. Used by the tests and by ``hookmq bench`` style measurements::
+reproducible from their seed. Used by the tests and by ``hookmq bench gossip``
+(:mod:`hookmq.plugins.gossip.bench.simulated`)::
 
     sim = Simulation(5, profile("local"), seed=1, loss=0.05)
     sim.start()
@@ -20,13 +21,11 @@ from __future__ import annotations
 import functools
 import heapq
 import random
-import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..wire import StreamDecoder, WireCodec, WireError
 from .config import MembershipConfig
-from .formulas import push_pull_interval, retransmit_limit, suspicion_confirmations, suspicion_timeout
 from .machine import Membership
 from .outputs import (
     Address,
@@ -40,7 +39,7 @@ from .outputs import (
     UserMessage,
 )
 
-__all__ = ["DetectionStats", "SimEvent", "SimNode", "Simulation", "formula_row", "measure_detection"]
+__all__ = ["SimEvent", "SimNode", "Simulation"]
 
 BASE_PORT = 7946
 TCP_RETRANSMIT = 0.2
@@ -352,157 +351,3 @@ class Simulation:
         if source.running:
             source.machine.stream_done(stream.token, message, error, self.now)  # type: ignore[arg-type]
             self._service(source)
-
-
-# ---------------------------------------------------------------------- measurements
-
-
-@dataclass(frozen=True, slots=True)
-class DetectionStats:
-    """Failure-detection figures over several kill trials (seconds from the kill)."""
-
-    nodes: int
-    loss: float
-    trials: int
-    #: Per trial, the time until the first survivor reported the node failed.
-    first: list[float]
-    #: Per trial, the time until every survivor had.
-    all: list[float]
-    #: Trials in which some survivor never reported it within the window.
-    missed: int
-    #: Running nodes declared dead (false positives), over all trials; each (node, incarnation)
-    #: counts once however many observers reported it.
-    false_dead: int
-    #: Running nodes suspected, counted the same way.
-    false_suspect: int
-    #: Node-seconds observed for the false-positive counts.
-    observed_node_seconds: float
-
-    def summary(self) -> dict[str, float]:
-        """Median, 90th percentile and maximum of both series, and false-positive rates per node-hour."""
-        def pct(values: list[float], q: float) -> float:
-            ordered = sorted(values)
-            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-        hours = self.observed_node_seconds / 3600 or 1.0
-        return {
-            "first_median": statistics.median(self.first) if self.first else float("nan"),
-            "first_p90": pct(self.first, 0.9),
-            "first_max": max(self.first, default=float("nan")),
-            "all_median": statistics.median(self.all) if self.all else float("nan"),
-            "all_max": max(self.all, default=float("nan")),
-            "false_dead_per_node_hour": self.false_dead / hours,
-            "false_suspect_per_node_hour": self.false_suspect / hours,
-        }
-
-
-def measure_detection(
-    nodes: int,
-    config: MembershipConfig,
-    *,
-    trials: int = 10,
-    loss: float = 0.0,
-    seed: int = 0,
-    settle: float = 20.0,
-    window: float = 60.0,
-) -> DetectionStats:
-    """Kill one node per trial in a fresh cluster and time how long the survivors take to report it.
-
-    Each trial converges the cluster, lets it run ``settle`` seconds (false positives are
-    counted then too), kills a random node and watches for ``window`` seconds.
-    """
-    first: list[float] = []
-    every: list[float] = []
-    missed = false_dead = false_suspect = 0
-    observed = 0.0
-    for trial in range(trials):
-        sim = Simulation(nodes, config, seed=seed * 1000 + trial, loss=loss)
-        sim.start()
-        sim.run_until_converged(timeout=120.0)
-        sim.run_for(settle)
-        victim = f"n{sim.rng.randrange(1, nodes)}"
-        killed_at = sim.now
-        sim.kill(victim)
-        sim.run_for(window)
-        reports = {e.observer: e.time - killed_at for e in sim.events_about(victim, "dead", killed_at)}
-        survivors = [node.name for node in sim.running()]
-        if reports:
-            first.append(min(reports.values()))
-        if all(name in reports for name in survivors):
-            every.append(max(reports[name] for name in survivors))
-        else:
-            missed += 1
-        accused = {
-            (event.kind, event.subject, event.incarnation)
-            for event in sim.events
-            if event.subject != victim and sim.nodes[event.subject].running and event.kind in ("dead", "suspect")
-        }
-        false_dead += sum(1 for kind, _, _ in accused if kind == "dead")
-        false_suspect += sum(1 for kind, _, _ in accused if kind == "suspect")
-        observed += nodes * sim.now
-    return DetectionStats(nodes, loss, trials, first, every, missed, false_dead, false_suspect, observed)
-
-
-def formula_row(config: MembershipConfig, n: int) -> dict[str, float]:
-    """memberlist's formulas for ``n`` nodes, to print beside measured detection times.
-
-    ``detect_min``/``detect_max``: from a crash to the first report, at best (probed at once,
-    every confirmation in) and at worst (a full probe round first, no confirmation at all).
-    """
-    minimum = suspicion_timeout(config.suspicion_mult, n, config.probe_interval)
-    expected = suspicion_confirmations(config.suspicion_mult, n)
-    maximum = config.suspicion_max_timeout_mult * minimum if expected >= 1 else minimum
-    return {
-        "suspicion_min": minimum,
-        "suspicion_max": maximum,
-        "confirmations": float(expected),
-        "retransmit_limit": float(retransmit_limit(config.retransmit_mult, n)),
-        "push_pull_interval": push_pull_interval(config.push_pull_interval, n),
-        "detect_min": config.probe_timeout + minimum,
-        "detect_max": (n - 1) * config.probe_interval + config.probe_interval + maximum,
-    }
-
-
-def detection_table(sizes: Iterable[int], losses: Iterable[float], config: MembershipConfig, trials: int, seed: int = 0) -> str:
-    """A Markdown table of measured detection and false positives beside the formulas."""
-    rows = [
-        "| nodes | loss | first report median / p90 / max (s) | all survivors median / max (s) | missed | "
-        "false dead per node-hour | false suspect per node-hour | formulas: detect min–max (s), suspicion min–max (s), k |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for n in sizes:
-        formulas = formula_row(config, n)
-        for loss in losses:
-            stats = measure_detection(n, config, trials=trials, loss=loss, seed=seed)
-            s = stats.summary()
-            rows.append(
-                f"| {n} | {loss:.0%} | {s['first_median']:.2f} / {s['first_p90']:.2f} / {s['first_max']:.2f} | "
-                f"{s['all_median']:.2f} / {s['all_max']:.2f} | {stats.missed}/{trials} | "
-                f"{s['false_dead_per_node_hour']:.2f} | {s['false_suspect_per_node_hour']:.2f} | "
-                f"{formulas['detect_min']:.1f}–{formulas['detect_max']:.1f}, "
-                f"{formulas['suspicion_min']:.1f}–{formulas['suspicion_max']:.1f}, {formulas['confirmations']:.0f} |"
-            )
-    return "\n".join(rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hookmq.plugins.gossip.membership.simulation``: print the detection table."""
-    import argparse
-
-    from .config import profile
-
-    parser = argparse.ArgumentParser(description="Simulated failure detection beside memberlist's formulas.")
-    parser.add_argument("--nodes", type=int, nargs="+", default=[3, 10, 50])
-    parser.add_argument("--loss", type=float, nargs="+", default=[0.0, 0.05, 0.20])
-    parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--profile", default="local", choices=["lan", "wan", "local"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--compression", action="store_true", help="run LZW too (slower; no effect on timings)")
-    args = parser.parse_args(argv)
-    config = profile(args.profile, compression=args.compression)
-    print(detection_table(args.nodes, args.loss, config, args.trials, args.seed))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
