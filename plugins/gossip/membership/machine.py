@@ -379,6 +379,7 @@ class Membership:
                 del self.node_map[node.name]
                 self.suspicions.clear(node.name)
                 self.stats["nodes_reaped"] += 1
+                self.notice(Notice.debug("reap", f"Forgetting {node.name}: {node.state.name.lower()} for longer than the gossip-to-the-dead time"))
             else:
                 keep.append(node)
         self.rng.shuffle(keep)
