@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -36,11 +37,17 @@ def wait_until(predicate: Callable[[], object], timeout: float, step: float = 0.
     return bool(predicate())
 
 
+_STAMP = re.compile(r"(?P<head>.+T\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)")
+
+
 def parse_stamp(text: str) -> float:
-    """An ISO 8601 time (``…Z``, ``…+00:00``, up to nanoseconds) as a POSIX timestamp."""
-    head, _, rest = text.replace("Z", "+00:00").partition(".")
-    fraction, zone = (rest[:-6], rest[-6:]) if rest else ("0", "+00:00")
-    return datetime.datetime.fromisoformat(f"{head}.{fraction[:6].ljust(6, '0')}{zone}").timestamp()
+    """An ISO 8601 time (``…Z`` or ``…+00:00``, any number of fraction digits) as a POSIX timestamp."""
+    match = _STAMP.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a time stamp: {text!r}")
+    zone = "+00:00" if match["zone"] == "Z" else match["zone"]
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
+    return datetime.datetime.fromisoformat(f"{match['head']}.{fraction}{zone}").timestamp()
 
 
 class ChildProcess:
