@@ -71,6 +71,8 @@ class StateExchange:
                 owner.notice(Notice.debug("push-pull", f"Push/Pull with {to[0]}:{to[1]} failed: {error}"))
             if purpose == StreamPurpose.PUSH_PULL:
                 self._schedule(owner.now)
+            if purpose == StreamPurpose.REJOIN and "refused" in error.lower():
+                owner.rejoin.refused(to)  # that process is gone; a partition would time out instead
             if purpose == StreamPurpose.REJOIN and not error and owner.node_map[owner.name].incarnation != before:
                 # The exchange made us refute a stale "dead" of ours: tell that node at once.
                 self.with_peer(to, join=True, purpose=StreamPurpose.JOIN)
@@ -122,6 +124,6 @@ class StateExchange:
         if not (short or alone or owner.rejoin.missing()):
             return
         endpoints = {node.endpoint for node in alive}
-        for target in owner.rejoin.targets(endpoints, owner.rng, include_seeds=True):
+        for target in owner.rejoin.targets(endpoints, owner.rng, include_seeds=True, now=now):
             owner.stats["rejoin_attempts"] += 1
             self.with_peer(target, join=True, purpose=StreamPurpose.REJOIN)
