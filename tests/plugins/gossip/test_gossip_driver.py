@@ -21,6 +21,7 @@ from hookmq.plugins.gossip.wire import (
     Dead,
     Keyring,
     Ping,
+    PushNodeState,
     WireCodec,
     encode_message,
     encode_push_pull,
@@ -216,6 +217,24 @@ async def test_bad_streams_are_dropped_and_add_nobody(nodes: list[GossipNode]) -
     answer = await _stream(node.port, b"\x06")  # a slow client that never finishes
     assert answer in (b"", b"(timeout)")
     assert await eventually(lambda: node.stats["streams_dropped"] + node.stats["streams_failed"] >= len(cases), 5)
+    assert names(node) == {"target"}
+    assert await _still_answers(node)
+
+
+async def test_wrongly_keyed_and_labelled_streams_are_dropped_and_add_nobody(nodes: list[GossipNode]) -> None:
+    node, _ = await start(nodes, "target", key=KEY, label="prod", config=profile("local", tcp_timeout=0.5))
+    intruder = PushNodeState("intruder", bytes([127, 0, 0, 1]), 9, b"", 1, 0, vsn_bytes())
+    push_pull = encode_push_pull([intruder], b"", join=True)
+    cases = {
+        "wrong key": seal_stream(WireCodec(keyring=Keyring([os.urandom(16)]), label="prod"), push_pull, labelled=True),
+        "no key": seal_stream(WireCodec(label="prod"), push_pull, labelled=True),
+        "wrong label": seal_stream(WireCodec(keyring=Keyring([KEY]), label="test"), push_pull, labelled=True),
+        "no label": seal_stream(WireCodec(keyring=Keyring([KEY])), push_pull, labelled=True),
+    }
+    for data in cases.values():
+        await _stream(node.port, data)
+    assert await eventually(lambda: node.stats["streams_dropped"] >= len(cases), 5)
+    assert node.stats["bad_label"] == 2 and node.stats["bad_decrypt"] == 2
     assert names(node) == {"target"}
     assert await _still_answers(node)
 
