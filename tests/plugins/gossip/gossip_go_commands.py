@@ -5,8 +5,9 @@ Executed by test_gossip_go_commands.py under ``unshare -n``: brings ``lo`` up, s
     hookmq --mode=true --port=7946
     hookmq --mode=true --port=7947 --members=127.0.0.1:7946 --tcp=:1885 --ws=:1886 --info=:1887
 
-waits (bounded) until each has logged the other's join, stops both with SIGINT, and prints
-both logs as JSON on stdout.
+waits (bounded) until each has logged the other's join and is serving (its start-up banner
+logged: a ^C before that ends the process without a leave, as ``hookmq.cli`` documents),
+stops both with SIGINT, and prints both logs as JSON on stdout.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import sys
 import time
 
 JOINED = re.compile(r"A node has joined: (\S+)")
+#: The start-up banner's last line: the broker is serving and handles SIGINT itself.
+SERVING = "hookmq.broker: plugins: "
 
 
 def main() -> int:
@@ -42,13 +45,15 @@ def main() -> int:
     for thread in threads:
         thread.start()
 
-    def both_joined() -> bool:
+    def both_joined_and_serving() -> bool:
         names = {key: {m.group(1) for line in lines if (m := JOINED.search(line))} for key, lines in logs.items()}
-        return len(names["first"]) >= 2 and names["first"] == names["second"]
+        serving = all(any(SERVING in line for line in lines) for lines in logs.values())
+        return serving and len(names["first"]) >= 2 and names["first"] == names["second"]
 
-    end = time.monotonic() + 30
-    while time.monotonic() < end and not both_joined():
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not both_joined_and_serving():
         time.sleep(0.1)
+    time.sleep(0.5)  # the banner is logged just before the signal handlers are installed
     for proc in (second, first):
         proc.send_signal(signal.SIGINT)
         try:
