@@ -238,6 +238,16 @@ class ConnectionHandler:
         """Run the handlers of ``packets[index:]`` in order; stops at the first that must wait (see `_then`)."""
         if self.parts.hooks.enabled("on_packet_read"):
             return self._dispatch_all(packets, index)
+        waiting, index = self._run(packets, index)
+        if waiting is not None and index < len(packets):
+            return self._then(waiting, packets, index)
+        return waiting
+
+    def _run(self, packets: list[Packet], index: int) -> tuple[Waiting, int]:
+        """Handle packets from ``index`` until one must wait: what it waits for, and where to go on.
+
+        The index comes back as ``len(packets)`` when the batch is done or the client detached.
+        """
         client = self.client
         count = len(packets)
         while index < count:
@@ -248,18 +258,30 @@ class ConnectionHandler:
                 raise ProtocolViolation(f"a client may not send {type(packet).__name__} here")
             waiting = handler(self, packet)
             if client.detached:
-                return waiting
+                return waiting, count
             if waiting is not None:
-                return self._then(waiting, packets, index) if index < count else waiting
-        return None
+                return waiting, index
+        return None, count
 
     async def _then(self, waiting: Awaitable[None], packets: list[Packet], index: int) -> None:
-        """Await one handler, then handle the packets after it."""
-        await waiting
-        if not self.client.detached:
-            rest = self._handle(packets, index)
-            if rest is not None:
-                await rest
+        """Await one handler, then handle the packets after it, awaiting each that must wait.
+
+        A loop, not a chain of coroutines: a read batch can hold thousands of packets that each
+        wait (a cluster's QoS 1 publishes wait for other nodes), and nesting one coroutine per
+        packet would exceed the interpreter's recursion limit.
+        """
+        count = len(packets)
+        while True:
+            await waiting
+            if self.client.detached or index >= count:
+                return
+            if self.parts.hooks.enabled("on_packet_read"):
+                await self._dispatch_all(packets, index)
+                return
+            next_waiting, index = self._run(packets, index)
+            if next_waiting is None:
+                return
+            waiting = next_waiting
 
     async def _dispatch_all(self, packets: list[Packet], index: int) -> None:
         """Every packet through `on_packet_read` first (a plugin implements it), then its handler."""
