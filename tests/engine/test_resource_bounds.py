@@ -120,10 +120,11 @@ async def test_partly_received_large_packets_are_bounded_broker_wide(tmp_path: P
 
         # The held uploads complete and are delivered: the budget refuses only new packets.
         held = [client for client, fate in zip(uploads, fates, strict=True) if fate == "held"]
+        # One at a time: eight 1 MB QoS 0 messages at once may overrun the watcher's write bound
+        # on a loaded machine, and the broker rightly drops QoS 0 beyond it.
         for client in held:
             await client.send_bytes(packet[900_000:])
-        for _ in held:
-            message = await watcher.receive_message(10)
+            message = await watcher.receive_message(30)
             assert len(message.payload) == 1_000_000
         assert await round_trip(probe) >= 0
 
