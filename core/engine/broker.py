@@ -461,6 +461,28 @@ class Broker:
         """
         return await self.lifecycle.load_stored_session(client_id)
 
+    def publish_system(self, topic: str, payload: bytes) -> int:
+        """Set a `$SYS/…` figure of this broker (a retained message) and deliver it to local subscribers only.
+
+        For plugins that add figures of their own (the cluster's under `$SYS/cluster/…`). Like
+        the broker's own `$SYS/broker/…` topics it never leaves this broker: it is not handed to
+        `on_forward`, and `inject` refuses `$` topics from elsewhere. An unchanged payload is not
+        sent again; an empty one is stored as ``ok`` (an empty retained payload would clear the
+        topic). Returns how many sessions received it. Raises ValueError for a topic outside `$SYS/`.
+        """
+        from ..mqtt.topics import validate_topic_name
+
+        if not topic.startswith("$SYS/"):
+            raise ValueError(f"topic {topic!r}: system figures live under $SYS/")
+        validate_topic_name(topic)
+        payload = payload or b"ok"
+        current = self.retained.get(topic)
+        if current is not None and current.payload == payload:
+            return 0
+        message = Message(topic, payload, 0, True)
+        self.retained.store(message)
+        return self.router.route_local(message)
+
     def retained_versions(self) -> list[RetainedVersion]:
         """The retained set with a version per topic, cleared topics (tombstones) included."""
         return self.retained.snapshot()

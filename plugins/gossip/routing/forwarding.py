@@ -1,0 +1,224 @@
+"""Messages between nodes: sent where `on_forward` says, taken in through `Broker.inject` only.
+
+Sending: a message is encoded once (its MQTT 5 form, the remaining expiry in it) and queued on
+the link of each destination it matched, once per node; QoS 0 unreliable, QoS 1/2 reliable.
+For QoS 1/2 a future completes when every node it went to acknowledged it (after injecting it
+there), and the publisher's PUBACK/PUBREC waits for it.
+
+When a node fails or leaves, the link layer hands back its unacknowledged frames: each
+message goes to the current routes instead — a share group's message to another member (here
+or on another node), and nodes that have gained a matching route since (the dead node's
+sessions adopted elsewhere) — and the publisher's acknowledgement waits for those instead.
+
+Receiving: a FORWARD frame becomes one `Broker.inject` (local sessions only, `$` topics
+refused there), started in the order frames arrive so order per publisher holds. A share
+group the sender chose this node for but that has no member here any more goes on to a node
+that has one (at most `MAX_HOPS` times).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from hookmq import Message
+from hookmq.mqtt.errors import ProtocolError
+from hookmq.ratelimit import LogLimiter
+
+from .frames import FORWARD, Forward, FrameError, decode, encode_forward, encode_publish_body
+from .links import DataLinks
+from .remote import RemoteRoutes
+
+__all__ = ["MAX_HOPS", "Forwarder"]
+
+log = logging.getLogger("hookmq.plugins.gossip.routing")
+_limited = LogLimiter(log)
+
+#: How many times a share group's message may be passed on by nodes that lost their members.
+MAX_HOPS = 3
+
+ShareKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A QoS 1/2 message forwarded and not yet acknowledged by every node it went to."""
+
+    forward_id: int
+    done: asyncio.Future[None]
+    #: Nodes it was sent to (ever), and those whose acknowledgement is still awaited.
+    sent: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)
+    #: Nodes whose frames were handed back (their futures no longer count).
+    handed_back: set[str] = field(default_factory=set)
+
+
+class Forwarder:
+    """`on_forward`'s work, a FORWARD frame's delivery, and re-routing of a dead node's frames."""
+
+    def __init__(self, broker: Any, links: DataLinks, remote: RemoteRoutes, name: str) -> None:
+        self.broker = broker
+        self.links = links
+        self.remote = remote
+        self.name = name
+        self._next_id = 0
+        self._pending: dict[int, _Pending] = {}
+        self.forwarded: Counter[str] = Counter()
+        self.received: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ sending
+
+    def forward(self, message: Message, destinations: dict[str, tuple[ShareKey, ...]]) -> asyncio.Future[None] | None:
+        """Queue ``message`` to each destination once; QoS 1/2: the future of every node's acknowledgement."""
+        now = time.time()
+        if message.expired(now):
+            return None
+        publish, _ = message.wire(5, message.qos, message.retain, (), now)
+        if not message.qos:
+            for node, shares in destinations.items():
+                self.links.send(node, FORWARD, encode_forward(0, message.origin, shares, 0, publish), reliable=False)
+                self.forwarded[node] += 1
+            return None
+        self._next_id += 1
+        pending = _Pending(self._next_id, asyncio.get_running_loop().create_future())
+        for node, shares in destinations.items():
+            self._send_reliable(pending, node, encode_forward(pending.forward_id, message.origin, shares, 0, publish))
+        return self._settle(pending)
+
+    def _send_reliable(self, pending: _Pending, node: str, body: bytes) -> None:
+        pending.sent.add(node)
+        future = self.links.send(node, FORWARD, body, reliable=True)
+        self.forwarded[node] += 1
+        if future is None:
+            self.stats["unsendable"] += 1  # no link to that node (it is leaving): nothing will acknowledge
+            return
+        pending.waiting.add(node)
+        self._pending[pending.forward_id] = pending
+        future.add_done_callback(partial(self._acknowledged, pending, node))
+
+    def _settle(self, pending: _Pending) -> asyncio.Future[None]:
+        if not pending.waiting and not pending.done.done():
+            pending.done.set_result(None)
+            self._pending.pop(pending.forward_id, None)
+        return pending.done
+
+    def _acknowledged(self, pending: _Pending, node: str, future: asyncio.Future[Any]) -> None:
+        if node in pending.handed_back or pending.done.done():
+            return
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            self.stats["forward_failed"] += 1
+            self._pending.pop(pending.forward_id, None)
+            pending.done.set_exception(ConnectionError(f"node {node} did not acknowledge: {error or 'cancelled'}"))
+            return
+        pending.waiting.discard(node)
+        self._settle(pending)
+
+    # ------------------------------------------------------------------ a node's frames handed back
+
+    def handed_back(self, node: str, frames: list[tuple[int, bytes]]) -> None:
+        """``node`` failed or left holding these frames: re-route its messages to the current routes."""
+        for kind, body in frames:
+            if kind != FORWARD:
+                continue
+            try:
+                frame = decode(kind, body)
+            except FrameError:
+                continue
+            assert isinstance(frame, Forward)
+            pending = self._pending.get(frame.forward_id)
+            if pending is not None:
+                pending.handed_back.add(node)
+                pending.waiting.discard(node)
+            self.stats["rerouted"] += 1
+            self._reroute(frame, node, pending)
+            if pending is not None:
+                self._settle(pending)
+
+    def _reroute(self, frame: Forward, dead: str, pending: _Pending | None) -> None:
+        publish = frame.publish
+        sent = pending.sent if pending is not None else {dead}
+        scratch = pending or _Pending(0, asyncio.get_running_loop().create_future())
+        body_of = partial(self._body, frame)
+        # Nodes that have gained a matching route since (the dead node's sessions adopted there).
+        for node in self._route_nodes(publish.topic) - sent - {dead}:
+            self._send_reliable(scratch, node, body_of(()))
+        for key in frame.shares:
+            holder = self._share_holder(key, publish.topic, exclude={dead})
+            if holder is None:
+                self._inject_share(scratch, frame, key)
+            else:
+                self._send_reliable(scratch, holder, body_of((key,)))
+        if pending is None:
+            self._settle(scratch)
+
+    def _body(self, frame: Forward, shares: tuple[ShareKey, ...]) -> bytes:
+        return encode_forward(frame.forward_id, frame.origin, shares, frame.hops + 1, encode_publish_body(frame.publish))
+
+    def _route_nodes(self, topic: str) -> set[str]:
+        matches = self.broker.trie.match(topic)
+        return {destination for entry in matches.direct if (destination := getattr(entry, "destination", None))}
+
+    def _share_holder(self, key: ShareKey, topic: str, exclude: set[str]) -> str | None:
+        """The remote node with most members of ``key`` (None when this node has members, or nobody has)."""
+        if self._has_local_member(key, topic):
+            return None
+        holders = {node: count for node, count in self.remote.share_holders(key).items() if node not in exclude}
+        return max(holders, key=lambda node: holders[node]) if holders else None
+
+    def _has_local_member(self, key: ShareKey, topic: str) -> bool:
+        members = self.broker.trie.match(topic).shared.get(key, ())
+        return any(getattr(member, "destination", None) is None for member in members)
+
+    def _inject_share(self, pending: _Pending, frame: Forward, key: ShareKey) -> None:
+        marker = f"local:{key[0]}/{key[1]}"
+        pending.waiting.add(marker)
+        self._pending.setdefault(pending.forward_id, pending)
+        task = asyncio.get_running_loop().create_task(
+            self.broker.inject(frame.publish, origin=frame.origin, shares=(key,)))
+        task.add_done_callback(partial(self._acknowledged, pending, marker))
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive(self, node: str, frame: Forward) -> Awaitable[None]:
+        """Deliver a forwarded message to local sessions; returns what the acknowledgement waits for."""
+        self.received[node] += 1
+        return asyncio.get_running_loop().create_task(self._deliver(node, frame))
+
+    async def _deliver(self, node: str, frame: Forward) -> None:
+        try:
+            result = await self.broker.inject(frame.publish, origin=frame.origin, shares=frame.shares)
+        except ProtocolError as error:  # a `$` or invalid topic: a peer cannot forge this broker's $SYS
+            self.stats["refused"] += 1
+            _limited.log("refused forward", logging.WARNING, "refused a message from node %s: %s", node, error)
+            return
+        if result.unplaced:
+            await self._pass_on(node, frame, result.unplaced)
+
+    async def _pass_on(self, sender: str, frame: Forward, unplaced: tuple[ShareKey, ...]) -> None:
+        """Share groups chosen for this node with no member left here go to a node that has one."""
+        if frame.hops >= MAX_HOPS:
+            self.stats["share_unplaced"] += len(unplaced)
+            return
+        futures = []
+        for key in unplaced:
+            holders = self.remote.share_holders(key)
+            holders.pop(self.name, None)
+            if not holders:
+                self.stats["share_unplaced"] += 1
+                continue
+            node = max(holders, key=lambda name: holders[name])
+            body = self._body(frame, (key,))
+            future = self.links.send(node, FORWARD, body, reliable=frame.publish.qos > 0)
+            self.forwarded[node] += 1
+            if future is not None:
+                futures.append(future)
+        if futures:
+            await asyncio.gather(*futures, return_exceptions=True)

@@ -1,0 +1,235 @@
+"""Cluster routing for one broker: the hook implementations, wired to membership and the data links.
+
+One `ClusterRouting` per broker is registered with that broker's plugin manager while the
+gossip plugin starts (so its hooks cost nothing outside cluster mode, and several brokers in
+one process each have their own). It stands only on public hooks and Broker API calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from hookmq import Message, hookimpl
+from hookmq.mqtt.packets import Publish
+from hookmq.ratelimit import LogLimiter
+
+from ..membership import EventKind
+from .announce import RouteAnnouncer
+from .forwarding import Forwarder
+from .frames import (
+    FORWARD,
+    KINDS,
+    RETAINED,
+    ROUTES_BEGIN,
+    ROUTES_CHUNK,
+    ROUTES_DELTA,
+    ROUTES_END,
+    Forward,
+    FrameError,
+    RoutesBegin,
+    RoutesChunk,
+    RoutesDelta,
+    RoutesEnd,
+    decode,
+)
+from .links import DataLinks
+from .remote import RemoteRoutes
+from .retained import RetainedSync, VersionedStore
+from .shares import ShareChooser
+
+__all__ = ["ClusterRouting"]
+
+log = logging.getLogger("hookmq.plugins.gossip.routing")
+_limited = LogLimiter(log)
+
+
+class ClusterRouting:
+    """Routes, forwarding, share groups, retained messages and `$SYS/cluster` figures of one node."""
+
+    def __init__(self, broker: Any, cluster: Any, links: DataLinks, name: str,
+                 store: VersionedStore | None = None, *, chunk_size: int = 2000, ack_timeout: float = 5.0) -> None:
+        self.broker = broker
+        self.cluster = cluster
+        self.links = links
+        self.name = name
+        self.remote = RemoteRoutes(broker)
+        self.announcer = RouteAnnouncer(links, chunk_size=chunk_size, ack_timeout=ack_timeout)
+        self.forwarder = Forwarder(broker, links, self.remote, name)
+        self.retained = RetainedSync(broker, links, store, ack_timeout=ack_timeout)
+        connected = getattr(broker, "connected", {})
+        self.shares = ShareChooser(self.remote.share_weight, lambda client_id: client_id in connected)
+        #: Nodes' last membership state, for `$SYS/cluster/nodes/…`.
+        self.node_states: dict[str, str] = {}
+        self.bad_frames = 0
+        self._unsubscribe: list[Callable[[], Any]] = []
+
+    # ------------------------------------------------------------------ lifespan
+
+    async def start(self) -> None:
+        """Listen to the links and membership; take the shared store's retained states in."""
+        links = self.links
+        for undo in (links.on_up(self._link_up), links.on_down(self._link_down), links.on_receive(self._receive),
+                     links.on_unacked(self._unacked)):
+            if callable(undo):
+                self._unsubscribe.append(undo)
+        if self.cluster is not None:
+            self._unsubscribe.append(self.cluster.on_event(self._member_event))
+            for member in self.cluster.members():
+                self.node_states[member.name] = member.state.name.lower()
+        try:
+            await self.retained.load_from_store()
+        except Exception as error:  # Redis down at start: the peers' snapshots still bring the set
+            log.warning("could not read the cluster's retained states from the store: %s", error)
+        for node in links.peers():
+            if links.is_up(node):
+                self._link_up(node)
+
+    async def stop(self) -> None:
+        """Stop streaming snapshots and close what was opened."""
+        for undo in self._unsubscribe:
+            with contextlib.suppress(Exception):  # an unsubscribe function of an already closed part
+                undo()
+        self._unsubscribe.clear()
+        await self.announcer.close()
+        await self.retained.close()
+
+    # ------------------------------------------------------------------ links and membership
+
+    def _link_up(self, node: str) -> None:
+        self.announcer.link_up(node)
+        self.retained.link_up(node)
+
+    def _link_down(self, node: str) -> None:
+        self.announcer.link_down(node)
+        self.retained.link_down(node)
+
+    def _member_event(self, event: Any) -> None:
+        name = event.member.name
+        self.node_states[name] = {EventKind.DEAD: "dead", EventKind.LEFT: "left",
+                                  EventKind.SUSPECT: "suspect"}.get(event.kind, "alive")
+        if name != self.name and event.kind in (EventKind.DEAD, EventKind.LEFT):
+            self.node_gone(name)
+
+    def node_gone(self, name: str) -> int:
+        """Membership says ``name`` failed or left: its routes go at once; returns how many."""
+        removed = self.remote.forget(name)
+        self.announcer.link_down(name)
+        self.retained.link_down(name)
+        log.info("Routes of node %s removed (%d)", name, removed)
+        return removed
+
+    def _receive(self, node: str, kind: int, body: bytes) -> Any:
+        if kind not in KINDS:
+            return None  # not ours: another plugin's kind
+        try:
+            frame = decode(kind, body)
+        except FrameError as error:
+            self.bad_frames += 1
+            _limited.log("bad frame", logging.WARNING, "unreadable frame of kind %d from node %s: %s", kind, node, error)
+            return None
+        if kind == FORWARD:
+            assert isinstance(frame, Forward)
+            return self.forwarder.receive(node, frame)
+        if kind == ROUTES_DELTA:
+            assert isinstance(frame, RoutesDelta)
+            self.remote.delta(node, frame.routes)
+        elif kind == ROUTES_CHUNK:
+            assert isinstance(frame, RoutesChunk)
+            self.remote.chunk(node, frame.snapshot_id, frame.routes)
+        elif kind == ROUTES_BEGIN:
+            assert isinstance(frame, RoutesBegin)
+            self.remote.begin(node, frame.snapshot_id)
+        elif kind == ROUTES_END:
+            assert isinstance(frame, RoutesEnd)
+            self.remote.end(node, frame.snapshot_id)
+        elif kind == RETAINED:
+            assert isinstance(frame, tuple)
+            self.retained.received(frame)
+        return None
+
+    def _unacked(self, node: str, frames: list[tuple[int, bytes]]) -> None:
+        self.forwarder.handed_back(node, frames)
+
+    # ------------------------------------------------------------------ hooks
+
+    @hookimpl
+    async def on_subscription_added(self, entry: Any, replaced: Any, restored: bool) -> None:
+        """Count the filter; a new one is announced, and SUBACK waits until the up peers have the route."""
+        if replaced is not None and replaced.topic_filter == entry.topic_filter:
+            return
+        waiting = self.announcer.added(entry.topic_filter)
+        if waiting is not None and not restored:
+            await waiting
+
+    @hookimpl
+    def on_subscription_removed(self, entry: Any) -> None:
+        """Uncount the filter; the last one is announced gone."""
+        self.announcer.removed(entry.topic_filter)
+
+    @hookimpl
+    def on_forward(self, message: Message, destinations: dict[str, tuple[tuple[str, str], ...]]) -> Any:
+        """Queue the message on each destination node's link; QoS 1/2: the future of their acknowledgements."""
+        return self.forwarder.forward(message, destinations)
+
+    @hookimpl
+    def on_select_share_member(self, message: Message, share_group: str, topic_filter: str,
+                               members: list[Any]) -> Any:
+        """Weighted turns over local members and other nodes' member counts."""
+        return self.shares.choose((share_group, topic_filter), members)
+
+    @hookimpl
+    async def on_retain_message(self, packet: Publish, stored: bool, version: int) -> None:
+        """Tell the store and the peers; the retained publish completes once they have it."""
+        if packet.topic.startswith("$"):
+            return
+        await self.retained.changed(packet, stored, version)
+
+    @hookimpl
+    def on_sys_info_tick(self) -> None:
+        """Refresh `$SYS/cluster/…` on this node."""
+        try:
+            self.publish_figures()
+        except Exception:
+            log.exception("$SYS/cluster update failed")
+
+    # ------------------------------------------------------------------ figures
+
+    def figures(self) -> dict[str, int | str]:
+        """`$SYS/cluster/…` suffix → value: nodes by state, and per peer messages, routes and link state."""
+        by_state = {"alive": 0, "suspect": 0, "dead": 0, "left": 0}
+        for state in self.node_states.values():
+            by_state[state] = by_state.get(state, 0) + 1
+        figures: dict[str, int | str] = {f"nodes/{state}": count for state, count in by_state.items()}
+        figures["routes/count"] = self.remote.route_count()
+        figures["filters/count"] = len(self.announcer.interest)
+        peers = set(self.links.peers()) | set(self.forwarder.forwarded) | set(self.forwarder.received)
+        for node in sorted(peers):
+            figures[f"peers/{node}/messages/forwarded"] = self.forwarder.forwarded[node]
+            figures[f"peers/{node}/messages/received"] = self.forwarder.received[node]
+            figures[f"peers/{node}/routes"] = self.remote.route_count(node)
+            figures[f"peers/{node}/link"] = "up" if self.links.is_up(node) else "down"
+        return figures
+
+    def publish_figures(self) -> None:
+        """Set every figure as a local `$SYS/cluster/…` retained message."""
+        for suffix, value in self.figures().items():
+            self.broker.publish_system(f"$SYS/cluster/{suffix}", str(value).encode())
+
+    def routable(self, node: str) -> bool:
+        """Whether ``node``'s routes are here and complete (no snapshot of it under way)."""
+        return node in self.remote.nodes() and not self.remote.receiving_snapshot(node)
+
+
+async def wait_routable(routing: ClusterRouting, node: str, timeout: float) -> bool:
+    """Wait until ``routing`` holds ``node``'s complete routes (tests and tools)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if routing.routable(node):
+            return True
+        await asyncio.sleep(0.01)
+    return routing.routable(node)
