@@ -123,6 +123,7 @@ class MemoryNetwork:
     async def _pump(self, sender: str, receiver: str, direction: _Direction) -> None:
         while True:
             frame = await direction.queue.get()
+            await asyncio.sleep(0)  # as a socket reader would: other tasks run between frames
             if not self.is_up(sender, receiver):
                 continue
             if frame.reliable and frame.seq <= direction.delivered_up_to:
