@@ -8,7 +8,8 @@ cryptography). Other plugins use :func:`cluster_of` (see :mod:`.api` and docs/cl
 Layers, each importing only the ones before it: :mod:`.wire` (bytes, sans-I/O),
 :mod:`.membership` (the state machine, sans-I/O, and its simulation), :mod:`.driver`
 (asyncio sockets and timers), :mod:`.runner` (which loop), :mod:`.api`, :mod:`.link` (the
-data links between nodes, :func:`links_of`) and this module.
+data links between nodes, :func:`links_of`), :mod:`.routing` (cluster routing over them) and
+this module.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ async def plugin_start(broker: Any, settings: object) -> None:
     plugin = ClusterPlugin(broker, cluster_settings)
     await plugin.start()
     _plugins[broker] = plugin
+    if plugin.links is not None:
+        from .routing import install_routing, versioned_store_for
+
+        # Registered now, before the broker restores stored sessions, so their filters count too.
+        await install_routing(broker, plugin.cluster, plugin.links, plugin.cluster.name,
+                              versioned_store_for(broker.config))
 
 
 @hookimpl
@@ -98,4 +105,7 @@ async def plugin_stop(broker: Any) -> None:
     """Leave the cluster gracefully, then close the gossip port."""
     plugin = _plugins.pop(broker, None)
     if plugin is not None:
+        from .routing import uninstall_routing
+
+        await uninstall_routing(broker)
         await plugin.stop()

@@ -31,6 +31,7 @@ from hookmq import Message
 from hookmq.mqtt.errors import ProtocolError
 from hookmq.ratelimit import LogLimiter
 
+from ..link import PeerGone
 from .frames import FORWARD, Forward, FrameError, decode, encode_forward, encode_publish_body
 from .links import DataLinks
 from .remote import RemoteRoutes
@@ -83,7 +84,11 @@ class Forwarder:
         publish, _ = message.wire(5, message.qos, message.retain, (), now)
         if not message.qos:
             for node, shares in destinations.items():
-                self.links.send(node, FORWARD, encode_forward(0, message.origin, shares, 0, publish), reliable=False)
+                try:
+                    self.links.send(node, FORWARD, encode_forward(0, message.origin, shares, 0, publish), reliable=False)
+                except ValueError as error:  # larger than the link takes: as a client's oversized packet, dropped
+                    self._too_large(node, error)
+                    continue
                 self.forwarded[node] += 1
             return None
         self._next_id += 1
@@ -92,9 +97,18 @@ class Forwarder:
             self._send_reliable(pending, node, encode_forward(pending.forward_id, message.origin, shares, 0, publish))
         return self._settle(pending)
 
+    def _too_large(self, node: str, error: ValueError) -> None:
+        self.stats["too_large"] += 1
+        _limited.log("too large", logging.WARNING, "a message could not be forwarded to %s: %s", node, error)
+
     def _send_reliable(self, pending: _Pending, node: str, body: bytes) -> None:
         pending.sent.add(node)
-        future = self.links.send(node, FORWARD, body, reliable=True)
+        try:
+            future = self.links.send(node, FORWARD, body, reliable=True)
+        except ValueError as error:
+            self._too_large(node, error)
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(error)
         self.forwarded[node] += 1
         if future is None:
             self.stats["unsendable"] += 1  # no link to that node (it is leaving): nothing will acknowledge
@@ -113,7 +127,12 @@ class Forwarder:
         if node in pending.handed_back or pending.done.done():
             return
         error = None if future.cancelled() else future.exception()
-        if future.cancelled() or error is not None:
+        if isinstance(error, PeerGone):
+            # The node is dead or left (its held frames, if any, were handed back and re-routed):
+            # its subscribers are gone from the cluster, as a subscriber that left one broker.
+            self.stats["peer_gone"] += 1
+            error = None
+        elif future.cancelled() or error is not None:
             self.stats["forward_failed"] += 1
             self._pending.pop(pending.forward_id, None)
             pending.done.set_exception(ConnectionError(f"node {node} did not acknowledge: {error or 'cancelled'}"))

@@ -10,13 +10,12 @@ from conftest import StartNodes
 from routing_memory_links import MemoryNetwork
 from routing_nodes import bounded, eventually, messages, no_message
 
-from hookmq.mqtt.packets import Properties, Puback, Publish, Pubrec
-from hookmq.plugins.gossip.routing.frames import FORWARD
+from hookmq.mqtt.packets import Properties, Puback, Publish, Pubrec, Will
 
 
 @pytest.mark.parametrize("qos", [0, 1, 2])
 async def test_two_nodes_both_ways_at_every_qos(start_nodes: StartNodes, qos: int) -> None:
-    a, b = await start_nodes(("A", "B"))
+    a, b = await start_nodes(("A", "B"), links="real")
     sub_a = await a.client("sub-a")
     sub_b = await b.client("sub-b")
     await sub_a.subscribe("both/#", qos)
@@ -33,7 +32,7 @@ async def test_two_nodes_both_ways_at_every_qos(start_nodes: StartNodes, qos: in
 
 @pytest.mark.parametrize("qos", [0, 1, 2])
 async def test_three_nodes_every_direction_at_every_qos(start_nodes: StartNodes, qos: int) -> None:
-    nodes = await start_nodes(("A", "B", "C"))
+    nodes = await start_nodes(("A", "B", "C"), links="real")
     subs = [await node.client(f"sub-{node.name}") for node in nodes]
     for sub in subs:
         await sub.subscribe("tri/+", qos)
@@ -48,7 +47,7 @@ async def test_three_nodes_every_direction_at_every_qos(start_nodes: StartNodes,
 
 async def test_first_subscriber_on_a_second_node_while_the_first_already_had_it(start_nodes: StartNodes) -> None:
     """The hole of the Go broker's successor: B subscribes to a filter that C already had."""
-    a, b, c = await start_nodes(("A", "B", "C"))
+    a, b, c = await start_nodes(("A", "B", "C"), links="real")
     sub_c = await c.client("sub-c")
     await sub_c.subscribe("hole/t", 1)
     sub_b = await b.client("sub-b")
@@ -62,8 +61,8 @@ async def test_first_subscriber_on_a_second_node_while_the_first_already_had_it(
 
 
 async def test_the_last_unsubscribe_removes_the_route_and_the_first_subscribe_after_restores_it(
-        start_nodes: StartNodes, network: MemoryNetwork) -> None:
-    a, b = await start_nodes(("A", "B"))
+        start_nodes: StartNodes) -> None:
+    a, b = await start_nodes(("A", "B"), links="real")
     one = await b.client("one")
     two = await b.client("two")
     await one.subscribe("last/t", 1)
@@ -75,19 +74,18 @@ async def test_the_last_unsubscribe_removes_the_route_and_the_first_subscribe_af
     await two.unsubscribe("last/t")
     assert await eventually(lambda: a.broker.routes("B") == [])
     pub = await a.client("pub")
-    before = network.delivered[("A", "B", FORWARD)]
+    before = b.routing.forwarder.received["A"]
     await pub.publish("last/t", b"nobody", qos=1)
     await asyncio.sleep(0.1)
-    assert network.delivered[("A", "B", FORWARD)] == before  # no broadcast: nothing went to B
+    assert b.routing.forwarder.received["A"] == before  # no broadcast: nothing went to B
     await one.subscribe("last/t", 1)
     await pub.publish("last/t", b"again", qos=1)
     [got] = await messages(one, 1)
     assert got.payload == b"again"
 
 
-async def test_overlapping_wildcards_across_nodes_one_copy_per_subscriber(
-        start_nodes: StartNodes, network: MemoryNetwork) -> None:
-    a, b, c = await start_nodes(("A", "B", "C"))
+async def test_overlapping_wildcards_across_nodes_one_copy_per_subscriber(start_nodes: StartNodes) -> None:
+    a, b, c = await start_nodes(("A", "B", "C"), links="real")
     sub_b = await b.client("sub-b")
     for topic_filter in ("ov/#", "ov/+/x", "ov/y/x", "+/y/#"):
         await sub_b.subscribe(topic_filter, 1)
@@ -102,11 +100,11 @@ async def test_overlapping_wildcards_across_nodes_one_copy_per_subscriber(
         [got] = await messages(sub, 1)
         assert (got.payload, got.qos) == (b"one", qos)
         assert await no_message(sub)
-    assert network.delivered[("A", "B", FORWARD)] == 1 and network.delivered[("A", "C", FORWARD)] == 1
+    assert b.routing.forwarder.received["A"] == 1 and c.routing.forwarder.received["A"] == 1  # once per node
 
 
 async def test_no_local_across_nodes(start_nodes: StartNodes) -> None:
-    a, b = await start_nodes(("A", "B"))
+    a, b = await start_nodes(("A", "B"), links="real")
     same = await b.client("x")
     await same.subscribe("nl/t", 1, no_local=True)
     other = await b.client("y")
@@ -118,8 +116,8 @@ async def test_no_local_across_nodes(start_nodes: StartNodes) -> None:
     assert await no_message(same)
 
 
-async def test_message_expiry_travels_and_keeps_counting(start_nodes: StartNodes, network: MemoryNetwork) -> None:
-    a, b = await start_nodes(("A", "B"))
+async def test_message_expiry_travels_and_keeps_counting(start_nodes: StartNodes) -> None:
+    a, b = await start_nodes(("A", "B"), links="real")
     sub = await b.client("sub")
     await sub.subscribe("exp/#", 1)
     pub = await a.client("pub")
@@ -141,7 +139,7 @@ async def test_message_expiry_travels_and_keeps_counting(start_nodes: StartNodes
 
 
 async def test_properties_and_options_pass_through(start_nodes: StartNodes) -> None:
-    a, b = await start_nodes(("A", "B"))
+    a, b = await start_nodes(("A", "B"), links="real")
     sub = await b.client("sub")
     await sub.subscribe("props/t", 1, properties=Properties(subscription_identifiers=(7,)),
                         retain_as_published=True)
@@ -172,7 +170,7 @@ async def test_properties_and_options_pass_through(start_nodes: StartNodes) -> N
 
 @pytest.mark.parametrize("size", [64 * 1024, 1024 * 1024])
 async def test_large_payloads(start_nodes: StartNodes, size: int) -> None:
-    a, b = await start_nodes(("A", "B"), mqtt={"max_packet_size": 2 * 1024 * 1024})
+    a, b = await start_nodes(("A", "B"), links="real", mqtt={"max_packet_size": 2 * 1024 * 1024})
     sub = await b.client("sub")
     await sub.subscribe("big/t", 1)
     pub = await a.client("pub")
@@ -200,7 +198,7 @@ async def test_publisher_acknowledged_only_once_every_node_has_it(
 
 
 async def test_ten_thousand_qos1_messages_a_to_b_complete_and_in_order(start_nodes: StartNodes) -> None:
-    a, b = await start_nodes(("A", "B"))
+    a, b = await start_nodes(("A", "B"), links="real")
     sub = await b.client("sub")
     await sub.subscribe("many/t", 1)
     pub = await a.client("pub")
@@ -228,3 +226,35 @@ async def test_ten_thousand_qos1_messages_a_to_b_complete_and_in_order(start_nod
     assert received == list(range(count))
     print(f"\n10000 QoS 1 messages A->B: {len(received)} received in order in {elapsed:.2f} s "
           f"({count / elapsed:.0f} msg/s)")
+
+
+async def test_a_will_reaches_subscribers_on_every_node_exactly_once(start_nodes: StartNodes) -> None:
+    a, b, c = await start_nodes(("A", "B", "C"), links="real")
+    watchers = []
+    for node in (a, b, c):
+        watcher = await node.client(f"watch-{node.name}")
+        await watcher.subscribe("wills/#", 1)
+        watchers.append(watcher)
+    dying = await a.client("dying", will=Will("wills/dying", b"gone", 1, False))
+    await dying.close()  # no DISCONNECT: the will goes out
+    for watcher in watchers:
+        [got] = await messages(watcher, 1)
+        assert (got.topic, got.payload) == ("wills/dying", b"gone")
+        assert await no_message(watcher)
+
+
+async def test_a_share_message_whose_member_leaves_unacknowledged_goes_to_a_member_on_another_node(
+        start_nodes: StartNodes) -> None:
+    a, b = await start_nodes(("A", "B"), links="real")
+    leaving = await b.client("leaving")
+    await leaving.subscribe("$share/g/job/#", 1)
+    staying = await a.client("staying")
+    await staying.subscribe("$share/g/job/#", 1)
+    pub = await b.client("pub")
+    for n in range(4):
+        await pub.publish(f"job/{n}", str(n).encode(), qos=1)
+    held = await messages(leaving, 2, ack=False)  # B's member takes its turns and never acknowledges
+    await leaving.close()
+    got = await messages(staying, 4)
+    assert sorted(m.payload for m in got) == [b"0", b"1", b"2", b"3"]
+    assert {m.payload for m in held} <= {m.payload for m in got}

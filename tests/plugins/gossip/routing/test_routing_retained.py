@@ -12,7 +12,6 @@ from routing_nodes import eventually, messages, no_message
 
 from hookmq import Message, RetainedVersion
 from hookmq.mqtt.packets import Properties
-from hookmq.plugins.gossip.routing import versioned_store_for
 from hookmq.plugins.redis_store.settings import RedisStoreSettings
 from hookmq.plugins.redis_store.versioned import VersionedRetained
 from hookmq.testing.redis import RedisServer
@@ -50,12 +49,12 @@ async def check_set_cleared_updated(a: Any, b: Any, c: Any) -> None:
 
 
 async def test_retained_set_cleared_and_updated_without_a_shared_store(start_nodes: StartNodes) -> None:
-    a, b, c = await start_nodes(("A", "B", "C"))
+    a, b, c = await start_nodes(("A", "B", "C"), links="real")
     await check_set_cleared_updated(a, b, c)
 
 
 async def test_an_old_update_never_wins_and_a_cleared_topic_is_never_resurrected(start_nodes: StartNodes) -> None:
-    a, b = await start_nodes(("A", "B"))
+    a, b = await start_nodes(("A", "B"), links="real")
     pub = await a.client("pub")
     await pub.publish("old/t", b"first", qos=1, retain=True)
     first = b.broker.retained_versions()
@@ -87,7 +86,7 @@ async def test_a_node_joining_later_gets_the_retained_set_with_its_tombstones(
 
 
 async def test_retained_expiry_travels(start_nodes: StartNodes) -> None:
-    a, b = await start_nodes(("A", "B"))
+    a, b = await start_nodes(("A", "B"), links="real")
     pub = await a.client("pub")
     await pub.publish("exp/r", b"soon gone", qos=1, retain=True, properties=Properties(message_expiry_interval=1))
     assert payloads(b, "exp/r") == b"soon gone"
@@ -99,14 +98,14 @@ async def test_retained_expiry_travels(start_nodes: StartNodes) -> None:
 
 async def test_retained_with_a_shared_redis_store(start_nodes: StartNodes, redis_server: RedisServer) -> None:
     config = {"storage": {"backend": "redis"}, "plugins": {"redis_store": {"url": redis_server.url}}}
-    a, b, c = await start_nodes(("A", "B", "C"), store_factory=versioned_store_for, **config)
+    a, b, c = await start_nodes(("A", "B", "C"), links="real", **config)
     await check_set_cleared_updated(a, b, c)
     store = VersionedRetained(RedisStoreSettings(url=redis_server.url))
     try:
         states = {topic: (version, message is not None) for topic, version, message in await store.load()}
         assert states["state/x"][1] is False and states["state/y"][1] is True  # the tombstone is in Redis
         # A node that starts now reads the truth from Redis, whatever the plain records say.
-        [late] = await start_nodes(("LATE",), connect=False, store_factory=versioned_store_for, **config)
+        [late] = await start_nodes(("LATE",), connect=False, links="real", **config)
         assert payloads(late, "state/x") is None and payloads(late, "state/y") == b"y"
     finally:
         await store.close()

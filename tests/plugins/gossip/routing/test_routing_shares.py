@@ -25,7 +25,7 @@ async def drain(client: RawClient, seconds: float = 0.5) -> list[Publish]:
 
 
 async def test_shared_group_across_three_nodes_exactly_once(start_nodes: StartNodes) -> None:
-    a, b, c = await start_nodes(("A", "B", "C"))
+    a, b, c = await start_nodes(("A", "B", "C"), links="real")
     members: list[tuple[str, RawClient]] = []
     for node, count in ((a, 1), (b, 2), (c, 1)):
         for n in range(count):

@@ -6,16 +6,14 @@ import asyncio
 
 import pytest
 from conftest import StartNodes
-from routing_memory_links import MemoryNetwork
 from routing_nodes import messages, no_message
 
 from hookmq.mqtt.packets import Publish
 from hookmq.plugins.gossip.routing.frames import FORWARD, ROUTES_DELTA, encode_forward, encode_publish_body
 
 
-async def test_sys_topics_stay_local_and_cluster_figures_are_published(
-        start_nodes: StartNodes, network: MemoryNetwork) -> None:
-    a, b = await start_nodes(("A", "B"))
+async def test_sys_topics_stay_local_and_cluster_figures_are_published(start_nodes: StartNodes) -> None:
+    a, b = await start_nodes(("A", "B"), links="real")
     sub_b = await b.client("sub-b")
     await sub_b.subscribe("$SYS/#", 0)
     await sub_b.subscribe("fig/#", 1)
@@ -25,7 +23,7 @@ async def test_sys_topics_stay_local_and_cluster_figures_are_published(
     await messages(sub_b, 3)
     a.broker.publish_system("$SYS/broker/test-figure", b"only on A")
     assert await no_message(sub_b)  # A's $SYS never reaches B
-    assert network.delivered[("A", "B", FORWARD)] == 3
+    assert a.routing.forwarder.forwarded["B"] == 3
     b.routing.publish_figures()
     got = {m.topic: m.payload for m in await messages(sub_b, len(b.routing.figures()))}
     assert got["$SYS/cluster/peers/A/messages/received"] == b"3"
@@ -38,12 +36,11 @@ async def test_sys_topics_stay_local_and_cluster_figures_are_published(
         a.broker.publish_system("not/sys", b"x")
 
 
-async def test_bad_frames_from_a_peer_are_counted_and_harm_nothing(
-        start_nodes: StartNodes, network: MemoryNetwork) -> None:
-    a, b = await start_nodes(("A", "B"))
+async def test_bad_frames_from_a_peer_are_counted_and_harm_nothing(start_nodes: StartNodes) -> None:
+    a, b = await start_nodes(("A", "B"), links="real")
     sub = await b.client("sub")
     await sub.subscribe("#", 1)
-    links_a = network.nodes["A"]
+    links_a = a.links
     await links_a.send("B", ROUTES_DELTA, b"\xc1garbage", reliable=True)  # type: ignore[misc]
     await links_a.send("B", FORWARD, b"\x93\x01\x02", reliable=True)  # type: ignore[misc]
     forged = encode_forward(1, None, (), 0, encode_publish_body(Publish("$SYS/broker/version", b"forged", 1, True)))
