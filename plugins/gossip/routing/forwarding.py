@@ -5,6 +5,13 @@ the link of each destination it matched, once per node; QoS 0 unreliable, QoS 1/
 For QoS 1/2 a future completes when every node it went to acknowledged it (after injecting it
 there), and the publisher's PUBACK/PUBREC waits for it.
 
+Back-pressure: a QoS 1/2 message for a node whose link outbox is full (``has_room`` False)
+is not refused: it waits in a queue of that node (so order per node holds), and a drainer
+sends from it as ``wait_for_room`` says there is room again. Its publisher's PUBACK/PUBREC
+waits meanwhile, so the publisher's Receive Maximum stops it; memory stays bounded by the
+outbox bound plus the publishers' in-flight windows. A node that goes while messages wait
+for it has them re-routed as frames the link handed back.
+
 When a node fails or leaves, the link layer hands back its unacknowledged frames: each
 message goes to the current routes instead — a share group's message to another member (here
 or on another node), and nodes that have gained a matching route since (the dead node's
@@ -21,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from functools import partial
@@ -73,6 +80,9 @@ class Forwarder:
         self.forwarded: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
+        #: Per node, QoS 1/2 bodies waiting for room in its link outbox (back-pressure), oldest first.
+        self._queued: dict[str, deque[tuple[_Pending, bytes]]] = {}
+        self._drainers: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------------ sending
 
@@ -94,8 +104,67 @@ class Forwarder:
         self._next_id += 1
         pending = _Pending(self._next_id, asyncio.get_running_loop().create_future())
         for node, shares in destinations.items():
-            self._send_reliable(pending, node, encode_forward(pending.forward_id, message.origin, shares, 0, publish))
+            self._offer(pending, node, encode_forward(pending.forward_id, message.origin, shares, 0, publish))
         return self._settle(pending)
+
+    def _offer(self, pending: _Pending, node: str, body: bytes) -> None:
+        """Send a QoS 1/2 body to ``node`` now, or queue it behind others while its link is full."""
+        if node in self._queued or not self.links.has_room(node, len(body)):
+            self._queue(pending, node, body)
+        else:
+            self._send_reliable(pending, node, body)
+
+    def waiting_for_room(self, node: str | None = None) -> int:
+        """How many QoS 1/2 messages wait for room in a link outbox (to ``node``, or to any)."""
+        if node is not None:
+            return len(self._queued.get(node, ()))
+        return sum(len(queue) for queue in self._queued.values())
+
+    def _queue(self, pending: _Pending, node: str, body: bytes) -> None:
+        """The link to ``node`` is full: hold the message (its publisher's acknowledgement waits)."""
+        pending.sent.add(node)
+        pending.waiting.add(node)
+        self._pending[pending.forward_id] = pending
+        self._queued.setdefault(node, deque()).append((pending, body))
+        self.stats["room_waits"] += 1
+        if node not in self._drainers:
+            self._drainers[node] = asyncio.get_running_loop().create_task(self._drain(node))
+
+    async def _drain(self, node: str) -> None:
+        """Send what waits for ``node`` as room comes, in order; re-route it if the node goes."""
+        queue = self._queued[node]
+        try:
+            while queue:
+                pending, body = queue[0]
+                if not self.links.has_room(node, len(body)):
+                    if await self.links.wait_for_room(node, len(body)):
+                        continue
+                    self._gone_while_queued(node)  # dead, left or stopping: its messages go elsewhere
+                    return
+                queue.popleft()
+                pending.waiting.discard(node)
+                self._send_reliable(pending, node, body)
+                self._settle(pending)
+        finally:
+            self._drainers.pop(node, None)
+            if not queue:
+                self._queued.pop(node, None)
+
+    def _gone_while_queued(self, node: str) -> None:
+        queue = self._queued.pop(node, deque())
+        self.handed_back(node, [(FORWARD, body) for _, body in queue])
+
+    async def close(self) -> None:
+        """Stop the drainers (the broker is stopping); what waited is not acknowledged to its publishers."""
+        drainers = list(self._drainers.values())
+        for task in drainers:
+            task.cancel()
+        await asyncio.gather(*drainers, return_exceptions=True)
+        for queue in self._queued.values():
+            for pending, _ in queue:
+                if not pending.done.done():
+                    pending.done.set_exception(ConnectionError("this node is stopping"))
+        self._queued.clear()
 
     def _too_large(self, node: str, error: ValueError) -> None:
         self.stats["too_large"] += 1
@@ -168,13 +237,13 @@ class Forwarder:
         body_of = partial(self._body, frame)
         # Nodes that have gained a matching route since (the dead node's sessions adopted there).
         for node in self._route_nodes(publish.topic) - sent - {dead}:
-            self._send_reliable(scratch, node, body_of(()))
+            self._offer(scratch, node, body_of(()))
         for key in frame.shares:
             holder = self._share_holder(key, publish.topic, exclude={dead})
             if holder is None:
                 self._inject_share(scratch, frame, key)
             else:
-                self._send_reliable(scratch, holder, body_of((key,)))
+                self._offer(scratch, holder, body_of((key,)))
         if pending is None:
             self._settle(scratch)
 
@@ -235,7 +304,10 @@ class Forwarder:
                 continue
             node = max(holders, key=lambda name: holders[name])
             body = self._body(frame, (key,))
-            future = self.links.send(node, FORWARD, body, reliable=frame.publish.qos > 0)
+            reliable = frame.publish.qos > 0
+            if reliable and not self.links.has_room(node, len(body)):
+                await self.links.wait_for_room(node, len(body))  # and our acknowledgement to the sender waits
+            future = self.links.send(node, FORWARD, body, reliable=reliable)
             self.forwarded[node] += 1
             if future is not None:
                 futures.append(future)

@@ -37,6 +37,12 @@ class DataLinks(Protocol):
     def send(self, node: str, kind: int, body: bytes, *, reliable: bool) -> asyncio.Future[Any] | None:
         """Queue one frame; reliable: a future that resolves when the peer acknowledged it."""
 
+    def has_room(self, node: str, size: int = 0) -> bool:
+        """Whether a reliable frame of ``size`` body bytes to ``node`` would be taken now (back-pressure)."""
+
+    def wait_for_room(self, node: str, size: int = 0) -> asyncio.Future[bool]:
+        """True once ``node``'s outbox has room again; False when ``node`` is no peer (gone) or this node stops."""
+
     def is_up(self, node: str) -> bool:
         """Whether the link to ``node`` is connected now."""
 

@@ -94,6 +94,7 @@ class ClusterRouting:
             with contextlib.suppress(Exception):  # an unsubscribe function of an already closed part
                 undo()
         self._unsubscribe.clear()
+        await self.forwarder.close()
         await self.announcer.close()
         await self.retained.close()
 

@@ -187,6 +187,14 @@ class MemoryLinks:
     def send(self, node: str, kind: int, body: bytes, *, reliable: bool) -> asyncio.Future[None] | None:
         return self.network.send(self.name, node, kind, body, reliable)
 
+    def has_room(self, node: str, size: int = 0) -> bool:
+        return True  # unbounded: back-pressure is tested over the real links
+
+    def wait_for_room(self, node: str, size: int = 0) -> asyncio.Future[bool]:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future.set_result(node in self.network.nodes and node != self.name)
+        return future
+
     def is_up(self, node: str) -> bool:
         return self.network.is_up(self.name, node)
 
