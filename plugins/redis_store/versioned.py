@@ -8,8 +8,8 @@ version, and a Lua script writes a state only when its version is newer than the
 one atomic step. A cleared topic keeps its version (a tombstone) for as long as the key space
 lives, so no late write can resurrect it.
 
-``P cluster:retained:versions``   hash  topic -> version (20 decimal digits, so strings compare as numbers)
-``P cluster:retained:messages``   hash  topic -> the retained message (opaque bytes; absent when cleared)
+``P {cluster:retained}:versions`` hash  topic -> version (20 decimal digits, so strings compare as numbers)
+``P {cluster:retained}:messages`` hash  topic -> the retained message (opaque bytes; absent when cleared)
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ class VersionedRetained:
     def __init__(self, options: RedisStoreSettings) -> None:
         url, kwargs = _client_kwargs(options)
         self._client: aioredis.Redis = aioredis.Redis.from_url(url, **kwargs)
-        self.versions_key = f"{options.prefix}cluster:retained:versions"
-        self.messages_key = f"{options.prefix}cluster:retained:messages"
+        # One hash tag for both keys: the script writes them together, and in a Redis Cluster
+        # they must share a slot.
+        self.versions_key = f"{options.prefix}{{cluster:retained}}:versions"
+        self.messages_key = f"{options.prefix}{{cluster:retained}}:messages"
         self._script: Any = self._client.register_script(_CAS)
 
     async def put(self, topic: str, version: int, message: bytes | None) -> bool:

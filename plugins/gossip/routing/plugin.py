@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from hookmq import Message, hookimpl
@@ -46,6 +48,10 @@ __all__ = ["ClusterRouting"]
 log = logging.getLogger("hookmq.plugins.gossip.routing")
 _limited = LogLimiter(log)
 
+#: Routes applied to the trie in one go before the loop gets a turn: a node's 100 000-filter
+#: snapshot must not stall message delivery here.
+ROUTES_PER_STEP = 500
+
 
 class ClusterRouting:
     """Routes, forwarding, share groups, retained messages and `$SYS/cluster` figures of one node."""
@@ -66,6 +72,9 @@ class ClusterRouting:
         self.node_states: dict[str, str] = {}
         self.bad_frames = 0
         self._unsubscribe: list[Callable[[], Any]] = []
+        #: Per node, route work not applied yet (steps of at most ROUTES_PER_STEP routes), in frame order.
+        self._route_steps: dict[str, deque[Callable[[], Any]]] = {}
+        self._route_workers: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------------ lifespan
 
@@ -94,6 +103,10 @@ class ClusterRouting:
             with contextlib.suppress(Exception):  # an unsubscribe function of an already closed part
                 undo()
         self._unsubscribe.clear()
+        workers = list(self._route_workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         await self.forwarder.close()
         await self.announcer.close()
         await self.retained.close()
@@ -117,6 +130,10 @@ class ClusterRouting:
 
     def node_gone(self, name: str) -> int:
         """Membership says ``name`` failed or left: its routes go at once; returns how many."""
+        self._route_steps.pop(name, None)  # what it said and we have not applied yet goes too
+        worker = self._route_workers.pop(name, None)
+        if worker is not None:
+            worker.cancel()
         removed = self.remote.forget(name)
         self.announcer.link_down(name)
         self.retained.link_down(name)
@@ -137,20 +154,49 @@ class ClusterRouting:
             return self.forwarder.receive(node, frame)
         if kind == ROUTES_DELTA:
             assert isinstance(frame, RoutesDelta)
-            self.remote.delta(node, frame.routes)
-        elif kind == ROUTES_CHUNK:
+            return self._route_work(node, [partial(self.remote.delta, node, part) for part in _parts(frame.routes)])
+        if kind == ROUTES_CHUNK:
             assert isinstance(frame, RoutesChunk)
-            self.remote.chunk(node, frame.snapshot_id, frame.routes)
-        elif kind == ROUTES_BEGIN:
+            chunk = partial(self.remote.chunk, node, frame.snapshot_id)
+            return self._route_work(node, [partial(chunk, part) for part in _parts(frame.routes)])
+        if kind == ROUTES_BEGIN:
             assert isinstance(frame, RoutesBegin)
-            self.remote.begin(node, frame.snapshot_id)
-        elif kind == ROUTES_END:
+            return self._route_work(node, [partial(self.remote.begin, node, frame.snapshot_id)])
+        if kind == ROUTES_END:
             assert isinstance(frame, RoutesEnd)
-            self.remote.end(node, frame.snapshot_id)
-        elif kind == RETAINED:
+            return self._route_work(node, [partial(self.remote.end, node, frame.snapshot_id)])
+        if kind == RETAINED:
             assert isinstance(frame, tuple)
             self.retained.received(frame)
         return None
+
+    def _route_work(self, node: str, steps: list[Callable[[], Any]]) -> asyncio.Future[None] | None:
+        """Apply a route frame's steps in frame order: at once when it is one step and nothing waits,
+        else by a worker that lets the loop run between steps. The frame's ack waits for its last step."""
+        queue = self._route_steps.get(node)
+        if queue is None and len(steps) == 1:
+            steps[0]()
+            return None
+        if queue is None:
+            queue = self._route_steps[node] = deque()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.extend(steps)
+        queue.append(partial(_settle, done))
+        if node not in self._route_workers:
+            self._route_workers[node] = asyncio.get_running_loop().create_task(self._apply_routes(node, queue))
+        return done
+
+    async def _apply_routes(self, node: str, queue: deque[Callable[[], Any]]) -> None:
+        try:
+            while queue:
+                queue.popleft()()
+                if queue:
+                    await asyncio.sleep(0)
+        finally:
+            if self._route_workers.get(node) is asyncio.current_task():
+                del self._route_workers[node]
+            if self._route_steps.get(node) is queue and not queue:
+                del self._route_steps[node]
 
     def _unacked(self, node: str, frames: list[tuple[int, bytes]]) -> None:
         self.forwarder.handed_back(node, frames)
@@ -223,6 +269,18 @@ class ClusterRouting:
     def routable(self, node: str) -> bool:
         """Whether ``node``'s routes are here and complete (no snapshot of it under way)."""
         return node in self.remote.nodes() and not self.remote.receiving_snapshot(node)
+
+
+def _parts(routes: Any) -> list[Any]:
+    """A frame's routes in steps of at most ROUTES_PER_STEP."""
+    if len(routes) <= ROUTES_PER_STEP:
+        return [routes]
+    return [routes[start:start + ROUTES_PER_STEP] for start in range(0, len(routes), ROUTES_PER_STEP)]
+
+
+def _settle(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 async def wait_routable(routing: ClusterRouting, node: str, timeout: float) -> bool:

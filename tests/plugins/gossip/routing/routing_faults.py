@@ -78,7 +78,7 @@ def partition(a: str, b: str, on: bool) -> None:
         run("ip", "rule", verb, "iif", f"h{src}", "to", f"{address(dst)}/32", "blackhole", "pref", "100")
 
 
-def node_config(folder: Path, node: str) -> Path:
+def node_config(folder: Path, node: str, mqtt_extra: str = "") -> Path:
     seed = [] if node == "A" else [f'"{address("A")}:7946"']
     path = folder / f"{node}.toml"
     path.write_text(f"""
@@ -89,6 +89,7 @@ type = "tcp"
 address = "{address(node)}:1883"
 [mqtt]
 sys_interval = 1
+{mqtt_extra}
 [cluster]
 mode = true
 port = 7946
