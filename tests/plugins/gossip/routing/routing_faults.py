@@ -133,6 +133,8 @@ class Publisher:
     def __init__(self, node: str, topic: str) -> None:
         self.topic = topic
         self.acked: set[int] = set()
+        #: number -> wall-clock time of its publish (to compare with the nodes' log times)
+        self.published_at: dict[int, float] = {}
         self.sent: dict[int, tuple[int, float]] = {}  # mid -> (number, when)
         self.early: set[int] = set()
         self.longest_wait = 0.0
@@ -149,6 +151,7 @@ class Publisher:
         n = 0
         while not self.stop.is_set():
             when = time.monotonic()
+            self.published_at[n] = time.time()
             info = self.client.publish(self.topic, str(n), qos=1)  # never under self.lock: paho calls back under its own
             with self.lock:
                 if info.mid in self.early:  # acknowledged before we got here
@@ -262,6 +265,7 @@ def main() -> int:
         event(f"publisher stopped: {len(pub.acked)} acknowledged, {result['unacked_at_end']} unacknowledged")
         time.sleep(1)
         result["acked"] = sorted(pub.acked)
+        result["published_at"] = {n: pub.published_at[n] for n in pub.acked}
         result["longest_ack_wait"] = round(pub.longest_wait, 3)
         result["received_b"] = sub_b.got["f/stream"]
         result["received_c"] = sub_c.got["f/stream"]
