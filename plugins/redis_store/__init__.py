@@ -35,6 +35,11 @@ def register_stores(register: Callable[[str, StoreFactory], None], settings: Bas
     options = settings if isinstance(settings, RedisStoreSettings) else RedisStoreSettings()
 
     def build(config: Any) -> Any:
+        if getattr(getattr(config, "cluster", None), "mode", False):
+            # In a cluster every session has one owner, fenced by an epoch (docs/cluster.md "Sessions").
+            from .fenced import FencedRedisStore
+
+            return FencedRedisStore(options, config.storage, config)
         from .store import RedisStore
 
         return RedisStore(options, config.storage)
