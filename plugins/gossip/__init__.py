@@ -8,8 +8,8 @@ cryptography). Other plugins use :func:`cluster_of` (see :mod:`.api` and docs/cl
 Layers, each importing only the ones before it: :mod:`.wire` (bytes, sans-I/O),
 :mod:`.membership` (the state machine, sans-I/O, and its simulation), :mod:`.driver`
 (asyncio sockets and timers), :mod:`.runner` (which loop), :mod:`.api`, :mod:`.link` (the
-data links between nodes, :func:`links_of`), :mod:`.routing` (cluster routing over them) and
-this module.
+data links between nodes, :func:`links_of`), :mod:`.routing` (cluster routing over them), :mod:`.sessions` (sessions
+across nodes) and this module.
 """
 
 from __future__ import annotations
@@ -83,6 +83,9 @@ async def plugin_start(broker: Any, settings: object) -> None:
         # Registered now, before the broker restores stored sessions, so their filters count too.
         await install_routing(broker, plugin.cluster, plugin.links, plugin.cluster.name,
                               versioned_store_for(broker.config))
+        from .sessions import fenced_store_for, install_sessions
+
+        await install_sessions(broker, plugin.cluster, plugin.links, plugin.cluster.name, fenced_store_for(broker))
 
 
 @hookimpl
@@ -106,6 +109,8 @@ async def plugin_stop(broker: Any) -> None:
     plugin = _plugins.pop(broker, None)
     if plugin is not None:
         from .routing import uninstall_routing
+        from .sessions import uninstall_sessions
 
+        await uninstall_sessions(broker)
         await uninstall_routing(broker)
         await plugin.stop()

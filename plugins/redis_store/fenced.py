@@ -72,6 +72,14 @@ redis.call('HSET', KEYS[1], 'node', ARGV[1])
 return {epoch, previous or false, before}
 """
 
+# KEYS[1] owner. ARGV[1] node, ARGV[2] the owner it must still have. Returns the new epoch, or false.
+_ADOPT = """
+if (redis.call('HGET', KEYS[1], 'node') or '') ~= ARGV[2] then return false end
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HSET', KEYS[1], 'node', ARGV[1])
+return epoch
+"""
+
 # KEYS[1] owner. ARGV[1] epoch. The owner is cleared only by the holder of the current epoch.
 _RELEASE = """
 if tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') == tonumber(ARGV[1]) then
@@ -237,6 +245,29 @@ class FencedRedisStore(RedisStore):
         reply = await self._read(lambda r: r[0], ("HMGET", self.keys.owner(client_id), "node", "epoch"))
         node, epoch = cast("list[Any]", reply)
         return (node.decode() or None) if node else None, int(epoch or 0)
+
+    async def adopt_from(self, client_id: str, node: str, dead: str) -> int | None:
+        """Claim ``client_id`` for ``node`` only while ``dead`` still owns it; the new epoch, or None."""
+        reply = await self._read(lambda r: r[0], ("EVAL", _ADOPT, 1, self.keys.owner(client_id), node, dead))
+        if reply is None:
+            return None
+        epoch = int(cast(int, reply))
+        self.epochs[client_id] = epoch
+        return epoch
+
+    async def owners(self) -> dict[str, tuple[str | None, int]]:
+        """Every client id with a stored session, and its owner and epoch (two round trips)."""
+        members = cast("list[bytes]", await self._read(lambda r: list(r[0]), ("SMEMBERS", self.keys.session_index)))
+        client_ids = sorted(member.decode("utf-8", "surrogatepass") for member in members)
+        if not client_ids:
+            return {}
+
+        def parse(replies: list[Any]) -> dict[str, tuple[str | None, int]]:
+            return {cid: ((node.decode() or None) if node else None, int(epoch or 0))
+                    for cid, (node, epoch) in zip(client_ids, replies, strict=True)}
+
+        found = await self._read(parse, *(("HMGET", self.keys.owner(cid), "node", "epoch") for cid in client_ids))
+        return cast("dict[str, tuple[str | None, int]]", found)
 
     def holds(self, client_id: str) -> int | None:
         """The epoch this process holds for ``client_id``, or None."""

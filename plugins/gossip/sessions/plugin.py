@@ -1,0 +1,347 @@
+"""Cluster sessions for one broker: one owner per session, takeover across nodes, adoption of a dead node's sessions.
+
+One `ClusterSessions` per broker is registered with that broker's plugin manager while the
+gossip plugin starts. It stands on public hooks (`on_session_claim`, `on_started`) and Broker
+calls (`session_moved`, `import_session`, `load_stored_session`), the data links and
+membership, and — with ``[storage] backend = "redis"`` — the fenced store
+(`hookmq.plugins.redis_store.fenced`), whose epochs make the store refuse a stale owner.
+
+A CONNECT on this node (`on_session_claim`):
+
+1. reads the client id's owner; if another live node owns it, asks that node over the link
+   to end the session as a takeover would (DISCONNECT 0x8E, the will as on one node), flush
+   its writes and let go (``TAKEOVER``, acknowledged once done);
+2. claims the client id: a new epoch, this node the owner, in one script; if someone claimed
+   in between, that node is asked to let go too (the latest CONNECT wins, as on one broker);
+3. lets the engine attach, which reads the session the old owner flushed (session present).
+
+Without a shared store the session's state itself travels back in a ``HANDOVER`` frame and is
+imported here. When Redis cannot be reached a CONNECT that needs it (a persistent session)
+is refused with 0x88 (v5) / 3 (v3.1.1), reported in ``$SYS/cluster/sessions/store`` and the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from hookmq import hookimpl
+from hookmq.mqtt.reason_codes import ReasonCode
+from hookmq.ratelimit import LogLimiter
+from hookmq.store.errors import StoreError
+
+from ..membership import EventKind
+from .frames import (
+    HANDOVER,
+    KINDS,
+    TAKEOVER,
+    FrameError,
+    Handover,
+    Takeover,
+    decode,
+    encode_handover,
+    encode_takeover,
+)
+from .owners import adopter
+
+__all__ = ["ClusterSessions"]
+
+log = logging.getLogger("hookmq.plugins.gossip.sessions")
+_limited = LogLimiter(log)
+
+STORE_TOPIC = "$SYS/cluster/sessions/store"
+
+
+def needs_store(client: Any, connect: Any) -> bool:
+    """Whether the CONNECT keeps a session beyond its connection (then the shared store must hold it)."""
+    if not connect.clean_start:
+        return True
+    if client.protocol.level == 5:
+        return bool(connect.properties.session_expiry_interval)
+    return False
+
+
+class ClusterSessions:
+    """Ownership, takeover and adoption of this node's sessions (see the module docstring)."""
+
+    def __init__(self, broker: Any, cluster: Any, links: Any, name: str, store: Any = None, *,
+                 takeover_timeout: float = 5.0) -> None:
+        self.broker = broker
+        self.cluster = cluster
+        self.links = links
+        self.name = name
+        #: The fenced shared store, or None (memory or SQLite: sessions live and die with their node).
+        self.store = store
+        self.takeover_timeout = takeover_timeout
+        self.counts: Counter[str] = Counter()
+        self.store_down = False
+        self._requests = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Handover]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._unsubscribe: list[Callable[[], Any]] = []
+
+    # ------------------------------------------------------------------ lifespan
+
+    async def start(self) -> None:
+        """Listen to the links, membership and the store's refusals; say plainly what a node's death costs."""
+        links = self.links
+        for undo in (links.on_receive(self._receive), links.on_up(self._link_up)):
+            if callable(undo):
+                self._unsubscribe.append(undo)
+        if self.cluster is not None:
+            self._unsubscribe.append(self.cluster.on_event(self._member_event))
+        if self.store is not None:
+            self._unsubscribe.append(self.store.on_fenced(self._fenced))
+            log.info("Cluster sessions: one owner per session, fenced by epoch in the shared Redis store")
+        else:
+            log.warning("Cluster sessions without a shared store: a takeover moves the session over the links "
+                        "while its node lives, but persistent sessions live on one node and die with it "
+                        "(set [storage] backend = \"redis\" to keep them)")
+
+    async def stop(self) -> None:
+        """Stop listening; cancel what is under way."""
+        for undo in self._unsubscribe:
+            with contextlib.suppress(Exception):
+                undo()
+        self._unsubscribe.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for waiter in self._waiting.values():
+            waiter.cancel()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ the claim of a CONNECT
+
+    @hookimpl
+    async def on_session_claim(self, client: Any, connect: Any) -> int | None:
+        """Take the client id over from wherever it is, claim it, and let the engine attach it."""
+        client_id = client.client_id
+        if self.store is None:
+            await self._takeover_everywhere(client_id, connect.clean_start)
+            return None
+        try:
+            owner, epoch = await self.store.owner(client_id)
+            if owner is not None and owner != self.name:
+                await self._takeover(owner, client_id, connect.clean_start)
+            claim = await self.store.claim(client_id, self.name)
+        except StoreError as error:
+            self._store_unavailable(error)
+            if needs_store(client, connect):
+                self.counts["refused_store_unavailable"] += 1
+                return int(ReasonCode.SERVER_UNAVAILABLE)
+            await self._takeover_everywhere(client_id, True)  # a clean session needs no store
+            return None
+        self._store_available()
+        previous = claim.previous
+        if previous is not None and previous != self.name and (previous, claim.previous_epoch) != (owner, epoch):
+            # Another node claimed between our read and our claim: ours is the later one, it lets go.
+            self.counts["claim_races"] += 1
+            await self._takeover(previous, client_id, connect.clean_start)
+        self.counts["claims"] += 1
+        return None
+
+    def _alive(self, node: str) -> bool:
+        return self.cluster is None or self.cluster.member(node) is not None
+
+    async def _takeover(self, node: str, client_id: str, clean_start: bool, want_state: bool = False) -> Handover | None:
+        """Ask ``node`` to end and hand over ``client_id``'s session; None when it is gone or did not answer."""
+        if not self._alive(node) or node not in self.links.peers():
+            self.counts["takeover_node_gone"] += 1
+            return None
+        request_id = next(self._requests)
+        waiter: asyncio.Future[Handover] | None = None
+        if want_state:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting[request_id] = waiter
+        try:
+            acked = self.links.send(node, TAKEOVER, encode_takeover(request_id, client_id, clean_start, want_state),
+                                    reliable=True)
+            await asyncio.wait_for(acked, self.takeover_timeout)
+            self.counts["takeovers_sent"] += 1
+            if waiter is None:
+                return None
+            return await asyncio.wait_for(waiter, self.takeover_timeout)
+        except (TimeoutError, Exception) as error:  # PeerGone, LinkOverloaded, RemoteFailure, a timeout
+            self.counts["takeover_failed"] += 1
+            _limited.log("takeover", logging.WARNING, "takeover of %s from node %s did not complete: %r",
+                         client_id, node, error)
+            return None
+        finally:
+            self._waiting.pop(request_id, None)
+
+    async def _takeover_everywhere(self, client_id: str, clean_start: bool) -> None:
+        """Without an owner to ask (no shared store): every live peer ends its copy; a state that comes back is imported."""
+        peers = [node for node in self.links.peers() if self.links.is_up(node)]
+        if not peers:
+            return
+        answers = await asyncio.gather(*(self._takeover(node, client_id, clean_start, want_state=self.store is None)
+                                         for node in peers))
+        states = [answer.state for answer in answers if answer is not None and answer.state is not None]
+        if states and not clean_start:
+            await self.broker.import_session(states[0])
+            self.counts["sessions_moved_in"] += 1
+
+    # ------------------------------------------------------------------ frames from other nodes
+
+    def _receive(self, node: str, kind: int, body: bytes) -> Any:
+        if kind not in KINDS:
+            return None
+        try:
+            frame = decode(kind, body)
+        except FrameError as error:
+            self.counts["bad_frames"] += 1
+            _limited.log("bad frame", logging.WARNING, "unreadable sessions frame of kind %d from node %s: %s",
+                         kind, node, error)
+            return None
+        if isinstance(frame, Takeover):
+            return self._hand_over(node, frame)
+        waiter = self._waiting.get(frame.request_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(frame)
+        return None
+
+    async def _hand_over(self, node: str, frame: Takeover) -> None:
+        """End the session here as a takeover would; the acknowledgement tells the new owner it may go on."""
+        state = await self.broker.session_moved(frame.client_id, frame.clean_start)
+        if self.store is not None:
+            self.store.forget_epoch(frame.client_id)
+        self.counts["takeovers_handled"] += 1
+        log.info("Session %s handed over to node %s%s", frame.client_id, node,
+                 " (clean start: ended)" if frame.clean_start else "")
+        if frame.want_state:
+            sent = self.links.send(node, HANDOVER, encode_handover(frame.request_id, state), reliable=True)
+            if sent is not None:
+                sent.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+    # ------------------------------------------------------------------ stale owners
+
+    def _fenced(self, client_id: str, carried: int, held: int) -> None:
+        """The store refused our write: another node owns the session now; end our copy of it."""
+        self.counts["fenced_writes"] += 1
+        self._spawn(self._let_go_if_stale(client_id))
+
+    async def _let_go_if_stale(self, client_id: str) -> None:
+        store = self.store
+        if store is None or store.holds(client_id) is not None:
+            return  # claimed again here meanwhile
+        if client_id not in self.broker.sessions:
+            return
+        log.info("Session %s is owned by another node now (its epoch is newer): ending it here", client_id)
+        self.counts["stale_sessions_ended"] += 1
+        await self.broker.session_moved(client_id, False)
+
+    def _link_up(self, node: str) -> None:
+        """A link (re)connected, perhaps after a partition: settle who owns our connected sessions."""
+        if self.store is not None:
+            self._spawn(self.verify_ownership())
+
+    async def verify_ownership(self) -> int:
+        """End every local session whose client id a newer epoch holds elsewhere; returns how many."""
+        store = self.store
+        if store is None:
+            return 0
+        ended = 0
+        for client_id in list(self.broker.sessions):
+            held = store.holds(client_id)
+            if held is None:
+                continue
+            try:
+                owner, epoch = await store.owner(client_id)
+            except StoreError:
+                return ended
+            if epoch > held and owner != self.name:
+                store.forget_epoch(client_id)
+                log.info("Session %s: node %s holds a newer epoch (%d > %d); ending it here", client_id, owner,
+                         epoch, held)
+                await self.broker.session_moved(client_id, False)
+                ended += 1
+        self.counts["stale_sessions_ended"] += ended
+        return ended
+
+    # ------------------------------------------------------------------ sessions at start, and a dead node's
+
+    @hookimpl
+    async def on_started(self, broker: Any) -> None:
+        """Keep only the stored sessions this node owns (every node reads them all at start)."""
+        if broker is not self.broker or self.store is None:
+            return
+        try:
+            owners = await self.store.owners()
+        except StoreError as error:
+            self._store_unavailable(error)
+            return
+        for client_id in list(self.broker.sessions):
+            if client_id in self.broker.connected:
+                continue
+            owner, epoch = owners.get(client_id, (None, 0))
+            if owner == self.name:
+                self.store.adopt(client_id, epoch)  # a restart under the same name: still ours
+            elif owner is None and adopter(client_id, self._live_names()) == self.name:
+                if await self.store.adopt_from(client_id, self.name, "") is None:
+                    await self.broker.session_moved(client_id, False)
+            else:
+                await self.broker.session_moved(client_id, False)
+
+    def _live_names(self) -> list[str]:
+        if self.cluster is None:
+            return [self.name]
+        return [member.name for member in self.cluster.members()]
+
+    def _member_event(self, event: Any) -> None:
+        if event.kind in (EventKind.DEAD, EventKind.LEFT) and event.member.name != self.name and self.store is not None:
+            self._spawn(self.adopt_sessions_of(event.member.name))
+
+    async def adopt_sessions_of(self, dead: str) -> list[str]:
+        """Membership declared ``dead`` failed: take over the sessions the rule gives this node; returns them."""
+        store = self.store
+        if store is None:
+            return []
+        try:
+            owners = await store.owners()
+        except StoreError as error:
+            self._store_unavailable(error)
+            return []
+        live = [name for name in self._live_names() if name != dead]
+        adopted = []
+        for client_id, (owner, _) in owners.items():
+            if owner != dead or adopter(client_id, live) != self.name:
+                continue
+            if await store.adopt_from(client_id, self.name, dead) is None:
+                continue  # the client reconnected somewhere first
+            if await self.broker.load_stored_session(client_id):
+                adopted.append(client_id)
+        if adopted:
+            self.counts["sessions_adopted"] += len(adopted)
+            log.info("Adopted %d session(s) of failed node %s", len(adopted), dead)
+        return adopted
+
+    # ------------------------------------------------------------------ the store's health
+
+    def _store_unavailable(self, error: BaseException) -> None:
+        if not self.store_down:
+            self.store_down = True
+            log.error("Cluster sessions: the shared store is unavailable (%s); persistent CONNECTs are refused "
+                      "with Server unavailable until it is back", error)
+        self._publish_store_state("unavailable")
+
+    def _store_available(self) -> None:
+        if self.store_down:
+            self.store_down = False
+            log.info("Cluster sessions: the shared store is reachable again")
+        self._publish_store_state("available")
+
+    def _publish_store_state(self, state: str) -> None:
+        with contextlib.suppress(Exception):
+            self.broker.publish_system(STORE_TOPIC, state.encode())

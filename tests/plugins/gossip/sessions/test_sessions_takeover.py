@@ -1,0 +1,85 @@
+"""Takeover across nodes, identical to a takeover on one node: brokers in cluster mode sharing a real Redis."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import StartNodes
+from session_nodes import bounded, disconnect_reason, eventually, messages
+
+from hookmq.mqtt.packets import Properties, Pubcomp, Publish, Pubrec, Pubrel, Will
+from hookmq.testing.raw import RawClient
+from hookmq.testing.redis import RedisServer
+
+PERSISTENT = Properties(session_expiry_interval=300)
+
+
+@pytest.mark.parametrize("level", [4, 5])
+async def test_persistent_takeover_a_to_b(start_nodes: StartNodes, redis_server: RedisServer, level: int) -> None:
+    a, b = await start_nodes(["A", "B"], redis_server.url)
+    watcher = await b.client("watcher")
+    await watcher.subscribe("wills/c", 0)
+    persistent = PERSISTENT if level == 5 else Properties()
+    old = await a.client("c", level, clean_start=False, properties=persistent, will=Will("wills/c", b"c went", 0, False))
+    await old.subscribe("move/t", 1)
+    new, connack = await bounded(RawClient.connect("127.0.0.1", b.port, "c", level, clean_start=False,
+                                                   properties=persistent))
+    assert connack.reason_code == 0 and connack.session_present
+    assert await disconnect_reason(old) == (0x8E if level == 5 else None)  # v3.1.1 has no DISCONNECT to send
+    [will] = await messages(watcher, 1)  # no will delay: it goes out at the takeover, as on one broker
+    assert will.payload == b"c went"
+    assert "c" not in a.broker.sessions and "c" in b.broker.connected
+    assert a.sessions.counts["takeovers_handled"] == 1 and b.sessions.counts["takeovers_sent"] == 1
+    publisher = await a.client("pub")
+    await eventually(lambda: any(r.topic_filter == "move/t" for r in a.broker.routes("B")))
+    await publisher.publish("move/t", b"after the move", qos=1)
+    [got] = await messages(new, 1)
+    assert got.payload == b"after the move"
+    assert await new.nothing_within(0.3)
+
+
+@pytest.mark.parametrize("level", [4, 5])
+async def test_clean_start_on_b_discards_the_session_everywhere(start_nodes: StartNodes, redis_server: RedisServer,
+                                                                level: int) -> None:
+    a, b = await start_nodes(["A", "B"], redis_server.url)
+    persistent = PERSISTENT if level == 5 else Properties()
+    old = await a.client("c", level, clean_start=False, properties=persistent)
+    await old.subscribe("gone/t", 1)
+    await old.disconnect()
+    await eventually(lambda: "c" not in a.broker.connected)
+    again = await a.client("c", level, clean_start=False, properties=persistent)  # online on A again
+    new, connack = await bounded(RawClient.connect("127.0.0.1", b.port, "c", level, clean_start=True))
+    assert connack.reason_code == 0 and not connack.session_present
+    assert await disconnect_reason(again) == (0x8E if level == 5 else None)
+    assert "c" not in a.broker.sessions
+    await new.disconnect()
+    await eventually(lambda: "c" not in b.broker.sessions)
+    store = b.sessions.store
+    assert store is not None and await store.load_session("c") is None and await store.load_subscriptions("c") == []
+    back, connack = await bounded(RawClient.connect("127.0.0.1", a.port, "c", level, clean_start=False,
+                                                    properties=persistent))
+    assert not connack.session_present  # nothing left anywhere
+    await back.disconnect()
+
+
+async def test_inflight_resumed_across_nodes_in_both_directions(start_nodes: StartNodes,
+                                                                redis_server: RedisServer) -> None:
+    a, b = await start_nodes(["A", "B"], redis_server.url)
+    old = await a.client("d", clean_start=False,
+                         properties=Properties(session_expiry_interval=300, receive_maximum=1))
+    await old.subscribe("q/t", 1)
+    await old.send(Publish("up/t", b"half", 2, packet_id=9))  # QoS 2 in: PUBREC, never released on A
+    assert isinstance(await old.recv(), Pubrec)
+    pub = await a.client("pub")
+    for n in range(3):
+        await pub.publish("q/t", bytes([n]), qos=1)
+    [first] = await messages(old, 1, ack=False)  # inflight, unacknowledged; two more wait in the queue
+    new, connack = await bounded(RawClient.connect("127.0.0.1", b.port, "d", 5, clean_start=False,
+                                                   properties=PERSISTENT))
+    assert connack.session_present
+    assert await disconnect_reason(old) == 0x8E
+    resent = await new.receive_message()
+    assert (resent.payload, resent.packet_id, resent.dup) == (b"\x00", first.packet_id, True)
+    assert [m.payload for m in await messages(new, 2)] == [b"\x01", b"\x02"]
+    await new.send(Pubrel(9))  # the QoS 2 packet id published on A is still known on B
+    pubcomp = await new.expect(Pubcomp)
+    assert pubcomp.reason_code == 0
