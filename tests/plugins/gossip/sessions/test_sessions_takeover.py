@@ -14,7 +14,7 @@ PERSISTENT = Properties(session_expiry_interval=300)
 
 
 @pytest.mark.parametrize("level", [4, 5])
-async def test_persistent_takeover_a_to_b(start_nodes: StartNodes, redis_server: RedisServer, level: int) -> None:
+async def test_persistent_takeover_a_to_b(redis_server: RedisServer, start_nodes: StartNodes, level: int) -> None:
     a, b = await start_nodes(["A", "B"], redis_server.url)
     watcher = await b.client("watcher")
     await watcher.subscribe("wills/c", 0)
@@ -38,7 +38,7 @@ async def test_persistent_takeover_a_to_b(start_nodes: StartNodes, redis_server:
 
 
 @pytest.mark.parametrize("level", [4, 5])
-async def test_clean_start_on_b_discards_the_session_everywhere(start_nodes: StartNodes, redis_server: RedisServer,
+async def test_clean_start_on_b_discards_the_session_everywhere(redis_server: RedisServer, start_nodes: StartNodes,
                                                                 level: int) -> None:
     a, b = await start_nodes(["A", "B"], redis_server.url)
     persistent = PERSISTENT if level == 5 else Properties()
@@ -61,8 +61,8 @@ async def test_clean_start_on_b_discards_the_session_everywhere(start_nodes: Sta
     await back.disconnect()
 
 
-async def test_inflight_resumed_across_nodes_in_both_directions(start_nodes: StartNodes,
-                                                                redis_server: RedisServer) -> None:
+async def test_inflight_resumed_across_nodes_in_both_directions(redis_server: RedisServer,
+                                                                start_nodes: StartNodes) -> None:
     a, b = await start_nodes(["A", "B"], redis_server.url)
     old = await a.client("d", clean_start=False,
                          properties=Properties(session_expiry_interval=300, receive_maximum=1))
