@@ -129,6 +129,7 @@ async def test_redis_unavailable_refuses_persistent_connects_and_recovers(
         refused, connack = await bounded(RawClient.connect("127.0.0.1", a.port, "needs-store", level,
                                                            clean_start=False, properties=persistent), 10)
     assert connack.reason_code == (0x88 if level == 5 else 3)
+    await refused.closed_within(5)
     assert "shared store is unavailable" in caplog.text
     assert await store_state(watcher) == b"unavailable"
     # Live routing between connected clients goes on: it needs only membership and the links.
