@@ -7,8 +7,9 @@ between nodes is exactly what a store would have kept.
 ========================  ==================================================================
 kind                      body
 ========================  ==================================================================
-``TAKEOVER``      64      ``[request_id, client_id, clean_start, want_state]``: end the
-                          client id's session here as a takeover would, flush, hand it over
+``TAKEOVER``      64      ``[request_id, client_id, clean_start, want_state, epoch]``: end the
+                          client id's session here as a takeover would, flush, hand it over,
+                          unless this node holds a newer epoch than ``epoch`` (0: no store)
 ``HANDOVER``      65      ``[request_id, state or nil]``: the answer to a ``TAKEOVER`` that
                           wanted the state (nodes without a shared store)
 ========================  ==================================================================
@@ -58,6 +59,8 @@ class Takeover:
     client_id: str
     clean_start: bool
     want_state: bool
+    #: The owner's epoch the asking node saw; a node holding a newer one keeps its session.
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +71,9 @@ class Handover:
     state: SessionState | None
 
 
-def encode_takeover(request_id: int, client_id: str, clean_start: bool, want_state: bool) -> bytes:
+def encode_takeover(request_id: int, client_id: str, clean_start: bool, want_state: bool, epoch: int = 0) -> bytes:
     """The body of a ``TAKEOVER``."""
-    return bytes(msgpack.packb([request_id, client_id, clean_start, want_state]))
+    return bytes(msgpack.packb([request_id, client_id, clean_start, want_state, epoch]))
 
 
 def encode_handover(request_id: int, state: SessionState | None) -> bytes:
@@ -108,12 +111,12 @@ def _request_id(value: Any) -> int:
 
 
 def _takeover(value: list[Any]) -> Takeover:
-    request_id, client_id, clean_start, want_state = value
+    request_id, client_id, clean_start, want_state, epoch = value
     if not isinstance(client_id, str) or len(client_id.encode("utf-8", "surrogatepass")) > MAX_CLIENT_ID:
         raise ValueError("client id")
     if not isinstance(clean_start, bool) or not isinstance(want_state, bool):
         raise ValueError("flags")
-    return Takeover(_request_id(request_id), client_id, clean_start, want_state)
+    return Takeover(_request_id(request_id), client_id, clean_start, want_state, _request_id(epoch))
 
 
 def _handover(value: list[Any]) -> Handover:

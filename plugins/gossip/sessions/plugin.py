@@ -134,7 +134,7 @@ class ClusterSessions:
         try:
             owner, epoch = await self.store.owner(client_id)
             if owner is not None and owner != self.name:
-                await self._takeover(owner, client_id, connect.clean_start)
+                await self._takeover(owner, client_id, connect.clean_start, epoch=epoch)
             claim = await self.store.claim(client_id, self.name)
         except StoreError as error:
             self._store_unavailable(error)
@@ -148,17 +148,23 @@ class ClusterSessions:
         if previous is not None and previous != self.name and (previous, claim.previous_epoch) != (owner, epoch):
             # Another node claimed between our read and our claim: ours is the later one, it lets go.
             self.counts["claim_races"] += 1
-            await self._takeover(previous, client_id, connect.clean_start)
+            await self._takeover(previous, client_id, connect.clean_start, epoch=claim.previous_epoch)
         self.counts["claims"] += 1
         return None
 
     def _alive(self, node: str) -> bool:
         return self.cluster is None or self.cluster.member(node) is not None
 
-    async def _takeover(self, node: str, client_id: str, clean_start: bool, want_state: bool = False) -> Handover | None:
-        """Ask ``node`` to end and hand over ``client_id``'s session; None when it is gone or did not answer."""
-        if not self._alive(node) or node not in self.links.peers():
-            self.counts["takeover_node_gone"] += 1
+    async def _takeover(self, node: str, client_id: str, clean_start: bool, want_state: bool = False,
+                        epoch: int = 0) -> Handover | None:
+        """Ask ``node`` to end and hand over ``client_id``'s session; None when it is gone or did not answer.
+
+        A node whose link is down now (dead, partitioned, restarting) is not waited for: with
+        a shared store our claim fences it, and it ends its copy when its writes are refused
+        or when the link comes back (`verify_ownership`).
+        """
+        if not self._alive(node) or not self.links.is_up(node):
+            self.counts["takeover_node_unreachable"] += 1
             return None
         request_id = next(self._requests)
         waiter: asyncio.Future[Handover] | None = None
@@ -166,7 +172,8 @@ class ClusterSessions:
             waiter = asyncio.get_running_loop().create_future()
             self._waiting[request_id] = waiter
         try:
-            acked = self.links.send(node, TAKEOVER, encode_takeover(request_id, client_id, clean_start, want_state),
+            acked = self.links.send(node, TAKEOVER,
+                                    encode_takeover(request_id, client_id, clean_start, want_state, epoch),
                                     reliable=True)
             await asyncio.wait_for(acked, self.takeover_timeout)
             self.counts["takeovers_sent"] += 1
@@ -214,7 +221,12 @@ class ClusterSessions:
 
     async def _hand_over(self, node: str, frame: Takeover) -> None:
         """End the session here as a takeover would; the acknowledgement tells the new owner it may go on."""
-        state = await self.broker.session_moved(frame.client_id, frame.clean_start)
+        if self.store is not None:
+            held = self.store.holds(frame.client_id)
+            if held is not None and held > frame.epoch:
+                self.counts["takeovers_refused_newer"] += 1  # a late request: our claim is the newer one
+                return
+        state = await self.broker.session_moved(frame.client_id, frame.clean_start)  # flushed with our epoch
         if self.store is not None:
             self.store.forget_epoch(frame.client_id)
         self.counts["takeovers_handled"] += 1

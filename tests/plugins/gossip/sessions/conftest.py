@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
-from session_nodes import Node, bounded, broker_config, cluster_table, eventually
+from session_nodes import Node, StartNodes, bounded, broker_config, cluster_table, eventually
 
 from hookmq.engine import Broker
 from hookmq.plugins.gossip import cluster_of, links_of
@@ -15,11 +15,6 @@ from hookmq.plugins.gossip.sessions import sessions_of
 from hookmq.testing.redis import redis_server
 
 __all__ = ["redis_server"]
-
-
-class StartNodes(Protocol):
-    async def __call__(self, names: Sequence[str] = ("A", "B"), redis_url: str | None = None,
-                       **config: Any) -> list[Node]: ...
 
 
 @pytest.fixture

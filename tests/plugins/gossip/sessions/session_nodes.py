@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from hookmq.config import Config
 from hookmq.engine import Broker
@@ -33,6 +33,13 @@ class Node:
         client, connack = await bounded(RawClient.connect("127.0.0.1", self.port, client_id, level, **kwargs))
         assert connack.reason_code == 0, connack
         return client
+
+
+class StartNodes(Protocol):
+    """The ``start_nodes`` fixture: brokers in cluster mode, sharing a Redis when ``redis_url`` is given."""
+
+    async def __call__(self, names: Sequence[str] = ("A", "B"), redis_url: str | None = None,
+                       **config: Any) -> list[Node]: ...
 
 
 def broker_config(**extra: Any) -> Config:

@@ -6,8 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from conftest import StartNodes
-from session_nodes import bounded, disconnect_reason, eventually, messages
+from session_nodes import StartNodes, bounded, disconnect_reason, eventually, messages
 
 from hookmq.mqtt.packets import Disconnect, Properties, Subscribe, Subscription, SubscriptionOptions
 from hookmq.testing.raw import RawClient

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import StartNodes
-from session_nodes import bounded, disconnect_reason, eventually, messages
+from session_nodes import StartNodes, bounded, disconnect_reason, eventually, messages
 
 from hookmq.mqtt.packets import Properties, Pubcomp, Publish, Pubrec, Pubrel, Will
 from hookmq.testing.raw import RawClient

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import StartNodes
-from session_nodes import bounded, disconnect_reason, messages
+from session_nodes import StartNodes, bounded, disconnect_reason, messages
 
 from hookmq.mqtt.packets import Properties, Pubcomp, Publish, Pubrec, Pubrel
 from hookmq.testing.raw import RawClient

@@ -1,0 +1,104 @@
+"""Real hookmq processes in cluster mode on 127.0.0.1 sharing one real redis-server, for the cluster-session tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from gossip_oracle import Process
+
+__all__ = ["SessionNode", "free_port", "until"]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (tests run in their own network namespace)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def until(predicate: Callable[[], object], timeout: float, step: float = 0.05) -> bool:
+    """Poll ``predicate`` in the event loop until true or ``timeout`` seconds pass."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(step)
+    return bool(predicate())
+
+
+class SessionNode(Process):
+    """A hookmq broker process: cluster mode (profile local), MQTT on a loopback port, Redis store with ack_after_write."""
+
+    def __init__(self, tmp: Path, name: str, redis_url: str | None, members: list[str] | None = None) -> None:
+        self.name = name
+        self.mqtt_port = free_port()
+        lines = [
+            'disabled_plugins = ["dashboard"]',
+            "[cluster]",
+            "mode = true",
+            "port = 0",
+            'bind = "127.0.0.1"',
+            'advertise = "127.0.0.1"',
+            f'node_name = "{name}"',
+            'profile = "local"',
+            f"members = {json.dumps(members or [])}",
+            "[mqtt]",
+            "sys_interval = 0",
+            "[[listeners]]",
+            'name = "tcp"',
+            'type = "tcp"',
+            f'address = "127.0.0.1:{self.mqtt_port}"',
+            "[log]",
+            'level = "INFO"',
+        ]
+        if redis_url is not None:
+            lines += ["[storage]", 'backend = "redis"', 'durability = "ack_after_write"',
+                      "[plugins.redis_store]", f'url = "{redis_url}"']
+        config = tmp / f"{name}.toml"
+        config.write_text("\n".join(lines) + "\n")
+        super().__init__([sys.executable, "-m", "hookmq", "-c", str(config)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def logged(self, text: str) -> bool:
+        """Whether an output line contains ``text``."""
+        return any(text in line for _, line in self.output())
+
+    def count(self, text: str) -> int:
+        """How many output lines contain ``text``."""
+        return sum(text in line for _, line in self.output())
+
+    async def gossip_address(self, timeout: float = 30.0) -> str:
+        """``127.0.0.1:PORT`` of its gossip, from the ``Local member`` line (waits for it)."""
+        found: list[str] = []
+
+        def local_member() -> bool:
+            for _, line in self.output():
+                if "Local member 127.0.0.1:" in line:
+                    found.append(line.rsplit(" ", 1)[1])
+                    return True
+            return False
+
+        if not await until(local_member, timeout):
+            raise AssertionError(f"{self.name} did not start:\n{self.text()[-3000:]}")
+        return found[0]
+
+    async def serving(self, timeout: float = 30.0) -> None:
+        """Wait until its MQTT listener accepts connections."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.mqtt_port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            return
+        raise AssertionError(f"{self.name} does not serve MQTT:\n{self.text()[-3000:]}")

@@ -1,0 +1,107 @@
+"""Cluster sessions over real hookmq processes sharing a real redis-server: takeover, and a killed node's sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from session_nodes import bounded, disconnect_reason, messages
+from session_processes import SessionNode, until
+
+from hookmq.mqtt.packets import Properties, Will
+from hookmq.testing.raw import RawClient
+from hookmq.testing.redis import RedisServer
+
+PERSISTENT = Properties(session_expiry_interval=300)
+
+StartCluster = Callable[[int], Awaitable[list[SessionNode]]]
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[StartCluster]:
+    """Start ``n`` hookmq processes joined into one cluster; every link up before it returns."""
+    started: list[SessionNode] = []
+
+    async def start(count: int) -> list[SessionNode]:
+        names = [f"node{i + 1}" for i in range(count)]
+        seed: list[str] = []
+        for name in names:
+            node = SessionNode(tmp_path, name, redis_server.url, seed)
+            started.append(node)
+            if not seed:
+                seed = [await node.gossip_address()]
+        for node in started:
+            await node.serving()
+        everyone = lambda: all(node.logged(f"Link up: {other}") for node in started  # noqa: E731
+                               for other in names if other != node.name)
+        assert await until(everyone, 30), "\n\n".join(node.text()[-2000:] for node in started)
+        return started
+
+    yield start
+    for node in started:
+        node.stop()
+
+
+async def connect(node: SessionNode, client_id: str, level: int = 5, **kwargs: object) -> tuple[RawClient, object]:
+    return await bounded(RawClient.connect("127.0.0.1", node.mqtt_port, client_id, level, **kwargs), 10)  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("level", "clean"), [(4, False), (4, True), (5, False), (5, True)])
+async def test_takeover_across_processes(cluster: StartCluster, level: int, clean: bool) -> None:
+    node1, node2 = await cluster(2)
+    persistent = PERSISTENT if level == 5 else Properties()
+    watcher, _ = await connect(node2, "watcher")
+    await watcher.subscribe("wills/c", 0)
+    old, connack = await connect(node1, "c", level, clean_start=False, properties=persistent,
+                                 will=Will("wills/c", b"c went", 0, False))
+    await old.subscribe("move/t", 1)
+    new, connack = await connect(node2, "c", level, clean_start=clean, properties=persistent)
+    assert connack.reason_code == 0 and connack.session_present is (not clean)  # type: ignore[attr-defined]
+    assert await disconnect_reason(old) == (0x8E if level == 5 else None)
+    [will] = await messages(watcher, 1, timeout=10)  # published once, as a single broker's takeover does
+    assert will.payload == b"c went"
+    assert await watcher.nothing_within(0.5)
+    assert node1.logged("Session c handed over to node node2")
+    publisher, _ = await connect(node1, "pub")
+    await asyncio.sleep(0.5)  # let node1 learn node2's new route (SUBACK does not wait for another client)
+    await publisher.publish("move/t", b"after", qos=1)
+    if clean:
+        assert await new.nothing_within(1.0)  # the subscription was discarded with the session
+    else:
+        [got] = await messages(new, 1, timeout=10)
+        assert got.payload == b"after"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("reconnects", [False, True])
+async def test_will_of_a_client_of_a_killed_node(cluster: StartCluster, reconnects: bool) -> None:
+    node1, node2, node3 = await cluster(3)
+    watchers = []
+    for node in (node2, node3):
+        watcher, _ = await connect(node, f"watch-{node.name}")
+        await watcher.subscribe("wills/#", 1)
+        watchers.append(watcher)
+    will = Will("wills/w", b"w is gone", 1, False, properties=Properties(will_delay_interval=2))
+    client, _ = await connect(node1, "w", clean_start=False, will=will, properties=Properties(session_expiry_interval=60))
+    await client.subscribe("for/w", 1)
+    await asyncio.sleep(0.5)
+    node1.kill()
+    if reconnects:  # back on node2 before membership even declares node1 failed
+        _back, connack = await connect(node2, "w", clean_start=False, properties=Properties(session_expiry_interval=60))
+        assert connack.session_present  # type: ignore[attr-defined]
+    failed = lambda: node2.logged("A node has failed: node1") and node3.logged("A node has failed: node1")  # noqa: E731
+    assert await until(failed, 40)
+    if reconnects:
+        for watcher in watchers:
+            assert await watcher.nothing_within(4.0)  # the client came back in time: no will at all
+        return
+    for watcher in watchers:
+        [got] = await messages(watcher, 1, timeout=15)
+        assert got.payload == b"w is gone"
+    for watcher in watchers:
+        assert await watcher.nothing_within(2.0)  # exactly once
+    adopted = [node for node in (node2, node3) if node.logged("Adopted 1 session(s) of failed node node1")]
+    assert len(adopted) == 1  # one adopter, by the deterministic rule
