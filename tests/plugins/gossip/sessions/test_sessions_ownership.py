@@ -155,3 +155,22 @@ async def test_redis_unavailable_refuses_persistent_connects_and_recovers(
 
     assert await bounded(connects(), 25)  # recovers by itself
     assert await store_state(watcher) == b"available"
+
+
+async def test_a_session_expires_once_on_its_owner(redis_server: RedisServer, start_nodes: StartNodes) -> None:
+    [a] = await start_nodes(["A"], redis_server.url)
+    client = await a.client("e", clean_start=False, properties=Properties(session_expiry_interval=2))
+    await client.subscribe("e/t", 1)
+    await client.disconnect()
+    assert await eventually(lambda: "e" in a.broker.sessions and a.broker.sessions["e"].client is None)
+    # B starts now: it reads every stored session, and keeps only those it owns (none).
+    [b] = await start_nodes(["B"], redis_server.url)
+    assert await eventually(lambda: a.links.is_up("B") and b.links.is_up("A"), 20)
+    assert "e" not in b.broker.sessions
+    assert await eventually(lambda: not [r for r in a.broker.routes("B") if r.topic_filter == "e/t"])
+    assert await eventually(lambda: "e" not in a.broker.sessions, 10)  # expired on A, its owner
+    store = a.sessions.store
+    assert store is not None and await store.load_session("e") is None
+    assert await store.load_subscriptions("e") == []
+    b_store = b.sessions.store
+    assert b_store is not None and sum(b_store.refused.values()) == 0  # B never tried to expire it too
