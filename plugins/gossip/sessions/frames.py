@@ -12,6 +12,10 @@ kind                      body
                           unless this node holds a newer epoch than ``epoch`` (0: no store)
 ``HANDOVER``      65      ``[request_id, state or nil]``: the answer to a ``TAKEOVER`` that
                           wanted the state (nodes without a shared store)
+``ORPHANED``      66      ``[dead, last, [[client_id, message], ...]]``: messages the sender
+                          had forwarded to the failed node ``dead`` without acknowledgement,
+                          for the sessions of ``dead`` the receiver adopts (``message`` is a
+                          stored message); ``last``: the sender has sent all it had
 ========================  ==================================================================
 
 ``state`` is ``[session, [subscription...], [outgoing...], [incoming packet id...], [queued...]]``.
@@ -24,7 +28,7 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
-from hookmq.store.records import SessionState
+from hookmq.store.records import SessionState, StoredMessage
 from hookmq.store.serialize import (
     decode_message,
     decode_outgoing,
@@ -36,12 +40,13 @@ from hookmq.store.serialize import (
     encode_subscription,
 )
 
-__all__ = ["HANDOVER", "KINDS", "TAKEOVER", "FrameError", "Handover", "Takeover", "decode",
-           "encode_handover", "encode_takeover"]
+__all__ = ["HANDOVER", "KINDS", "ORPHANED", "TAKEOVER", "FrameError", "Handover", "Orphaned", "Takeover",
+           "decode", "encode_handover", "encode_orphaned", "encode_takeover"]
 
 TAKEOVER = 64
 HANDOVER = 65
-KINDS = frozenset({TAKEOVER, HANDOVER})
+ORPHANED = 66
+KINDS = frozenset({TAKEOVER, HANDOVER, ORPHANED})
 
 #: A client id is an MQTT string: at most 65 535 UTF-8 bytes.
 MAX_CLIENT_ID = 65_535
@@ -71,6 +76,20 @@ class Handover:
     state: SessionState | None
 
 
+@dataclass(frozen=True, slots=True)
+class Orphaned:
+    """Messages for sessions of the failed node ``dead`` that the receiver adopts."""
+
+    dead: str
+    last: bool
+    messages: tuple[tuple[str, StoredMessage], ...]
+
+
+def encode_orphaned(dead: str, last: bool, messages: list[tuple[str, StoredMessage]]) -> bytes:
+    """The body of an ``ORPHANED``."""
+    return bytes(msgpack.packb([dead, last, [[cid, encode_message(m)] for cid, m in messages]]))
+
+
 def encode_takeover(request_id: int, client_id: str, clean_start: bool, want_state: bool, epoch: int = 0) -> bytes:
     """The body of a ``TAKEOVER``."""
     return bytes(msgpack.packb([request_id, client_id, clean_start, want_state, epoch]))
@@ -86,7 +105,7 @@ def encode_handover(request_id: int, state: SessionState | None) -> bytes:
     return bytes(msgpack.packb([request_id, encoded]))
 
 
-def decode(kind: int, body: bytes) -> Takeover | Handover:
+def decode(kind: int, body: bytes) -> Takeover | Handover | Orphaned:
     """One frame of cluster sessions; :raises FrameError: when it is not one."""
     try:
         value: Any = msgpack.unpackb(body, raw=False, strict_map_key=True)
@@ -99,6 +118,8 @@ def decode(kind: int, body: bytes) -> Takeover | Handover:
             return _takeover(value)
         if kind == HANDOVER:
             return _handover(value)
+        if kind == ORPHANED:
+            return _orphaned(value)
     except (TypeError, ValueError) as error:
         raise FrameError(f"bad frame of kind {kind}: {error}") from None
     raise FrameError(f"kind {kind} is not a sessions frame")
@@ -134,6 +155,19 @@ def _handover(value: list[Any]) -> Handover:
                          tuple(incoming),
                          tuple(decode_message(_bytes(m)) for m in queue))
     return Handover(_request_id(request_id), state)
+
+
+def _orphaned(value: list[Any]) -> Orphaned:
+    dead, last, items = value
+    if not isinstance(dead, str) or not isinstance(last, bool) or not isinstance(items, list):
+        raise ValueError("orphaned header")
+    messages = []
+    for item in items:
+        client_id, message = item
+        if not isinstance(client_id, str):
+            raise ValueError("client id")
+        messages.append((client_id, decode_message(_bytes(message))))
+    return Orphaned(dead, last, tuple(messages))
 
 
 def _bytes(value: Any) -> bytes:

@@ -26,25 +26,36 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from hookmq import hookimpl
+from hookmq.mqtt.packets import Publish
 from hookmq.mqtt.reason_codes import ReasonCode
+from hookmq.mqtt.topics import parse_shared, topic_matches
 from hookmq.ratelimit import LogLimiter
 from hookmq.store.errors import StoreError
+from hookmq.store.records import StoredMessage, SubscriptionRecord
 
 from ..membership import EventKind
+from ..routing.frames import FORWARD, Forward
+from ..routing.frames import FrameError as RoutingFrameError
+from ..routing.frames import decode as decode_routing
 from .frames import (
     HANDOVER,
     KINDS,
+    ORPHANED,
     TAKEOVER,
     FrameError,
     Handover,
+    Orphaned,
     Takeover,
     decode,
     encode_handover,
+    encode_orphaned,
     encode_takeover,
 )
 from .owners import adopter
@@ -55,6 +66,8 @@ log = logging.getLogger("hookmq.plugins.gossip.sessions")
 _limited = LogLimiter(log)
 
 STORE_TOPIC = "$SYS/cluster/sessions/store"
+#: Bytes of stored messages per ``ORPHANED`` frame (well under any link's frame bound).
+ORPHANED_CHUNK = 262_144
 
 
 def needs_store(client: Any, connect: Any) -> bool:
@@ -84,13 +97,22 @@ class ClusterSessions:
         self._waiting: dict[int, asyncio.Future[Handover]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Callable[[], Any]] = []
+        #: QoS 1/2 messages forwarded to a node that failed, handed back unacknowledged, by node.
+        self._handed_back: dict[str, list[Forward]] = {}
+        #: Messages other nodes sent us for the sessions of a failed node we adopt: dead -> cid -> messages.
+        self._orphans: dict[str, dict[str, list[StoredMessage]]] = {}
+        #: Nodes that have sent all they had for a failed node, and an event set at each report.
+        self._reported: dict[str, set[str]] = {}
+        self._report_event = asyncio.Event()
+        #: How long an adopter waits for the live nodes' handed-back messages before loading.
+        self.orphan_wait = takeover_timeout
 
     # ------------------------------------------------------------------ lifespan
 
     async def start(self) -> None:
         """Listen to the links, membership and the store's refusals; say plainly what a node's death costs."""
         links = self.links
-        for undo in (links.on_receive(self._receive), links.on_up(self._link_up)):
+        for undo in (links.on_receive(self._receive), links.on_up(self._link_up), links.on_unacked(self._unacked)):
             if callable(undo):
                 self._unsubscribe.append(undo)
         if self.cluster is not None:
@@ -214,6 +236,9 @@ class ClusterSessions:
             return None
         if isinstance(frame, Takeover):
             return self._hand_over(node, frame)
+        if isinstance(frame, Orphaned):
+            self._orphaned(node, frame)
+            return None
         waiter = self._waiting.get(frame.request_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(frame)
@@ -315,29 +340,105 @@ class ClusterSessions:
         if event.kind in (EventKind.DEAD, EventKind.LEFT) and event.member.name != self.name and self.store is not None:
             self._spawn(self.adopt_sessions_of(event.member.name))
 
+    def _unacked(self, node: str, frames: list[tuple[int, bytes]]) -> None:
+        """``node`` failed holding these frames: keep its QoS 1/2 messages for the sessions it owned."""
+        if self.store is None:
+            return
+        held = self._handed_back.setdefault(node, [])
+        for kind, body in frames:
+            if kind != FORWARD:
+                continue
+            try:
+                frame = decode_routing(kind, body)
+            except RoutingFrameError:
+                continue
+            if isinstance(frame, Forward) and frame.publish.qos > 0:
+                held.append(frame)
+
+    def _orphaned(self, node: str, frame: Orphaned) -> None:
+        by_client = self._orphans.setdefault(frame.dead, {})
+        for client_id, message in frame.messages:
+            by_client.setdefault(client_id, []).append(message)
+        if frame.last:
+            self._reported.setdefault(frame.dead, set()).add(node)
+            self._report_event.set()
+
     async def adopt_sessions_of(self, dead: str) -> list[str]:
-        """Membership declared ``dead`` failed: take over the sessions the rule gives this node; returns them."""
+        """Membership declared ``dead`` failed: hand its unacknowledged messages to the adopters of its
+        sessions, and adopt the sessions the rule gives this node (with the messages the others sent
+        for them queued first); returns the client ids adopted here."""
         store = self.store
         if store is None:
             return []
+        held = self._handed_back.pop(dead, [])
         try:
             owners = await store.owners()
         except StoreError as error:
             self._store_unavailable(error)
             return []
         live = [name for name in self._live_names() if name != dead]
+        orphans = sorted(cid for cid, (owner, _) in owners.items() if owner == dead)
+        await self._send_orphaned(dead, held, orphans, live)
+        mine = [cid for cid in orphans if adopter(cid, live) == self.name]
+        if not mine:
+            return []
+        await self._reports_from(dead, [name for name in live if name != self.name])
+        queued = self._orphans.pop(dead, {})
+        settings = self.broker.config.mqtt
         adopted = []
-        for client_id, (owner, _) in owners.items():
-            if owner != dead or adopter(client_id, live) != self.name:
-                continue
+        for client_id in mine:
             if await store.adopt_from(client_id, self.name, dead) is None:
                 continue  # the client reconnected somewhere first
+            for message in queued.get(client_id, []):
+                await store.queue_append(client_id, message, settings.max_queued_messages, settings.queue_drop_policy)
+                self.counts["orphaned_messages_queued"] += 1
             if await self.broker.load_stored_session(client_id):
                 adopted.append(client_id)
+        self._reported.pop(dead, None)
         if adopted:
             self.counts["sessions_adopted"] += len(adopted)
             log.info("Adopted %d session(s) of failed node %s", len(adopted), dead)
         return adopted
+
+    async def _send_orphaned(self, dead: str, held: list[Forward], orphans: list[str], live: list[str]) -> None:
+        """Each handed-back message, in the form each matching orphaned session takes it, to that session's adopter."""
+        outbox: dict[str, list[tuple[str, StoredMessage]]] = {name: [] for name in live}
+        if held and orphans:
+            now = time.time()
+            for client_id in orphans:
+                try:
+                    subscriptions = await self.store.load_subscriptions(client_id)
+                except StoreError:
+                    continue
+                for frame in held:
+                    stored = _for_session(frame, client_id, subscriptions, now)
+                    if stored is not None:
+                        outbox[adopter(client_id, live) or self.name].append((client_id, stored))
+        for node, messages in outbox.items():
+            if node == self.name:
+                by_client = self._orphans.setdefault(dead, {})
+                for client_id, message in messages:
+                    by_client.setdefault(client_id, []).append(message)
+                continue
+            for chunk, last in _chunks(messages):
+                sent = self.links.send(node, ORPHANED, encode_orphaned(dead, last, chunk), reliable=True)
+                if sent is not None:
+                    sent.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self.counts["orphaned_messages_sent"] += len(messages)
+
+    async def _reports_from(self, dead: str, nodes: list[str]) -> None:
+        """Wait (at most ``orphan_wait``) until ``nodes`` have sent what they held for ``dead``."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.orphan_wait
+        while not set(nodes) <= self._reported.get(dead, set()):
+            left = end - loop.time()
+            if left <= 0:
+                missing = sorted(set(nodes) - self._reported.get(dead, set()))
+                log.warning("adopting the sessions of %s without word from %s", dead, ", ".join(missing))
+                return
+            self._report_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._report_event.wait(), left)
 
     # ------------------------------------------------------------------ the store's health
 
@@ -357,3 +458,43 @@ class ClusterSessions:
     def _publish_store_state(self, state: str) -> None:
         with contextlib.suppress(Exception):
             self.broker.publish_system(STORE_TOPIC, state.encode())
+
+
+def _for_session(frame: Forward, client_id: str, subscriptions: list[SubscriptionRecord],
+                 now: float) -> StoredMessage | None:
+    """The message as a session holding ``subscriptions`` queues it (None when none of them matches)."""
+    publish = frame.publish
+    best: SubscriptionRecord | None = None
+    identifiers: list[int] = []
+    for subscription in subscriptions:
+        group, topic_filter = parse_shared(subscription.topic_filter)
+        if group is not None or not topic_matches(topic_filter, publish.topic):
+            continue
+        if subscription.options.no_local and frame.origin == client_id:
+            continue
+        if best is None or subscription.options.qos > best.options.qos:
+            best = subscription
+        if subscription.identifier is not None:
+            identifiers.append(subscription.identifier)
+    if best is None:
+        return None
+    interval = publish.properties.message_expiry_interval
+    expiry_at = now + interval if interval is not None else None
+    props = replace(publish.properties, subscription_identifiers=tuple(identifiers), message_expiry_interval=None)
+    queued = Publish(publish.topic, publish.payload, min(publish.qos, best.options.qos),
+                     publish.retain and best.options.retain_as_published, False, 0, props)
+    return StoredMessage(queued, now, expiry_at)
+
+
+def _chunks(messages: list[tuple[str, StoredMessage]]) -> list[tuple[list[tuple[str, StoredMessage]], bool]]:
+    """The messages in frames of about ``ORPHANED_CHUNK`` bytes each; the last one flagged (one, empty, if none)."""
+    chunks: list[list[tuple[str, StoredMessage]]] = [[]]
+    size = 0
+    for client_id, message in messages:
+        weight = len(message.publish.payload) + len(message.publish.topic) + len(client_id) + 64
+        if chunks[-1] and size + weight > ORPHANED_CHUNK:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((client_id, message))
+        size += weight
+    return [(chunk, index == len(chunks) - 1) for index, chunk in enumerate(chunks)]

@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 from hookmq.mqtt.packets import Properties, Publish, SubscriptionOptions, Will
 from hookmq.plugins.gossip.sessions.frames import (
     HANDOVER,
+    ORPHANED,
     TAKEOVER,
     FrameError,
     Handover,
+    Orphaned,
     Takeover,
     decode,
     encode_handover,
+    encode_orphaned,
     encode_takeover,
 )
 from hookmq.plugins.gossip.sessions.owners import adopter
@@ -43,6 +46,8 @@ def test_takeover_and_handover_round_trip() -> None:
     assert decode(TAKEOVER, encode_takeover(4, "c", True, False, 17)) == Takeover(4, "c", True, False, 17)
     assert decode(HANDOVER, encode_handover(4, None)) == Handover(4, None)
     assert decode(HANDOVER, encode_handover(5, STATE)) == Handover(5, STATE)
+    queued = [("c", STATE.queue[0]), ("d", STATE.outgoing[0].message)]
+    assert decode(ORPHANED, encode_orphaned("node1", True, queued)) == Orphaned("node1", True, tuple(queued))
 
 
 @pytest.mark.parametrize("body", [
@@ -63,7 +68,7 @@ def test_bad_handover_bodies_are_frame_errors(body: bytes) -> None:
         decode(HANDOVER, body)
 
 
-@given(st.binary(max_size=512), st.sampled_from([TAKEOVER, HANDOVER, 3]))
+@given(st.binary(max_size=512), st.sampled_from([TAKEOVER, HANDOVER, ORPHANED, 3]))
 def test_random_bodies_decode_or_raise_frame_error(body: bytes, kind: int) -> None:
     with contextlib.suppress(FrameError):
         decode(kind, body)

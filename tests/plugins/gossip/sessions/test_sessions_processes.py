@@ -10,7 +10,7 @@ import pytest
 from session_nodes import bounded, disconnect_reason, messages
 from session_processes import SessionNode, until
 
-from hookmq.mqtt.packets import Properties, Will
+from hookmq.mqtt.packets import Properties, Puback, Publish, Will
 from hookmq.testing.raw import RawClient
 from hookmq.testing.redis import RedisServer
 
@@ -105,3 +105,23 @@ async def test_will_of_a_client_of_a_killed_node(cluster: StartCluster, reconnec
         assert await watcher.nothing_within(2.0)  # exactly once
     adopted = [node for node in (node2, node3) if node.logged("Adopted 1 session(s) of failed node node1")]
     assert len(adopted) == 1  # one adopter, by the deterministic rule
+
+
+@pytest.mark.timeout(120)
+async def test_messages_held_for_a_killed_node_reach_its_adopted_session(cluster: StartCluster) -> None:
+    node1, node2, node3 = await cluster(3)
+    subscriber, _ = await connect(node1, "held", clean_start=False, properties=PERSISTENT)
+    await subscriber.subscribe("held/#", 1)
+    await asyncio.sleep(0.5)  # the route reaches node2
+    node1.kill()
+    publisher, _ = await connect(node2, "pub-held")
+    for n in range(20):  # forwarded to node1, which is dead but not yet declared so: held on the link
+        await publisher.send(Publish(f"held/{n}", str(n).encode(), 1, packet_id=n + 1))
+    acks = [await publisher.expect(Puback, timeout=40) for _ in range(20)]  # once node1 is declared failed
+    assert sorted(ack.packet_id for ack in acks) == list(range(1, 21)) and all(a.reason_code == 0 for a in acks)
+    adopted = lambda: [n for n in (node2, node3) if n.logged("Adopted 1 session(s) of failed node node1")]  # noqa: E731
+    assert await until(lambda: len(adopted()) == 1, 30)
+    back, connack = await connect(node3, "held", clean_start=False, properties=PERSISTENT)
+    assert connack.session_present  # type: ignore[attr-defined]
+    got = await messages(back, 20, timeout=15)
+    assert sorted(int(m.payload) for m in got) == list(range(20))  # none lost; QoS 1 allows no more than that
