@@ -125,3 +125,48 @@ async def test_messages_held_for_a_killed_node_reach_its_adopted_session(cluster
     assert connack.session_present  # type: ignore[attr-defined]
     got = await messages(back, 20, timeout=15)
     assert sorted(int(m.payload) for m in got) == list(range(20))  # none lost; QoS 1 allows no more than that
+
+
+@pytest.mark.timeout(120)
+async def test_alternating_reconnects_across_processes_converge(cluster: StartCluster) -> None:
+    nodes = await cluster(2)
+    clients = []
+    for i in range(8):  # node1, node2, node1, ... each CONNECT while the one before may still be up
+        client, connack = await connect(nodes[i % 2], "roamer", clean_start=False, properties=PERSISTENT)
+        assert connack.reason_code == 0  # type: ignore[attr-defined]
+        clients.append(client)
+    for earlier in clients[:-1]:
+        assert await disconnect_reason(earlier) == 0x8E
+    last = clients[-1]
+    assert await last.nothing_within(2.0)  # the last connection stays: nothing bounces back
+    await last.subscribe("roam/t", 1)
+    publisher, _ = await connect(nodes[0], "pub-roam")
+    await asyncio.sleep(0.5)
+    await publisher.publish("roam/t", b"here", qos=1)
+    [got] = await messages(last, 1, timeout=10)
+    assert got.payload == b"here"
+    handed = sum(node.count("Session roamer handed over") for node in nodes)
+    assert handed == 7  # each CONNECT ended the one before it, once
+
+
+@pytest.mark.timeout(120)
+async def test_offline_queue_filled_from_three_processes_delivered_once(cluster: StartCluster) -> None:
+    nodes = await cluster(3)
+    sub, _ = await connect(nodes[0], "offline", clean_start=False, properties=PERSISTENT)
+    await sub.subscribe("off/#", 1)
+    await sub.disconnect()
+    await asyncio.sleep(0.5)
+    sent = []
+    for node in nodes:
+        pub, _ = await connect(node, f"pub-{node.name}")
+        for n in range(30):
+            payload = f"{node.name}-{n}".encode()
+            ack = await pub.publish(f"off/{node.name}", payload, qos=1)
+            assert isinstance(ack, Puback) and ack.reason_code == 0
+            sent.append(payload)
+        await pub.disconnect()
+    back, connack = await connect(nodes[2], "offline", clean_start=False, properties=PERSISTENT)
+    assert connack.session_present  # type: ignore[attr-defined]
+    got = await messages(back, len(sent), timeout=15)
+    assert sorted(m.payload for m in got) == sorted(sent)
+    assert await back.nothing_within(1.0)  # exactly once
