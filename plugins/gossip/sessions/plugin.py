@@ -93,6 +93,7 @@ class ClusterSessions:
         self.takeover_timeout = takeover_timeout
         self.counts: Counter[str] = Counter()
         self.store_down = False
+        self._store_state_published = False
         self._requests = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Handover]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -453,9 +454,12 @@ class ClusterSessions:
         if self.store_down:
             self.store_down = False
             log.info("Cluster sessions: the shared store is reachable again")
-        self._publish_store_state("available")
+            self._publish_store_state("available")
+        elif not self._store_state_published:
+            self._publish_store_state("available")  # once, so `$SYS` shows the state from the start
 
     def _publish_store_state(self, state: str) -> None:
+        self._store_state_published = True
         with contextlib.suppress(Exception):
             self.broker.publish_system(STORE_TOPIC, state.encode())
 
