@@ -105,6 +105,8 @@ class ClusterSessions:
         #: Nodes that have sent all they had for a failed node, and an event set at each report.
         self._reported: dict[str, set[str]] = {}
         self._report_event = asyncio.Event()
+        #: Nodes membership reported failed or gone (and not back since).
+        self._gone: set[str] = set()
         #: How long an adopter waits for the live nodes' handed-back messages before loading.
         self.orphan_wait = takeover_timeout
 
@@ -338,8 +340,15 @@ class ClusterSessions:
         return [member.name for member in self.cluster.members()]
 
     def _member_event(self, event: Any) -> None:
-        if event.kind in (EventKind.DEAD, EventKind.LEFT) and event.member.name != self.name and self.store is not None:
-            self._spawn(self.adopt_sessions_of(event.member.name))
+        name = event.member.name
+        if name == self.name:
+            return
+        if event.kind in (EventKind.DEAD, EventKind.LEFT):
+            self._gone.add(name)
+            if self.store is not None:
+                self._spawn(self.adopt_sessions_of(name))
+        elif event.kind == EventKind.JOIN:
+            self._gone.discard(name)
 
     def _unacked(self, node: str, frames: list[tuple[int, bytes]]) -> None:
         """``node`` failed holding these frames: keep its QoS 1/2 messages for the sessions it owned."""
@@ -377,10 +386,14 @@ class ClusterSessions:
         except StoreError as error:
             self._store_unavailable(error)
             return []
-        live = [name for name in self._live_names() if name != dead]
-        orphans = sorted(cid for cid, (owner, _) in owners.items() if owner == dead)
+        live = [name for name in self._live_names() if name != dead and name not in self._gone]
+        # The sessions of every node membership reported failed or gone (two failures close
+        # together: the first one's sessions the rule gave to the second are handed on now).
+        gone = self._gone | {dead}
+        owner_of = {cid: owner for cid, (owner, _) in owners.items() if owner in gone}
+        orphans = sorted(cid for cid, owner in owner_of.items() if owner == dead)
         await self._send_orphaned(dead, held, orphans, live)
-        mine = [cid for cid in orphans if adopter(cid, live) == self.name]
+        mine = [cid for cid in sorted(owner_of) if adopter(cid, live) == self.name]
         if not mine:
             return []
         await self._reports_from(dead, [name for name in live if name != self.name])
@@ -388,7 +401,7 @@ class ClusterSessions:
         settings = self.broker.config.mqtt
         adopted = []
         for client_id in mine:
-            if await store.adopt_from(client_id, self.name, dead) is None:
+            if await store.adopt_from(client_id, self.name, owner_of[client_id] or "") is None:
                 continue  # the client reconnected somewhere first
             for message in queued.get(client_id, []):
                 await store.queue_append(client_id, message, settings.max_queued_messages, settings.queue_drop_policy)

@@ -193,3 +193,28 @@ async def test_a_paused_owner_is_settled_by_epoch_when_it_resumes(cluster: Start
             break
     got = await new.receive_message()
     assert got.topic == "p/t"
+
+
+@pytest.mark.timeout(180)
+async def test_two_nodes_killed_at_once_their_sessions_are_adopted_and_wills_sent_once(cluster: StartCluster) -> None:
+    node1, node2, node3, node4 = await cluster(4)
+    watchers = []
+    for node in (node3, node4):
+        watcher, _ = await connect(node, f"watch-{node.name}")
+        await watcher.subscribe("wills/#", 1)
+        watchers.append(watcher)
+    for node in (node1, node2):
+        will = Will(f"wills/{node.name}", node.name.encode(), 1, False, properties=Properties(will_delay_interval=1))
+        client, _ = await connect(node, f"c-{node.name}", clean_start=False, will=will,
+                                  properties=Properties(session_expiry_interval=60))
+        await client.subscribe(f"for/{node.name}", 1)
+    await asyncio.sleep(0.5)
+    node1.kill()
+    node2.kill()
+    for watcher in watchers:
+        got = await messages(watcher, 2, timeout=60)
+        assert sorted(m.payload for m in got) == [b"node1", b"node2"]
+    for watcher in watchers:
+        assert await watcher.nothing_within(2.0)  # each will once
+    adopted = sum(node.count("Adopted 1 session(s)") + 2 * node.count("Adopted 2 session(s)") for node in (node3, node4))
+    assert adopted == 2
