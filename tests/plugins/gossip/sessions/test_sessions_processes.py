@@ -45,8 +45,9 @@ async def cluster(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[St
         node.stop()
 
 
-async def connect(node: SessionNode, client_id: str, level: int = 5, **kwargs: object) -> tuple[RawClient, object]:
-    return await bounded(RawClient.connect("127.0.0.1", node.mqtt_port, client_id, level, **kwargs), 10)  # type: ignore[arg-type]
+async def connect(node: SessionNode, client_id: str, level: int = 5, timeout: float = 10,
+                  **kwargs: object) -> tuple[RawClient, object]:
+    return await bounded(RawClient.connect("127.0.0.1", node.mqtt_port, client_id, level, **kwargs), timeout)  # type: ignore[arg-type]
 
 
 @pytest.mark.timeout(120)
@@ -180,7 +181,8 @@ async def test_a_paused_owner_is_settled_by_epoch_when_it_resumes(cluster: Start
     await old.subscribe("p/t", 1)
     node1.proc.send_signal(signal.SIGSTOP)  # paused: as cut off as a partition, then back
     try:
-        new, connack = await connect(node2, "paused", clean_start=False, properties=PERSISTENT)
+        # Waits for the takeover request to node1 to time out (5 s) or node1 to be declared failed.
+        new, connack = await connect(node2, "paused", timeout=30, clean_start=False, properties=PERSISTENT)
         assert connack.reason_code == 0 and connack.session_present  # type: ignore[attr-defined]
     finally:
         node1.proc.send_signal(signal.SIGCONT)
