@@ -10,7 +10,7 @@ new owner's state nor delete it. A refused write is not an error for the engine 
 could never succeed): it is counted, and the callbacks of :meth:`FencedRedisStore.on_fenced`
 hear of it, so the cluster can end the stale connection.
 
-Every per-client key carries the client id as a Redis Cluster hash tag, ``P{<cid>}:…``, so
+Every per-client key carries the client id as a Redis Cluster hash tag, ``P{c:<cid>}:…``, so
 each script touches one slot. The index of sessions and subscribers (``P fenced:sessions``,
 ``P fenced:subscribers``) is written beside the script in the same transaction; it only says
 which client ids to look at, the truth is in the tagged keys.
@@ -18,13 +18,13 @@ which client ids to look at, the truth is in the tagged keys.
 =============================  ======  ====================================================
 key                            type    content
 =============================  ======  ====================================================
-``P{<cid>}:owner``             hash    ``node`` (the owner's name, "" once released), ``epoch``
-``P{<cid>}:session``           string  the session record
-``P{<cid>}:subs``              hash    topic filter -> subscription record
-``P{<cid>}:out``               hash    packet id -> outgoing inflight record
-``P{<cid>}:outorder``          zset    packet id scored by first-save time (resend order)
-``P{<cid>}:in``                set     incoming QoS 2 packet ids awaiting PUBREL
-``P{<cid>}:queue``             list    offline queue, head = oldest
+``P{c:<cid>}:owner``           hash    ``node`` (the owner's name, "" once released), ``epoch``
+``P{c:<cid>}:session``         string  the session record
+``P{c:<cid>}:subs``            hash    topic filter -> subscription record
+``P{c:<cid>}:out``             hash    packet id -> outgoing inflight record
+``P{c:<cid>}:outorder``        zset    packet id scored by first-save time (resend order)
+``P{c:<cid>}:in``              set     incoming QoS 2 packet ids awaiting PUBREL
+``P{c:<cid>}:queue``           list    offline queue, head = oldest
 ``P fenced:sessions``          set     client ids with a session record
 ``P fenced:subscribers``       set     client ids that have (or had) subscriptions
 =============================  ======  ====================================================
@@ -169,19 +169,19 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class FencedKeys(KeyLayout):
-    """The per-client keys under the client id's hash tag, plus the owner and the indexes."""
+    """Every per-client key under the client id's hash tag (``P{c:<cid>}:<kind>``), plus the owner and the indexes."""
 
-    def tag(self, client_id: str) -> str:
-        """``P{<cid>}``: every key of one client id lands in the same Redis Cluster slot."""
-        return f"{self.prefix}{{{client_id}}}"
+    def client_key(self, client_id: str, kind: str) -> str:
+        """``P{c:<cid>}:<kind>``: every key of one client id lands in the same Redis Cluster slot."""
+        return f"{self.prefix}{self.client_tag(client_id)}:{kind}"
+
+    def client_keys(self, client_id: str) -> tuple[str, ...]:
+        """The per-client keys a deleted session loses (its record's key apart; the owner hash stays)."""
+        return tuple(self.client_key(client_id, kind) for kind in ("subs", "out", "outorder", "in", "queue"))
 
     def owner(self, client_id: str) -> str:
         """Hash: owner node and epoch."""
-        return f"{self.tag(client_id)}:owner"
-
-    def session(self, client_id: str) -> str:
-        """String: the session record."""
-        return f"{self.tag(client_id)}:session"
+        return self.client_key(client_id, "owner")
 
     @property
     def session_index(self) -> str:
@@ -192,26 +192,6 @@ class FencedKeys(KeyLayout):
     def subscribers(self) -> str:
         """Set of client ids with subscriptions."""
         return f"{self.prefix}fenced:subscribers"
-
-    def subs(self, client_id: str) -> str:
-        """Hash of one client's subscriptions."""
-        return f"{self.tag(client_id)}:subs"
-
-    def outgoing(self, client_id: str) -> str:
-        """Hash of one client's outgoing inflight records."""
-        return f"{self.tag(client_id)}:out"
-
-    def outgoing_order(self, client_id: str) -> str:
-        """Sorted set giving the resend order of the outgoing records."""
-        return f"{self.tag(client_id)}:outorder"
-
-    def incoming(self, client_id: str) -> str:
-        """Set of incoming QoS 2 packet ids."""
-        return f"{self.tag(client_id)}:in"
-
-    def queue(self, client_id: str) -> str:
-        """List holding one client's offline queue."""
-        return f"{self.tag(client_id)}:queue"
 
 
 class FencedRedisStore(RedisStore):

@@ -52,7 +52,7 @@ async def test_a_claim_raises_the_epoch_and_names_the_owner_in_one_step(
     assert (second.epoch, second.previous, second.previous_epoch) == (2, "A", 1)
     assert await a.owner("c") == ("B", 2)
     raw = redis.Redis.from_url(redis_server.url)
-    assert raw.hgetall("t:{c}:owner") == {b"node": b"B", b"epoch": b"2"}  # the hash tag keeps one slot
+    assert raw.hgetall("t:{c:c}:owner") == {b"node": b"B", b"epoch": b"2"}  # the hash tag keeps one slot
 
 
 async def test_concurrent_claims_each_get_their_own_epoch(two_nodes: tuple[FencedRedisStore, FencedRedisStore]) -> None:
