@@ -454,6 +454,21 @@ class Broker:
         """
         await self.lifecycle.import_session(state)
 
+    async def check_store(self, timeout: float = 1.0) -> str | None:
+        """Whether the store answers now: None when it does (or the broker has no store),
+        else one line saying why not. One cheap read (the broker's saved counters), bounded by
+        ``timeout``; for readiness probes, not for the message path."""
+        store = self.persistence.store
+        if store is None:
+            return None
+        try:
+            await asyncio.wait_for(store.load_counters(), timeout)
+        except TimeoutError:
+            return f"the {self.config.storage.backend} store did not answer within {timeout:g} s"
+        except Exception as error:  # whatever the backend raises: the probe reports it, the broker goes on
+            return f"the {self.config.storage.backend} store failed: {type(error).__name__}: {error}"
+        return None
+
     async def load_stored_session(self, client_id: str) -> bool:
         """Take in a session another process stored in the shared store (adopting a dead node's session).
 

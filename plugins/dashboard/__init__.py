@@ -8,6 +8,7 @@ docs/dashboard.md).
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import logging
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,14 @@ _dashboards: WeakKeyDictionary[Any, Dashboard] = WeakKeyDictionary()
 def dashboard_of(broker: Any) -> Dashboard | None:
     """The running dashboard of a broker (its `bound_address`, `url`, `token`), or None."""
     return _dashboards.get(broker)
+
+
+@hookimpl
+def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``hookmq cluster members`` and ``hookmq cluster status`` (they read a node's API)."""
+    from .commands import add_cluster_commands
+
+    add_cluster_commands(subparsers)
 
 
 @hookimpl
@@ -88,10 +97,10 @@ def plugin_status(broker: Any) -> str | None:
 
 @hookimpl
 def on_started(broker: Any) -> None:
-    """The listeners accept clients: /readyz turns ready."""
+    """The listeners accept clients: /readyz may turn ready; cluster events reach the live feed."""
     dashboard = _dashboards.get(broker)
     if dashboard is not None:
-        dashboard.ready = True
+        dashboard.started()
 
 
 @hookimpl

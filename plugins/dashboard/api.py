@@ -21,6 +21,7 @@ from hookmq.mqtt.errors import ProtocolError
 from hookmq.mqtt.topics import validate_topic_name
 
 from . import metrics, views
+from .cluster import cluster_view, readiness_problem
 from .contract import BrokerLike
 from .live import LiveHub
 from .openapi import openapi_document
@@ -193,10 +194,14 @@ class Api:
         return json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        """GET /readyz: 200 once the broker's listeners accept clients, 503 before and while stopping."""
-        if self._is_ready():
-            return json_response({"status": "ready", "listeners": self._listeners()})
-        return json_response({"status": "not ready"}, status=503)
+        """GET /readyz: 200 once the listeners accept clients, the node has joined its cluster (or
+        has no members to join) and the store answers; 503 with the reason otherwise."""
+        if not self._is_ready():
+            return json_response({"status": "not ready", "reason": "starting or stopping"}, status=503)
+        problem = await readiness_problem(self._broker)
+        if problem is not None:
+            return json_response({"status": "not ready", "reason": problem}, status=503)
+        return json_response({"status": "ready", "listeners": self._listeners()})
 
     def _listeners(self) -> list[dict[str, Any]]:
         found = []
@@ -242,8 +247,8 @@ class Api:
         return json_response(openapi_document())
 
     async def cluster(self, request: web.Request) -> web.Response:
-        """GET /api/cluster: placeholder until the gossip plugin reports members."""
-        return json_response({"enabled": False, "nodes": [], "detail": "clustering not enabled"})
+        """GET /api/cluster: members, links, routes and figures of the cluster (see cluster.py)."""
+        return json_response(cluster_view(self._broker))
 
     # -- clients, subscriptions, retained --------------------------------------------------------
 

@@ -60,6 +60,10 @@ class BrokerLike(Protocol):
         """Clear the retained message of a topic; False when there was none."""
         ...
 
+    async def check_store(self, timeout: float = 1.0) -> str | None:
+        """None when the store answers a read within ``timeout``, else why not."""
+        ...
+
     async def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> int:
         """Publish as the broker; returns how many subscribers it was routed to."""
         ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -61,10 +62,83 @@ class SampleCollector(Collector):
                                 value=sample.time)
 
 
-def build_registry(latest: Callable[[], Sample | None], extra: Callable[[], dict[str, float]]) -> CollectorRegistry:
-    """A private registry holding only this dashboard's collector."""
+_LINK_GAUGES = (("up", "link_up", "1 when the data link to the peer is established."),
+                ("queue_frames", "link_queue_frames", "Reliable frames held for the peer (sent, not acknowledged, or waiting)."),
+                ("queue_bytes", "link_queue_bytes", "Bytes of the frames held for the peer."),
+                ("rtt_seconds", "link_rtt_seconds", "Round-trip time of the link's last ping."))
+_LINK_COUNTERS = (("frames_sent", "link_frames_sent", "Frames sent to the peer."),
+                  ("frames_received", "link_frames_received", "Frames received from the peer."),
+                  ("bytes_sent", "link_bytes_sent", "Bytes sent to the peer on the link."),
+                  ("bytes_received", "link_bytes_received", "Bytes received from the peer on the link."))
+_PEER_COUNTERS = (("messages_forwarded", "messages_forwarded", "Messages forwarded to the peer."),
+                  ("messages_received", "messages_received", "Messages received from the peer."))
+_MEMBERSHIP_COUNTERS = (("probes", "Failure-detector probes started by this node."),
+                        ("probes_indirect", "Probes that needed indirect pings."),
+                        ("probes_failed", "Probes with no ack at all (the target became suspect)."),
+                        ("suspicions", "Suspicions this node started (of any member)."),
+                        ("refutations", "Times this node refuted a suspicion of itself."))
+
+
+class ClusterCollector(Collector):
+    """The cluster's figures (``hookmq_cluster_…``) from the operator view, read at each scrape."""
+
+    def __init__(self, view: Callable[[], dict[str, Any]]) -> None:
+        self._view = view
+
+    def collect(self) -> Iterator[Metric]:
+        """Nothing outside cluster mode; members by state, per-peer links and routes, counters otherwise."""
+        view = self._view()
+        if not view.get("enabled"):
+            return
+        name = PREFIX + "cluster_"
+        members = GaugeMetricFamily(name + "members", "Members by state, as this node sees them.", labels=["state"])
+        for state, count in sorted(view["members_by_state"].items()):
+            members.add_metric([state], float(count))
+        yield members
+        peers = [m for m in view["members"] if not m["local"] and m["state"] in ("alive", "suspect")]
+        for key, metric, text in _LINK_GAUGES:
+            family = GaugeMetricFamily(name + metric, text, labels=["peer"])
+            for peer in peers:
+                value = (peer["link"] or {}).get(key)
+                if value is not None:
+                    family.add_metric([peer["name"]], float(value))
+            yield family
+        for key, metric, text in _LINK_COUNTERS:
+            counter = CounterMetricFamily(name + metric, text, labels=["peer"])
+            for peer in peers:
+                value = (peer["link"] or {}).get(key)
+                if value is not None:
+                    counter.add_metric([peer["name"]], float(value))
+            yield counter
+        routes = GaugeMetricFamily(name + "routes", "Topic filters of the peer routed to it.", labels=["peer"])
+        for peer in peers:
+            routes.add_metric([peer["name"]], float(peer["routes"] or 0))
+        yield routes
+        for key, metric, text in _PEER_COUNTERS:
+            counter = CounterMetricFamily(name + metric, text, labels=["peer"])
+            for peer in peers:
+                counter.add_metric([peer["name"]], float(peer[key] or 0))
+            yield counter
+        yield GaugeMetricFamily(name + "route_count", "Routes to other nodes in this node's trie.",
+                                value=float(view["routes"]["count"] or 0))
+        for key, text in _MEMBERSHIP_COUNTERS:
+            yield CounterMetricFamily(name + key, text, value=float(view["membership"].get(key, 0)))
+        for key, value in sorted(view["sessions"].items()):  # issue 15's takeovers and adoptions, when present
+            yield CounterMetricFamily(name + key, f"Sessions across nodes: {key}.", value=float(value))
+        totals = view.get("totals") or {}
+        for key in ("nodes_reporting", "clients", "subscriptions", "messages_in_per_second", "messages_out_per_second"):
+            if key in totals:
+                yield GaugeMetricFamily(name + "total_" + key, f"Summed over the live nodes: {key}.",
+                                        value=float(totals[key]))
+
+
+def build_registry(latest: Callable[[], Sample | None], extra: Callable[[], dict[str, float]],
+                   cluster: Callable[[], dict[str, Any]] | None = None) -> CollectorRegistry:
+    """A private registry holding only this dashboard's collectors."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SampleCollector(latest, extra))
+    if cluster is not None:
+        registry.register(ClusterCollector(cluster))
     return registry
 
 

@@ -114,6 +114,63 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_SCHEMAS["NodeFigures"] = {
+    "type": "object", "description": "A node's figures, exchanged over the data links every second.",
+    "properties": {
+        "at": {"type": "number", "description": "Unix time they were taken (this node) or received (a peer's)."},
+        "fresh": {"type": "boolean", "description": "Recent enough (3 intervals) to be summed."},
+        "clients": {"type": "integer"}, "subscriptions": {"type": "integer"},
+        "messages_received": {"type": "integer"}, "messages_sent": {"type": "integer"},
+        "messages_in_per_second": {"type": "number"}, "messages_out_per_second": {"type": "number"},
+    },
+}
+_SCHEMAS["Link"] = {
+    "type": "object", "description": "The data link to a peer.",
+    "properties": {
+        "up": {"type": "boolean"}, "queue_frames": {"type": "integer"}, "queue_bytes": {"type": "integer"},
+        "frames_sent": {"type": "integer"}, "frames_received": {"type": "integer"},
+        "bytes_sent": {"type": "integer"}, "bytes_received": {"type": "integer"},
+        "connects": {"type": "integer"}, "disconnects": {"type": "integer"},
+        "unreliable_dropped": {"type": "integer"}, "endpoint": {"type": ["string", "null"]},
+        "rtt_seconds": _NUMBER_OR_NULL,
+    },
+}
+_SCHEMAS["Member"] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"}, "state": {"type": "string", "enum": ["alive", "suspect", "failed", "left"]},
+        "incarnation": {"type": "integer"}, "address": {"type": "string", "description": "host:port of its gossip."},
+        "joined_at": {**_NUMBER_OR_NULL, "description": "Unix time this node saw it join (null: before this node)."},
+        "state_since": {"type": "number"}, "local": {"type": "boolean", "description": "This node."},
+        "hookmq": {"type": "boolean", "description": "A hookmq node (false: another memberlist node)."},
+        "link": {"oneOf": [{"$ref": "#/components/schemas/Link"}, {"type": "null"}]},
+        "routes": {"type": ["integer", "null"]}, "messages_forwarded": {"type": ["integer", "null"]},
+        "messages_received": {"type": ["integer", "null"]},
+        "figures": {"oneOf": [{"$ref": "#/components/schemas/NodeFigures"}, {"type": "null"}]},
+    },
+}
+_SCHEMAS["Cluster"] = {
+    "type": "object", "required": ["enabled"],
+    "properties": {
+        "enabled": {"type": "boolean"}, "detail": {"type": "string"}, "node": {"type": "string"},
+        "joined": {"type": "boolean"}, "nodes": {"type": "array", "items": {"type": "string"}},
+        "members": {"type": "array", "items": {"$ref": "#/components/schemas/Member"}},
+        "members_by_state": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "totals": {"type": ["object", "null"], "description": "Summed over live nodes with fresh figures.",
+                   "properties": {"nodes_reporting": {"type": "integer"}, "clients": {"type": "integer"},
+                                  "subscriptions": {"type": "integer"},
+                                  "messages_in_per_second": {"type": "number"},
+                                  "messages_out_per_second": {"type": "number"}}},
+        "routes": {"type": "object", "properties": {"count": {"type": "integer"}, "local_filters": {"type": "integer"}}},
+        "membership": {"type": "object", "additionalProperties": {"type": "integer"},
+                       "description": "probes, probes_indirect, probes_failed, suspicions, refutations, ..."},
+        "sessions": {"type": "object", "additionalProperties": {"type": "integer"},
+                     "description": "takeovers and adoptions, when the sessions-across-nodes part counts them."},
+        "links": {"type": "object", "additionalProperties": {"type": "integer"}},
+    },
+}
+
 _UNAUTHORIZED = {"401": _error("No valid token, session cookie or allowed loopback access.")}
 _FORBIDDEN = {"403": _error("Cross-origin request, or cookie/loopback mutation without X-CSRF-Token.")}
 
@@ -124,8 +181,11 @@ def _paths() -> dict[str, Any]:
         "/info": {"get": {"summary": "broker.info(), read now", "responses": {
             "200": _json({"$ref": "#/components/schemas/Info"}, "The $SYS figures."), **_UNAUTHORIZED}}},
         "/healthz": {"get": {"summary": "Liveness: the dashboard answers", "security": [], "responses": ok}},
-        "/readyz": {"get": {"summary": "Readiness: the broker's listeners accept clients", "security": [],
-                            "responses": {**ok, "503": _json({"type": "object"}, "Starting or stopping.")}}},
+        "/readyz": {"get": {"summary": "Readiness: the listeners accept clients, the node has joined its cluster "
+                                       "(or has no members to join) and the store answers a read", "security": [],
+                            "responses": {**ok, "503": _json({"type": "object", "properties": {
+                                "status": {"const": "not ready"}, "reason": {"type": "string"}}},
+                                "Starting, stopping, not joined yet, or the store does not answer.")}}},
         "/metrics": {"get": {"summary": "The sampled figures in the Prometheus text format", "responses": {
             "200": {"description": "text/plain; version=0.0.4"}, **_UNAUTHORIZED}}},
         "/api/session": {"get": {"summary": "How the request is authenticated, and its CSRF token",
@@ -189,8 +249,10 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": _json({"type": "object", "properties": {
                 "topic": {"type": "string"}, "delivered": {"type": "integer"}}}, "Routed."),
                 "400": _error("Bad body or topic."), "415": _error("Not JSON."), **_UNAUTHORIZED, **_FORBIDDEN}}},
-        "/api/cluster": {"get": {"summary": "Cluster members (placeholder: clustering not enabled)",
-                                 "responses": {**ok, **_UNAUTHORIZED}}},
+        "/api/cluster": {"get": {
+            "summary": "The cluster as this node sees it: members, their links, routes and figures, and totals",
+            "description": "Outside cluster mode: {enabled: false, detail: 'clustering not enabled'}.",
+            "responses": {"200": _json({"$ref": "#/components/schemas/Cluster"}, "The cluster."), **_UNAUTHORIZED}}},
     }
 
 

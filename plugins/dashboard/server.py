@@ -19,6 +19,7 @@ from hookmq.ratelimit import LogLimiter
 from hookmq.transport.config import parse_address
 
 from .api import Api, dumps
+from .cluster import ClusterEvents, cluster_view
 from .connections import ConnectionGuard
 from .contract import BrokerLike
 from .live import LiveHub
@@ -43,7 +44,8 @@ class Dashboard:
         self.hub = LiveHub(settings.live_queue_frames, settings.live_stuck_seconds)
         self.guard = Guard(self.token, settings.open_on_loopback, settings.session_hours * 3600)
         self.connections = ConnectionGuard(settings)
-        self.registry = build_registry(lambda: self.history.latest, self._own_figures)
+        self.registry = build_registry(lambda: self.history.latest, self._own_figures, lambda: cluster_view(broker))
+        self.cluster_events: ClusterEvents | None = None
         #: Whether the broker's listeners accept clients (set by on_started).
         self.ready = False
         #: (host, port) the HTTP server is bound to; None until started.
@@ -88,9 +90,22 @@ class Dashboard:
             # Logged once, at start: the only way to learn a generated token.
             log.warning("dashboard token (generated; set [plugins.dashboard] token to fix it): %s", self.token)
 
+    def started(self) -> None:
+        """Every plugin has started (the gossip plugin too): follow membership for the live feed."""
+        self.ready = True
+        if self.cluster_events is None:
+            self.cluster_events = ClusterEvents(self.broker, self._cluster_event)
+
+    def _cluster_event(self, frame: dict[str, object]) -> None:
+        if len(self.hub):
+            self.hub.broadcast(dumps(frame))
+
     async def stop(self) -> None:
         """Stop sampling, close the browsers' feeds and the server."""
         self.ready = False
+        if self.cluster_events is not None:
+            self.cluster_events.close()
+            self.cluster_events = None
         if self._sampler is not None:
             self._sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -23,10 +23,11 @@ from hookmq import hookimpl
 
 if TYPE_CHECKING:
     from .api import Cluster
+    from .figures import FigureBook
     from .link import Links
     from .plugin import ClusterPlugin
 
-__all__ = ["HOOKMQ_DEFAULT_ENABLED", "cluster_of", "links_of"]
+__all__ = ["HOOKMQ_DEFAULT_ENABLED", "cluster_of", "figures_of", "links_of"]
 
 HOOKMQ_DEFAULT_ENABLED = True
 """Always loaded; it acts only when ``[cluster] mode`` is true."""
@@ -52,6 +53,13 @@ def links_of(broker: Any) -> Links | None:
     """The inter-node data links of a broker in cluster mode (see :mod:`.link`), or None."""
     plugin = _plugins.get(broker)
     return plugin.links if plugin is not None else None
+
+
+def figures_of(broker: Any) -> FigureBook | None:
+    """Every node's newest headline figures (clients, subscriptions, message rates; see
+    :mod:`.figures`), as this node has them, or None outside cluster mode. Read-only."""
+    plugin = _plugins.get(broker)
+    return plugin.figures.book if plugin is not None and plugin.figures is not None else None
 
 
 @hookimpl
@@ -86,6 +94,10 @@ async def plugin_start(broker: Any, settings: object) -> None:
         from .sessions import fenced_store_for, install_sessions
 
         await install_sessions(broker, plugin.cluster, plugin.links, plugin.cluster.name, fenced_store_for(broker))
+        from .figures import FigureExchange
+
+        plugin.figures = FigureExchange(broker, plugin.links, plugin.cluster)
+        plugin.figures.start()
 
 
 @hookimpl
@@ -112,5 +124,7 @@ async def plugin_stop(broker: Any) -> None:
         from .sessions import uninstall_sessions
 
         await uninstall_sessions(broker)
+        if plugin.figures is not None:
+            await plugin.figures.stop()
         await uninstall_routing(broker)
         await plugin.stop()

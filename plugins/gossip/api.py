@@ -16,6 +16,7 @@ runs (its own thread by default), so it should return prebuilt bytes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,13 +25,19 @@ from .membership import EventKind, Member, MemberEvent, NodeState, RemoteState, 
 from .metadata import NodeMetadata
 from .runner import GossipRunner
 
-__all__ = ["Cluster", "ClusterEvent", "ClusterMember", "EventKind", "NodeState"]
+__all__ = ["Cluster", "ClusterEvent", "ClusterMember", "EventKind", "MemberRecord", "NodeState"]
 
 log = logging.getLogger("hookmq.plugins.gossip")
 
 EventCallback = Callable[["ClusterEvent"], None]
 MessageCallback = Callable[[bytes, bool], None]
 StateCallback = Callable[[bytes, bool], None]
+
+ROSTER_KEEP_GONE = 3600.0
+"""Seconds a failed or left member stays in :meth:`Cluster.roster` after its last change
+(membership itself forgets it after the gossip-to-the-dead time; an operator wants longer)."""
+ROSTER_MAX_GONE = 256
+"""At most this many failed or left members are remembered (the oldest go first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +69,32 @@ class ClusterEvent:
     member: ClusterMember
 
 
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """A member as an operator sees it: its latest view and when this node saw it change.
+
+    Times are wall-clock (``time.time()``) readings on this node: ``joined_at`` when this
+    node saw it join (None if it was a member before this node listened), ``state_since``
+    when its current state began, as far as this node saw.
+    """
+
+    member: ClusterMember
+    joined_at: float | None
+    state_since: float
+
+
 class Cluster:
     """This node's membership: members, events, user messages, metadata."""
 
-    def __init__(self, runner: GossipRunner, metadata: NodeMetadata) -> None:
+    def __init__(self, runner: GossipRunner, metadata: NodeMetadata,
+                 clock: Callable[[], float] = time.time) -> None:
         self._runner = runner
         self._metadata = metadata
+        self._clock = clock
+        #: Every member seen, by name (the operator's roster; failed and left ones kept a while).
+        self._roster: dict[str, MemberRecord] = {}
+        #: Whether another member has been seen alive (for readiness: "has joined").
+        self._met_another = False
         self._event_callbacks: list[EventCallback] = []
         self._message_callbacks: list[MessageCallback] = []
         self._state_callbacks: list[StateCallback] = []
@@ -97,6 +124,34 @@ class Cluster:
     def member(self, name: str) -> ClusterMember | None:
         """One alive or suspect member by name."""
         return next((ClusterMember.of(m) for m in self._runner.node.members() if m.name == name), None)
+
+    def roster(self) -> list[MemberRecord]:
+        """Every member this node knows of, sorted by name: the alive and suspect ones, and
+        those that failed or left within the last :data:`ROSTER_KEEP_GONE` seconds (read-only)."""
+        now = self._clock()
+        live = {member.name: member for member in self.members()}
+        found: dict[str, MemberRecord] = {}
+        for name, member in live.items():
+            record = self._roster.get(name)
+            if record is None or record.member.state != member.state:
+                record = MemberRecord(member, record.joined_at if record else None, record.state_since if record else now)
+            else:
+                record = MemberRecord(member, record.joined_at, record.state_since)
+            found[name] = record
+        for name, record in self._roster.items():
+            if name not in live and record.member.state >= NodeState.DEAD and now - record.state_since <= ROSTER_KEEP_GONE:
+                found[name] = record
+        return [found[name] for name in sorted(found)]
+
+    @property
+    def seeds(self) -> tuple[str, ...]:
+        """The configured members to join (``[cluster] members``)."""
+        return tuple(self._runner.node.members_config)
+
+    @property
+    def joined(self) -> bool:
+        """Whether this node has joined: it has no members to join, or has seen another member alive."""
+        return not self.seeds or self._met_another or len(self.members()) > 1
 
     @property
     def stats(self) -> dict[str, int]:
@@ -150,6 +205,7 @@ class Cluster:
         """Hand one event from the driver to the callbacks (called in the broker's loop)."""
         if isinstance(event, MemberEvent):
             cluster_event = ClusterEvent(event.kind, ClusterMember.of(event.member))
+            self._remember(cluster_event)
             for callback in list(self._event_callbacks):
                 _call(callback, cluster_event)
         elif isinstance(event, UserMessage):
@@ -158,6 +214,27 @@ class Cluster:
         elif isinstance(event, RemoteState):
             for state_callback in list(self._state_callbacks):
                 _call(state_callback, event.payload, event.join)
+
+    def _remember(self, event: ClusterEvent) -> None:
+        member, now = event.member, self._clock()
+        if event.kind == EventKind.JOIN and member.name != self.name:
+            self._met_another = True
+        previous = self._roster.get(member.name)
+        state = member.state  # the event's snapshot was taken as the state changed
+        if event.kind == EventKind.JOIN or previous is None:
+            joined_at: float | None = now if event.kind == EventKind.JOIN else None
+            self._roster[member.name] = MemberRecord(member, joined_at, now)
+        else:
+            since = previous.state_since if previous.member.state == state else now
+            self._roster[member.name] = MemberRecord(member, previous.joined_at, since)
+        self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        gone = sorted((record.state_since, name) for name, record in self._roster.items()
+                      if record.member.state >= NodeState.DEAD)
+        for index, (since, name) in enumerate(gone):
+            if now - since > ROSTER_KEEP_GONE or index < len(gone) - ROSTER_MAX_GONE:
+                del self._roster[name]
 
     def _provide_state(self, join: bool) -> bytes:
         provider = self._local_state

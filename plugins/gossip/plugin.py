@@ -16,6 +16,7 @@ from typing import Any
 from .addresses import choose_advertise, is_private
 from .api import Cluster
 from .driver import GossipNode, NodeEvent
+from .figures import FigureExchange
 from .link import LINK_META_KEY, LinkLimits, Links
 from .link.frames import PREAMBLE
 from .link.links import SHARED_PORT
@@ -109,6 +110,8 @@ class ClusterPlugin:
         self.runner = GossipRunner(self.node, settings.runner, self._event, in_node_loop=_log_event)
         self.cluster = Cluster(self.runner, self.metadata)
         self.links: Links | None = None
+        #: The figures exchange (:mod:`.figures`), started with routing.
+        self.figures: FigureExchange | None = None
 
     async def start(self) -> None:
         """Bind, join the members (failures are logged; re-joining keeps trying), log the Go lines."""

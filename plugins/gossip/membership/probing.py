@@ -91,6 +91,7 @@ class Prober:
         seq = owner.next_seq_no()
         probe = _Probe(node.name, node.incarnation, seq, now + interval)
         self._probe = probe
+        owner.stats["probes"] += 1
         owner.expect_ack(seq, interval, now, on_ack=lambda t: self._acked(probe, t), on_nack=lambda: self._nacked(probe))
         ping = owner.ping_for(node.name, seq)
         if node.state == NodeState.ALIVE:
@@ -121,6 +122,7 @@ class Prober:
         if target is None:
             return
         owner.notice(Notice.debug("probe", f"Failed UDP ping: {target.name} (timeout reached)"))
+        owner.stats["probes_indirect"] += 1
         peers = owner.random_nodes(
             owner.config.indirect_checks,
             lambda n: n.name in (owner.name, target.name) or n.state != NodeState.ALIVE,
@@ -174,6 +176,7 @@ class Prober:
             self._finish(probe, -1, now)
             return
         delta = max(probe.expected_nacks - probe.nacks, 0) if probe.expected_nacks > 0 else 1
+        owner.stats["probes_failed"] += 1
         owner.notice(Notice(logging.INFO, "suspect", f"Suspect {probe.target} has failed, no acks received"))
         owner.suspect_node(Suspect(probe.incarnation, probe.target, owner.name), now)
         self._finish(probe, delta, now)

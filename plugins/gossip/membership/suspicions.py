@@ -127,6 +127,7 @@ class Suspicions:
         if not config.strict_memberlist and expected >= 1:
             running.reminder = owner.timers.schedule(now + minimum, lambda t: self._remind(node.name, running, t))
         self._running[node.name] = running
+        owner.stats["suspicions"] += 1
         owner.report(EventKind.SUSPECT, node)
 
     def _confirm(

@@ -1,0 +1,174 @@
+"""The cluster as the operator sees it: one JSON view for `/api/cluster`, the panel and `/metrics`.
+
+It reads cluster state only through the gossip plugin's public, read-only accessors:
+``cluster_of(broker).roster()`` (members with their state, incarnation, address and when this
+node saw them join), ``links_of(broker).all_stats()`` (each data link), ``routing_of(broker)
+.figures()`` (route counts, messages forwarded and received per peer) and
+``figures_of(broker)`` (every node's clients, subscriptions and message rates, exchanged over
+the links). Outside cluster mode it says "clustering not enabled".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+__all__ = ["DISABLED", "STATE_NAMES", "ClusterEvents", "cluster_view", "readiness_problem"]
+
+DISABLED: dict[str, Any] = {"enabled": False, "nodes": [], "members": [], "detail": "clustering not enabled"}
+
+STATE_NAMES = {"ALIVE": "alive", "SUSPECT": "suspect", "DEAD": "failed", "LEFT": "left"}
+"""Membership's state names as the operator reads them (memberlist's DEAD is a failed node)."""
+
+LINK_FIELDS = ("up", "queue_frames", "queue_bytes", "frames_sent", "frames_received", "bytes_sent", "bytes_received",
+               "connects", "disconnects", "unreliable_dropped", "endpoint")
+
+MEMBERSHIP_COUNTERS = ("probes", "probes_indirect", "probes_failed", "suspicions", "refutations", "nodes_reaped",
+                       "packets_sent", "packets_received")
+
+SESSION_COUNTERS = ("takeovers", "adoptions")
+"""Counters of sessions across nodes (issue 15). Shown when the gossip plugin's cluster
+stats carry them (``Cluster.stats``); the view and the metrics pick them up with no change here."""
+
+
+def _gossip() -> Any | None:
+    try:
+        from hookmq.plugins import gossip
+    except ImportError:  # the gossip plugin is not installed: no cluster to show
+        return None
+    return gossip
+
+
+def _routing_of(broker: Any) -> Any | None:
+    try:
+        from hookmq.plugins.gossip.routing import routing_of
+    except ImportError:
+        return None
+    return routing_of(broker)
+
+
+def _state(member: Any) -> str:
+    name = str(member.state.name)
+    return STATE_NAMES.get(name, name.lower())
+
+
+def _link(stats: Mapping[str, object] | None) -> dict[str, Any] | None:
+    if stats is None:
+        return None
+    view = {key: stats.get(key) for key in LINK_FIELDS}
+    view["rtt_seconds"] = stats.get("rtt")
+    return view
+
+
+def _peer_figures(figures: Mapping[str, int | str], node: str) -> dict[str, Any]:
+    prefix = f"peers/{node}/"
+    return {
+        "routes": figures.get(prefix + "routes", 0),
+        "messages_forwarded": figures.get(prefix + "messages/forwarded", 0),
+        "messages_received": figures.get(prefix + "messages/received", 0),
+    }
+
+
+def cluster_view(broker: Any, now: float | None = None) -> dict[str, Any]:
+    """Members, links, routes and figures of the cluster as this node sees them (JSON-ready)."""
+    gossip = _gossip()
+    cluster = gossip.cluster_of(broker) if gossip is not None else None
+    if gossip is None or cluster is None:
+        return dict(DISABLED)
+    now = time.time() if now is None else now
+    links = gossip.links_of(broker)
+    book = gossip.figures_of(broker)
+    routing = _routing_of(broker)
+    link_stats: dict[str, dict[str, object]] = links.all_stats() if links is not None else {}
+    routes: Mapping[str, int | str] = routing.figures() if routing is not None else {}
+    members = []
+    for record in cluster.roster():
+        member = record.member
+        local = member.name == cluster.name
+        figures = book.of(member.name) if book is not None else None
+        members.append({
+            "name": member.name,
+            "state": _state(member),
+            "incarnation": member.incarnation,
+            "address": f"{member.address}:{member.port}",
+            "joined_at": record.joined_at,
+            "state_since": record.state_since,
+            "local": local,
+            "hookmq": member.metadata is not None,
+            "link": None if local else _link(link_stats.get(member.name)),
+            **({"routes": None, "messages_forwarded": None, "messages_received": None} if local
+               else _peer_figures(routes, member.name)),
+            "figures": None if figures is None else {**figures.as_json(), "fresh": book.is_fresh(figures, now)},
+        })
+    live = {m["name"] for m in members if m["state"] in ("alive", "suspect")}
+    by_state = dict.fromkeys(STATE_NAMES.values(), 0)
+    for entry in members:
+        by_state[entry["state"]] = by_state.get(entry["state"], 0) + 1
+    stats = cluster.stats
+    return {
+        "enabled": True,
+        "node": cluster.name,
+        "joined": cluster.joined,
+        "nodes": [m["name"] for m in members],
+        "members": members,
+        "members_by_state": by_state,
+        "totals": book.totals(now, live) if book is not None else None,
+        "routes": {"count": routes.get("routes/count", 0), "local_filters": routes.get("filters/count", 0)},
+        "membership": {key: int(stats.get(key, 0)) for key in MEMBERSHIP_COUNTERS},
+        "sessions": {key: int(stats[key]) for key in SESSION_COUNTERS if key in stats},
+        "links": dict(links.totals) if links is not None else {},
+    }
+
+
+async def readiness_problem(broker: Any, store_timeout: float = 1.0) -> str | None:
+    """Why the node is not ready (not joined yet, the store does not answer), or None.
+
+    In cluster mode the node must have joined: it saw another member alive, or ``[cluster]
+    members`` is empty (the first node). The store must answer one read within ``store_timeout``.
+    """
+    gossip = _gossip()
+    cluster = gossip.cluster_of(broker) if gossip is not None else None
+    if cluster is not None and not cluster.joined:
+        return f"not joined: no member of [cluster] members ({', '.join(cluster.seeds)}) has answered yet"
+    check = getattr(broker, "check_store", None)
+    if check is not None:
+        problem: str | None = await check(store_timeout)
+        if problem is not None:
+            return f"store unreachable: {problem}"
+    return None
+
+
+class ClusterEvents:
+    """Membership changes (join, failed, left, suspect) turned into live-feed frames.
+
+    Subscribes to ``cluster_of(broker).on_event`` when the dashboard starts; each event is
+    handed to ``emit`` as a JSON-ready dict. Does nothing outside cluster mode.
+    """
+
+    KINDS: ClassVar[dict[str, str]] = {"JOIN": "join", "DEAD": "failed", "LEFT": "left", "SUSPECT": "suspect"}
+
+    def __init__(self, broker: Any, emit: Callable[[dict[str, Any]], None]) -> None:
+        self._emit = emit
+        self._undo: Callable[[], None] | None = None
+        gossip = _gossip()
+        cluster = gossip.cluster_of(broker) if gossip is not None else None
+        if cluster is not None:
+            self._undo = cluster.on_event(self._event)
+
+    def _event(self, event: Any) -> None:
+        kind = self.KINDS.get(event.kind.name)
+        if kind is None:
+            return  # metadata updates are not operator events
+        member = event.member
+        self._emit({"type": "cluster", "event": kind, "node": member.name,
+                    "address": f"{member.address}:{member.port}", "incarnation": member.incarnation,
+                    "t": round(time.time(), 3)})
+
+    def close(self) -> None:
+        """Stop listening."""
+        if self._undo is not None:
+            undo, self._undo = self._undo, None
+            with contextlib.suppress(ValueError):  # the cluster already dropped its callbacks
+                undo()
