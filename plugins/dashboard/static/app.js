@@ -349,6 +349,61 @@
     });
   }
 
+  // ---- cluster ------------------------------------------------------------------------------------
+
+  const fmtTime = (t) => (typeof t === "number" ? new Date(t * 1000).toLocaleTimeString() : "–");
+
+  function renderMember(row, m) {
+    const link = m.link || null;
+    const figures = m.figures || null;
+    cell(row, m.local ? `${m.name} (this node)` : m.name);
+    cell(row, m.state, `state-${m.state}`);
+    cell(row, fmt(m.incarnation));
+    cell(row, m.address);
+    cell(row, fmtTime(m.joined_at));
+    cell(row, m.local ? "–" : link ? (link.up ? "up" : "down") : "none");
+    cell(row, link ? `${fmt(link.queue_frames)} (${fmtBytes(link.queue_bytes)})` : "–");
+    cell(row, m.local ? "–" : `${fmt(m.messages_forwarded)} / ${fmt(m.messages_received)}`);
+    cell(row, link ? `${fmtBytes(link.bytes_sent)} / ${fmtBytes(link.bytes_received)}` : "–");
+    cell(row, link && typeof link.rtt_seconds === "number" ? `${fmt(link.rtt_seconds * 1000)} ms` : "–");
+    cell(row, m.local ? "–" : fmt(m.routes));
+    cell(row, figures && figures.fresh ? fmt(figures.clients) : "–");
+    cell(row, figures && figures.fresh
+      ? `${fmt(figures.messages_in_per_second)} / ${fmt(figures.messages_out_per_second)}` : "–");
+  }
+
+  async function loadCluster() {
+    let view;
+    try { view = await api("GET", "/api/cluster"); } catch (error) { return; }
+    $("cluster-empty").hidden = Boolean(view.enabled);
+    $("cluster-view").hidden = !view.enabled;
+    if (!view.enabled) return;
+    const s = view.members_by_state || {};
+    const t = view.totals || {};
+    setText("cluster-summary",
+      `${s.alive || 0} alive · ${s.suspect || 0} suspect · ${s.failed || 0} failed · ${s.left || 0} left — ` +
+      `cluster totals over ${fmt(t.nodes_reporting)} live nodes: ${fmt(t.clients)} clients, ` +
+      `${fmt(t.subscriptions)} subscriptions, ${fmt(t.messages_in_per_second)} msg/s in, ` +
+      `${fmt(t.messages_out_per_second)} msg/s out`);
+    fill("cluster-body", view.members, 13, renderMember);
+  }
+
+  function addClusterEvent(frame) {
+    const list = $("cluster-events");
+    const item = document.createElement("li");
+    item.className = `event-${frame.event}`;
+    item.textContent = `${fmtTime(frame.t)} ${frame.node} ${frame.event} (${frame.address})`;
+    list.prepend(item);
+    while (list.children.length > 50) list.lastChild.remove();
+    loadCluster();
+  }
+
+  let clusterLoadedAt = 0;
+  function maybeRefreshCluster() {
+    const now = Date.now();
+    if (now - clusterLoadedAt >= 2000) { clusterLoadedAt = now; loadCluster(); }
+  }
+
   // ---- live feed ------------------------------------------------------------------------------------
 
   function setLive(on, text) {
@@ -373,6 +428,10 @@
       for (const sample of frame.samples) addSample(sample);
     } else if (frame.type === "sample") {
       addSample(frame);
+      maybeRefreshCluster();
+    } else if (frame.type === "cluster") {
+      addClusterEvent(frame);
+      return;
     }
     drawCharts();
   }
@@ -408,6 +467,7 @@
     wireTables();
     wirePublish();
     loadTables();
+    loadCluster();
     connect();
     window.addEventListener("resize", debounce(drawCharts, 100));
   }
