@@ -127,7 +127,11 @@ class Cluster:
 
     def roster(self) -> list[MemberRecord]:
         """Every member this node knows of, sorted by name: the alive and suspect ones, and
-        those that failed or left within the last :data:`ROSTER_KEEP_GONE` seconds (read-only)."""
+        those that failed or left within the last :data:`ROSTER_KEEP_GONE` seconds (read-only).
+
+        Membership's snapshot decides the state of the members it lists (it is refreshed before
+        events are delivered, and a refuted suspicion changes it with no event); the events
+        add when each member joined and changed state, and the members that are gone."""
         now = self._clock()
         live = {member.name: member for member in self.members()}
         found: dict[str, MemberRecord] = {}
@@ -139,7 +143,8 @@ class Cluster:
                 record = MemberRecord(member, record.joined_at, record.state_since)
             found[name] = record
         for name, record in self._roster.items():
-            if name not in live and record.member.state >= NodeState.DEAD and now - record.state_since <= ROSTER_KEEP_GONE:
+            # Not in membership's snapshot: failed or left (kept a while), or an event newer than the snapshot.
+            if name not in live and (record.member.state < NodeState.DEAD or now - record.state_since <= ROSTER_KEEP_GONE):
                 found[name] = record
         return [found[name] for name in sorted(found)]
 
