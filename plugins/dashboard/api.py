@@ -21,7 +21,7 @@ from hookmq.mqtt.errors import ProtocolError
 from hookmq.mqtt.topics import validate_topic_name
 
 from . import metrics, views
-from .cluster import cluster_view, readiness_problem
+from .cluster import NodeUnavailable, cluster_clients, cluster_view, disconnect_in_cluster, readiness_problem
 from .contract import BrokerLike
 from .live import LiveHub
 from .openapi import openapi_document
@@ -129,6 +129,8 @@ class Api:
             web.delete("/api/retained/{topic:.*}", self.delete_retained),
             web.post("/api/publish", self.publish),
             web.get("/api/cluster", self.cluster),
+            web.get("/api/cluster/clients", self.cluster_clients),
+            web.delete("/api/cluster/client", self.cluster_disconnect),
         ]
 
     # -- the page and login ------------------------------------------------------------------
@@ -249,6 +251,34 @@ class Api:
     async def cluster(self, request: web.Request) -> web.Response:
         """GET /api/cluster: members, links, routes and figures of the cluster (see cluster.py)."""
         return json_response(cluster_view(self._broker))
+
+    async def cluster_clients(self, request: web.Request) -> web.Response:
+        """GET /api/cluster/clients?q&limit: the connected clients of every live node, each with its node."""
+        try:
+            _offset, limit = views.parse_paging(None, request.query.get("limit"))
+        except views.BadQuery as exc:
+            return error(400, "bad_query", str(exc))
+        found = await cluster_clients(self._broker, request.query.get("q", ""), limit)
+        if found is None:
+            return json_response({"enabled": False, "total": 0, "items": [], "nodes": {},
+                                  "detail": "clustering not enabled"})
+        for item in found["items"]:
+            level = item.get("protocol_level")
+            item["protocol"] = views.PROTOCOL_NAMES.get(level) if isinstance(level, int) else None
+        return json_response(found)
+
+    async def cluster_disconnect(self, request: web.Request) -> web.Response:
+        """DELETE /api/cluster/client?node=&client_id=: disconnect a client on any node (reason 0x98)."""
+        node, client_id = request.query.get("node", ""), request.query.get("client_id", "")
+        if not node or not client_id:
+            return error(400, "bad_query", "name the node and the client: ?node=&client_id=")
+        try:
+            done = await disconnect_in_cluster(self._broker, node, client_id)
+        except NodeUnavailable as exc:
+            return error(502, "node_unavailable", str(exc))
+        if not done:
+            return error(404, "not_found", f"client {client_id!r} is not connected to node {node!r}")
+        return json_response({"node": node, "client_id": client_id, "disconnected": True})
 
     # -- clients, subscriptions, retained --------------------------------------------------------
 

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-__all__ = ["DISABLED", "STATE_NAMES", "ClusterEvents", "cluster_view", "readiness_problem"]
+__all__ = ["DISABLED", "STATE_NAMES", "ClusterEvents", "cluster_clients", "cluster_view", "disconnect_in_cluster",
+           "readiness_problem"]
 
 DISABLED: dict[str, Any] = {"enabled": False, "nodes": [], "members": [], "detail": "clustering not enabled"}
 
@@ -120,6 +121,75 @@ def cluster_view(broker: Any, now: float | None = None) -> dict[str, Any]:
         "sessions": {key: int(stats[key]) for key in SESSION_COUNTERS if key in stats},
         "links": dict(links.totals) if links is not None else {},
     }
+
+
+class NodeUnavailable(Exception):
+    """The node named cannot be asked (unknown, not alive, no link, no answer): one line."""
+
+
+async def cluster_clients(broker: Any, q: str, limit: int) -> dict[str, Any] | None:
+    """The connected clients of every live node, each with its ``node``; None outside cluster mode.
+
+    This node answers from its broker; the others through ``control_of(broker)`` (a request over
+    the data link, a few seconds at most each, all at once). A node that cannot answer is listed
+    under ``nodes`` with its error; its clients are missing, not guessed.
+    """
+    import asyncio
+
+    gossip = _gossip()
+    cluster = gossip.cluster_of(broker) if gossip is not None else None
+    if gossip is None or cluster is None:
+        return None
+    from hookmq.plugins.gossip.control import ControlError, connected_clients
+
+    control = gossip.control_of(broker)
+    peers = [m.name for m in cluster.members() if m.name != cluster.name and m.metadata is not None]
+
+    async def ask(node: str) -> tuple[int, list[dict[str, Any]]]:
+        if node == cluster.name:
+            return await connected_clients(broker, q, limit)
+        if control is None:
+            raise ControlError("no cluster control on this node")
+        answered: tuple[int, list[dict[str, Any]]] = await control.clients(node, q, limit)
+        return answered
+
+    nodes = [cluster.name, *sorted(peers)]
+    answers = await asyncio.gather(*(ask(node) for node in nodes), return_exceptions=True)
+    per_node: dict[str, Any] = {}
+    items: list[dict[str, Any]] = []
+    total = 0
+    for node, answer in zip(nodes, answers, strict=True):
+        if isinstance(answer, BaseException):
+            per_node[node] = {"error": str(answer) or type(answer).__name__}
+            continue
+        count, found = answer
+        per_node[node] = {"total": count}
+        total += count
+        items += [{**item, "node": node} for item in found]
+    items.sort(key=lambda item: (str(item.get("client_id")), item["node"]))
+    return {"enabled": True, "total": total, "limit": limit, "items": items[:limit], "nodes": per_node}
+
+
+async def disconnect_in_cluster(broker: Any, node: str, client_id: str) -> bool:
+    """Disconnect ``client_id`` on ``node`` (this one or another); False when it is not connected there.
+
+    :raises NodeUnavailable: the node is not a live member, or it did not answer.
+    """
+    gossip = _gossip()
+    cluster = gossip.cluster_of(broker) if gossip is not None else None
+    if gossip is None or cluster is None or node == getattr(cluster, "name", None):
+        return bool(await broker.disconnect_client(client_id))
+    if cluster.member(node) is None:
+        raise NodeUnavailable(f"node {node!r} is not a live member of the cluster")
+    control = gossip.control_of(broker)
+    if control is None:
+        raise NodeUnavailable("no cluster control on this node")
+    from hookmq.plugins.gossip.control import ControlError
+
+    try:
+        return bool(await control.disconnect(node, client_id))
+    except ControlError as error:
+        raise NodeUnavailable(str(error)) from None
 
 
 async def readiness_problem(broker: Any, store_timeout: float = 1.0) -> str | None:

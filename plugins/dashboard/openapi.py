@@ -253,6 +253,23 @@ def _paths() -> dict[str, Any]:
             "summary": "The cluster as this node sees it: members, their links, routes and figures, and totals",
             "description": "Outside cluster mode: {enabled: false, detail: 'clustering not enabled'}.",
             "responses": {"200": _json({"$ref": "#/components/schemas/Cluster"}, "The cluster."), **_UNAUTHORIZED}}},
+        "/api/cluster/clients": {"get": {
+            "summary": "The connected clients of every live node, each with its node (other nodes asked over the links)",
+            "parameters": [_PAGING[1], _PAGING[2]],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "enabled": {"type": "boolean"}, "total": {"type": "integer"}, "limit": {"type": "integer"},
+                "items": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/Client"}, {
+                    "type": "object", "properties": {"node": {"type": "string"}}}]}},
+                "nodes": {"type": "object", "description": "Per node: {total} or {error} when it could not answer.",
+                          "additionalProperties": {"type": "object"}}}}, "The clients."),
+                "400": _error("Bad query."), **_UNAUTHORIZED}}},
+        "/api/cluster/client": {"delete": {
+            "summary": "Disconnect a client on any node of the cluster (reason code 0x98)",
+            "parameters": [{"name": "node", "in": "query", "required": True, "schema": {"type": "string"}},
+                           {"name": "client_id", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": {**ok, "400": _error("Node or client missing."), "404": _error("Not connected there."),
+                          "502": _error("The node is not a live member or did not answer."), **_UNAUTHORIZED,
+                          **_FORBIDDEN}}},
     }
 
 

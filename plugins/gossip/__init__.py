@@ -23,11 +23,12 @@ from hookmq import hookimpl
 
 if TYPE_CHECKING:
     from .api import Cluster
+    from .control import ClusterControl
     from .figures import FigureBook
     from .link import Links
     from .plugin import ClusterPlugin
 
-__all__ = ["HOOKMQ_DEFAULT_ENABLED", "cluster_of", "figures_of", "links_of"]
+__all__ = ["HOOKMQ_DEFAULT_ENABLED", "cluster_of", "control_of", "figures_of", "links_of"]
 
 HOOKMQ_DEFAULT_ENABLED = True
 """Always loaded; it acts only when ``[cluster] mode`` is true."""
@@ -62,6 +63,13 @@ def figures_of(broker: Any) -> FigureBook | None:
     return plugin.figures.book if plugin is not None and plugin.figures is not None else None
 
 
+def control_of(broker: Any) -> ClusterControl | None:
+    """Operator requests to other nodes (their clients, a disconnect there; see :mod:`.control`),
+    or None outside cluster mode."""
+    plugin = _plugins.get(broker)
+    return plugin.control if plugin is not None else None
+
+
 @hookimpl
 def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``hookmq cluster keygen`` (needs none of the gossip extra's modules)."""
@@ -94,10 +102,12 @@ async def plugin_start(broker: Any, settings: object) -> None:
         from .sessions import fenced_store_for, install_sessions
 
         await install_sessions(broker, plugin.cluster, plugin.links, plugin.cluster.name, fenced_store_for(broker))
+        from .control import ClusterControl
         from .figures import FigureExchange
 
         plugin.figures = FigureExchange(broker, plugin.links, plugin.cluster)
         plugin.figures.start()
+        plugin.control = ClusterControl(broker, plugin.links)
 
 
 @hookimpl
@@ -126,5 +136,7 @@ async def plugin_stop(broker: Any) -> None:
         await uninstall_sessions(broker)
         if plugin.figures is not None:
             await plugin.figures.stop()
+        if plugin.control is not None:
+            await plugin.control.close()
         await uninstall_routing(broker)
         await plugin.stop()

@@ -15,6 +15,7 @@ from typing import Any
 
 from .addresses import choose_advertise, is_private
 from .api import Cluster
+from .control import ClusterControl
 from .driver import GossipNode, NodeEvent
 from .figures import FigureExchange
 from .link import LINK_META_KEY, LinkLimits, Links
@@ -112,6 +113,8 @@ class ClusterPlugin:
         self.links: Links | None = None
         #: The figures exchange (:mod:`.figures`), started with routing.
         self.figures: FigureExchange | None = None
+        #: Operator requests to other nodes (:mod:`.control`), started with routing.
+        self.control: ClusterControl | None = None
 
     async def start(self) -> None:
         """Bind, join the members (failures are logged; re-joining keeps trying), log the Go lines."""

@@ -386,6 +386,33 @@
       `${fmt(t.subscriptions)} subscriptions, ${fmt(t.messages_in_per_second)} msg/s in, ` +
       `${fmt(t.messages_out_per_second)} msg/s out`);
     fill("cluster-body", view.members, 13, renderMember);
+    loadClusterClients();
+  }
+
+  function renderClusterClient(row, c) {
+    cell(row, c.client_id, "wrap");
+    cell(row, c.node);
+    cell(row, c.username);
+    cell(row, c.remote_address);
+    cell(row, c.protocol);
+    cell(row, fmt(c.subscriptions));
+    actionCell(row, "Disconnect", async () => {
+      const query = `node=${encodeURIComponent(c.node)}&client_id=${encodeURIComponent(c.client_id)}`;
+      try { await api("DELETE", `/api/cluster/client?${query}`); } catch (error) { window.alert(error.message); }
+      loadTables();
+      loadClusterClients();
+    });
+  }
+
+  async function loadClusterClients() {
+    let found;
+    try { found = await api("GET", "/api/cluster/clients?limit=100"); } catch (error) { return; }
+    if (!found.enabled) return;
+    const failed = Object.entries(found.nodes || {}).filter(([, v]) => v.error).map(([n, v]) => `${n}: ${v.error}`);
+    setText("cluster-clients-note", `${fmt(found.total)} connected` +
+      (found.total > found.items.length ? ` (first ${found.items.length} shown)` : "") +
+      (failed.length ? ` — not answering: ${failed.join("; ")}` : ""));
+    fill("cluster-clients-body", found.items, 7, renderClusterClient);
   }
 
   function addClusterEvent(frame) {

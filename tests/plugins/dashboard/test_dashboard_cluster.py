@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,6 +204,47 @@ def test_cli_errors_are_one_line(pair: tuple[ClusterNode, ClusterNode]) -> None:
     assert bad.returncode == 1 and "give an http:// or https:// URL" in bad.stderr
     usage = _cli()
     assert usage.returncode == 2
+
+
+def _delete(node: ClusterNode, path: str) -> tuple[int, Any]:
+    request = urllib.request.Request(node.url.rstrip("/") + path, method="DELETE",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_clients_of_the_whole_cluster_and_a_disconnect_on_another_node(pair: tuple[ClusterNode, ClusterNode]) -> None:
+    alpha, beta = pair
+    gone = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="on-beta/../x", protocol=mqtt.MQTTv5)
+    client.on_disconnect = lambda *_: gone.set()
+    client.connect("127.0.0.1", beta.mqtt_port())
+    client.loop_start()
+    try:
+        def listed() -> list[dict[str, Any]]:
+            _, body = alpha.get("/api/cluster/clients?q=on-beta")
+            return [item for item in body["items"] if item["client_id"] == "on-beta/../x"]
+
+        found = wait_for(listed, 10)
+        assert found and found[0]["node"] == "beta" and found[0]["protocol"] == "5.0", found
+        _, body = alpha.get("/api/cluster/clients")
+        assert set(body["nodes"]) == {"alpha", "beta"} and body["nodes"]["beta"]["total"] >= 1
+        status, answer = _delete(alpha, "/api/cluster/client?node=beta&client_id=" + urllib.parse.quote("on-beta/../x", safe=""))
+        assert status == 200 and answer == {"node": "beta", "client_id": "on-beta/../x", "disconnected": True}
+        assert gone.wait(10)
+        assert wait_for(lambda: not listed(), 10)
+        status, answer = _delete(alpha, "/api/cluster/client?node=beta&client_id=nobody")
+        assert status == 404 and answer["error"] == "not_found"
+        status, answer = _delete(alpha, "/api/cluster/client?node=nowhere&client_id=x")
+        assert status == 502 and "not a live member" in answer["detail"]
+        status, answer = _delete(alpha, "/api/cluster/client?node=beta")
+        assert status == 400
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def test_a_killed_node_turns_failed(pair: tuple[ClusterNode, ClusterNode]) -> None:

@@ -1,12 +1,15 @@
 """The cluster panel in headless Chromium with two real hookmq processes: the second node appears,
-is killed with SIGKILL, and turns failed, with the join and the failure in the panel's event list."""
+a client connected to it is listed on the first node's page and disconnected from there, then the
+second node is killed with SIGKILL and turns failed, with the join and the failure in the event list."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from dashboard_nodes import TOKEN, ClusterNode
 from test_dashboard_browser import CHROMIUM, DevTools, chromium
@@ -19,6 +22,14 @@ pytestmark = [
 ROW = ("(() => {{ const row = [...document.querySelectorAll('#cluster-body tr')]"
        ".find((r) => r.cells[0] && r.cells[0].textContent === {name}); return row ? "
        "[...row.cells].map((c) => c.textContent) : null; }})()")
+
+
+CLIENT_ROW = ("(() => {{ const row = [...document.querySelectorAll('#cluster-clients-body tr')]"
+              ".find((r) => r.cells[0] && r.cells[0].textContent === {name}); return row ? "
+              "[...row.cells].map((c) => c.textContent) : null; }})()")
+CLICK = ("(() => {{ const row = [...document.querySelectorAll('#cluster-clients-body tr')]"
+         ".find((r) => r.cells[0] && r.cells[0].textContent === {name}); row.querySelector('button').click(); "
+         "return true; }})()")
 
 
 async def row(browser: DevTools, name: str) -> list[str] | None:
@@ -51,6 +62,22 @@ async def test_the_cluster_panel_follows_a_node_that_joins_and_is_killed(tmp_pat
             assert cells is not None and cells[1] == "alive" and cells[3] == await asyncio.to_thread(lambda: beta.gossip)
             await browser.wait_for("document.getElementById('cluster-events').textContent.includes('beta join')")
             await browser.wait_for("document.getElementById('cluster-summary').textContent.startsWith('2 alive')")
+
+            # A client of beta, listed on alpha's page with its node, disconnected from there.
+            port = await asyncio.to_thread(beta.mqtt_port)
+            gone = threading.Event()
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="seen-from-alpha")
+            client.on_disconnect = lambda *_: gone.set()
+            client.connect("127.0.0.1", port)
+            client.loop_start()
+            try:
+                listed = CLIENT_ROW.format(name=json.dumps("seen-from-alpha"))
+                await browser.wait_for(f"{listed}?.[1] === 'beta'", timeout=20)
+                await browser.evaluate(CLICK.format(name=json.dumps("seen-from-alpha")))
+                assert await asyncio.to_thread(gone.wait, 10)
+                await browser.wait_for(f"{listed} === null", timeout=20)
+            finally:
+                client.loop_stop()
 
             await asyncio.to_thread(beta.kill)
             await browser.wait_for(f"{ROW.format(name=json.dumps('beta'))}?.[1] === 'failed'", timeout=40)
