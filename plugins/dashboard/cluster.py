@@ -11,6 +11,7 @@ the links). Outside cluster mode it says "clustering not enabled".
 from __future__ import annotations
 
 import contextlib
+import importlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -29,9 +30,14 @@ LINK_FIELDS = ("up", "queue_frames", "queue_bytes", "frames_sent", "frames_recei
 MEMBERSHIP_COUNTERS = ("probes", "probes_indirect", "probes_failed", "suspicions", "refutations", "nodes_reaped",
                        "packets_sent", "packets_received")
 
-SESSION_COUNTERS = ("takeovers", "adoptions")
-"""Counters of sessions across nodes (issue 15). Shown when the gossip plugin's cluster
-stats carry them (``Cluster.stats``); the view and the metrics pick them up with no change here."""
+SESSION_COUNTERS = {"takeovers": "takeovers_sent", "takeovers_handed_over": "takeovers_handled",
+                    "adoptions": "sessions_adopted"}
+"""Counters of sessions across nodes, from ``hookmq.plugins.gossip.sessions.sessions_of(broker)
+.counts`` when that part is installed: sessions taken over here from another node, sessions
+this node handed over, and a failed node's sessions adopted here. The hook-up point: it is
+looked up by name, so without that module (before the sessions work is merged) ``sessions``
+stays empty and no takeover/adoption metric is exported."""
+SESSIONS_MODULE = "hookmq.plugins.gossip.sessions"
 
 
 def _gossip() -> Any | None:
@@ -48,6 +54,18 @@ def _routing_of(broker: Any) -> Any | None:
     except ImportError:
         return None
     return routing_of(broker)
+
+
+def _session_counts(broker: Any) -> dict[str, int]:
+    try:
+        module = importlib.import_module(SESSIONS_MODULE)
+    except ImportError:
+        return {}
+    sessions = getattr(module, "sessions_of", lambda broker: None)(broker)
+    counts = getattr(sessions, "counts", None)
+    if not isinstance(counts, Mapping):
+        return {}
+    return {name: int(counts.get(key, 0)) for name, key in SESSION_COUNTERS.items()}
 
 
 def _state(member: Any) -> str:
@@ -118,7 +136,7 @@ def cluster_view(broker: Any, now: float | None = None) -> dict[str, Any]:
         "totals": book.totals(now, live) if book is not None else None,
         "routes": {"count": routes.get("routes/count", 0), "local_filters": routes.get("filters/count", 0)},
         "membership": {key: int(stats.get(key, 0)) for key in MEMBERSHIP_COUNTERS},
-        "sessions": {key: int(stats[key]) for key in SESSION_COUNTERS if key in stats},
+        "sessions": _session_counts(broker),
         "links": dict(links.totals) if links is not None else {},
     }
 
