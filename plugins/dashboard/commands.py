@@ -116,7 +116,7 @@ def format_members(view: dict[str, Any]) -> str:
         rows.append([
             str(member.get("name")) + (" (this node)" if member.get("local") else ""),
             str(member.get("address")), str(member.get("state")), str(member.get("incarnation")),
-            "-" if link is None else ("up" if link.get("up") else "down"),
+            "-" if member.get("local") else ("up" if (link or {}).get("up") else "down"),
             "-" if member.get("routes") is None else str(member.get("routes")),
             str(figures["clients"]) if "clients" in figures else "-",
             _when(member.get("joined_at")),

@@ -361,7 +361,7 @@
     cell(row, fmt(m.incarnation));
     cell(row, m.address);
     cell(row, fmtTime(m.joined_at));
-    cell(row, m.local ? "–" : link ? (link.up ? "up" : "down") : "none");
+    cell(row, m.local ? "–" : link && link.up ? "up" : "down");
     cell(row, link ? `${fmt(link.queue_frames)} (${fmtBytes(link.queue_bytes)})` : "–");
     cell(row, m.local ? "–" : `${fmt(m.messages_forwarded)} / ${fmt(m.messages_received)}`);
     cell(row, link ? `${fmtBytes(link.bytes_sent)} / ${fmtBytes(link.bytes_received)}` : "–");

@@ -258,4 +258,7 @@ def test_a_killed_node_turns_failed(pair: tuple[ClusterNode, ClusterNode]) -> No
     assert view["totals"]["nodes_reporting"] == 1  # only the live node's figures count
     _, text = alpha.get("/metrics")
     assert _metric(text, "hookmq_cluster_members", '{state="failed"}') == 1.0
+    listed = _cli("members", "--url", alpha.url, "--token", TOKEN)
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("beta "))
+    assert re.search(r" failed +\d+ +down ", row), row
     assert (_metric(text, "hookmq_cluster_suspicions_total") or 0) >= 1
