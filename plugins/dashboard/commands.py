@@ -5,7 +5,8 @@ what it sees, so they need no configuration file, only the dashboard's URL and t
 ``--url`` (or ``HOOKMQ_DASHBOARD_URL``; default ``http://127.0.0.1:8080/``, the dashboard's
 default address) and ``--token`` (or ``HOOKMQ_DASHBOARD_TOKEN``; not needed when the node lets
 loopback requests in). Standard library only (urllib), so they work where the dashboard extra
-is not installed. Exit statuses as docs/operations.md: 0 done, 1 the node could not be asked
+is not installed. They join ``hookmq cluster`` through the gossip plugin's ``cluster_actions``
+(beside ``keygen``). Exit statuses as docs/operations.md: 0 done, 1 the node could not be asked
 (unreachable, refused the token, clustering not enabled), 2 usage.
 """
 
@@ -21,6 +22,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from hookmq.plugins.gossip.commands import cluster_actions
+
 __all__ = ["add_cluster_commands", "fetch_cluster", "format_members", "format_status"]
 
 DEFAULT_URL = "http://127.0.0.1:8080/"
@@ -29,30 +32,6 @@ TIMEOUT = 5.0
 
 class CommandError(Exception):
     """One line saying why the node could not be asked."""
-
-
-def cluster_actions(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The actions of ``hookmq cluster``, created here or found where another plugin created them.
-
-    The gossip plugin's ``hookmq cluster keygen`` follows the same convention (the ``cluster``
-    parser keeps its actions as the default ``cluster_actions``), so either may come first.
-    """
-    existing = subparsers.choices.get("cluster")
-    if existing is not None:
-        actions = existing.get_default("cluster_actions")
-        if isinstance(actions, argparse._SubParsersAction):
-            return actions
-    parser = subparsers.add_parser("cluster", help="cluster tools (members, status)")
-    actions = parser.add_subparsers(dest="cluster_action", metavar="ACTION")
-
-    def usage(args: argparse.Namespace) -> int:
-        parser.print_help(sys.stderr)
-        return 2
-
-    parser.set_defaults(func=usage, cluster_actions=actions)
-    return actions
 
 
 def add_cluster_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

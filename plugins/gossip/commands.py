@@ -34,7 +34,7 @@ def cluster_actions(
         actions = existing.get_default("cluster_actions")
         if isinstance(actions, argparse._SubParsersAction):
             return actions
-    parser = subparsers.add_parser("cluster", help="cluster tools (keygen)")
+    parser = subparsers.add_parser("cluster", help="cluster tools (keygen; members and status with the dashboard plugin)")
     actions = parser.add_subparsers(dest="cluster_action", metavar="ACTION")
 
     def usage(args: argparse.Namespace) -> int:
