@@ -33,7 +33,7 @@ async def test_a_first_node_is_its_own_cluster_and_ready(broker: Any, http: aioh
     assert view["enabled"] is True and view["node"] == "solo" and view["joined"] is True
     assert [m["name"] for m in view["members"]] == ["solo"] and view["members"][0]["local"] is True
     assert view["members_by_state"] == {"alive": 1, "suspect": 0, "failed": 0, "left": 0}
-    assert view["totals"]["nodes_reporting"] == 1 and view["sessions"] == {}
+    assert view["totals"]["nodes_reporting"] == 1 and view["sessions"] == {"adoptions": 0, "takeovers": 0, "takeovers_handed_over": 0}
     async with http.get("/readyz") as response:
         assert response.status == 200 and (await response.json())["status"] == "ready"
     async with http.get("/api/cluster/clients") as response:
