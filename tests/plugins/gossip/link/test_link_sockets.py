@@ -78,10 +78,12 @@ async def test_the_ack_waits_for_the_receivers_awaitable(started: list[Broker]) 
     await eventually(lambda: len(handler.held) == 1)
     # The frame was handed over but its handler has not finished: the ack has not been sent.
     await asyncio.sleep(0.3)
-    assert not future.done() and links(a).stats("node-b")["queue_frames"] == 1
+    # At least our frame is queued; frames of the layers above (routing, sessions) sent after
+    # it wait behind it too, since acknowledgements are in order.
+    assert not future.done() and links(a).stats("node-b")["queue_frames"] >= 1
     handler.release()
     await asyncio.wait_for(future, 5)
-    assert links(a).stats("node-b")["queue_frames"] == 0
+    assert await eventually(lambda: links(a).stats("node-b")["queue_frames"] == 0)
 
 
 async def test_a_failing_handler_fails_the_senders_future(started: list[Broker], caplog: pytest.LogCaptureFixture) -> None:
@@ -105,7 +107,8 @@ async def test_ten_thousand_reliable_frames_arrive_complete_and_in_order(started
     stats = links(a).stats("node-b")
     print(f"\n10 000 reliable 104-byte frames, encrypted: {elapsed:.2f} s, {stats['bytes_sent']} bytes sent, "
           f"{links(b).stats('node-a')['acks_sent']} acks")
-    assert stats["queue_frames"] == 0 and stats["resent"] == 0
+    assert stats["resent"] == 0
+    assert await eventually(lambda: links(a).stats("node-b")["queue_frames"] == 0)  # routing's frames too
 
 
 async def test_one_mebibyte_bodies(started: list[Broker]) -> None:
@@ -334,7 +337,8 @@ async def test_the_operator_sees_up_down_queue_traffic_and_round_trip_time(start
     assert at_a["up"] is True and at_a["connects"] == 1 and at_a["disconnects"] == 0
     assert at_a["frames_sent"] == at_b["frames_received"] and int(at_a["frames_sent"]) >= 10  # type: ignore[call-overload]
     assert int(at_a["bytes_sent"]) > 10_000 and int(at_b["bytes_received"]) > 10_000  # type: ignore[call-overload]
-    assert at_a["queue_frames"] == 0 and at_a["queue_bytes"] == 0
+    assert await eventually(lambda: links(a).all_stats()["node-b"]["queue_frames"] == 0
+                            and links(a).all_stats()["node-b"]["queue_bytes"] == 0)
     rtt = at_a["rtt"]
     assert isinstance(rtt, float) and 0.0 <= rtt < 5.0
     current_protocol(a, "node-b").abort()  # type: ignore[attr-defined]
