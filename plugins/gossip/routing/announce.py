@@ -10,7 +10,6 @@ filter is its current state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable
@@ -30,6 +29,7 @@ from .frames import (
 )
 from .interest import LocalInterest
 from .links import DataLinks
+from .streams import NodeStreams
 
 __all__ = ["RouteAnnouncer"]
 
@@ -49,7 +49,7 @@ class RouteAnnouncer:
         #: How long a SUBSCRIBE waits for the peers to have its route before SUBACK anyway.
         self.ack_timeout = ack_timeout
         self._snapshot_ids = itertools.count(1)
-        self._snapshots: dict[str, asyncio.Task[None]] = {}
+        self._snapshots = NodeStreams()
         #: Snapshots completed per peer, and route acknowledgements that timed out.
         self.stats: dict[str, int] = {"snapshots_sent": 0, "route_ack_timeouts": 0, "deltas_sent": 0}
 
@@ -95,24 +95,15 @@ class RouteAnnouncer:
 
     def link_up(self, node: str) -> None:
         """Send ``node`` a full snapshot (replacing one still under way)."""
-        self.link_down(node)
-        self._snapshots[node] = asyncio.get_running_loop().create_task(self._stream_snapshot(node))
+        self._snapshots.start(node, self._stream_snapshot(node))
 
     def link_down(self, node: str) -> None:
         """Stop streaming to ``node``; the next link-up starts again."""
-        task = self._snapshots.pop(node, None)
-        if task is not None:
-            task.cancel()
+        self._snapshots.stop(node)
 
     async def close(self) -> None:
         """Stop every snapshot under way."""
-        tasks = list(self._snapshots.values())
-        self._snapshots.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._snapshots.close()
 
     async def _stream_snapshot(self, node: str) -> None:
         snapshot_id = next(self._snapshot_ids)
@@ -141,5 +132,4 @@ class RouteAnnouncer:
         except Exception as error:  # the link broke under us: the next link-up sends a new snapshot
             _limited.log("snapshot failed", logging.INFO, "route snapshot to %s stopped: %s", node, error)
         finally:
-            if self._snapshots.get(node) is asyncio.current_task():
-                del self._snapshots[node]
+            self._snapshots.finished(node)

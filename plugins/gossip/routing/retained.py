@@ -27,6 +27,7 @@ from hookmq.ratelimit import LogLimiter
 
 from .frames import RETAINED, RetainedState, decode, encode_publish_body, encode_retained
 from .links import DataLinks
+from .streams import NodeStreams
 
 __all__ = ["RetainedSync", "VersionedStore"]
 
@@ -56,7 +57,7 @@ class RetainedSync:
         self.links = links
         self.store = store
         self.ack_timeout = ack_timeout
-        self._snapshots: dict[str, asyncio.Task[None]] = {}
+        self._snapshots = NodeStreams()
         self.stats: dict[str, int] = {"retained_sent": 0, "retained_applied": 0, "retained_stale": 0,
                                       "retained_store_errors": 0, "retained_ack_timeouts": 0}
 
@@ -133,24 +134,15 @@ class RetainedSync:
 
     def link_up(self, node: str) -> None:
         """Stream the whole retained set to ``node``."""
-        self.link_down(node)
-        self._snapshots[node] = asyncio.get_running_loop().create_task(self._stream(node))
+        self._snapshots.start(node, self._stream(node))
 
     def link_down(self, node: str) -> None:
         """Stop streaming to ``node``."""
-        task = self._snapshots.pop(node, None)
-        if task is not None:
-            task.cancel()
+        self._snapshots.stop(node)
 
     async def close(self) -> None:
         """Stop snapshots and close the store connection."""
-        tasks = list(self._snapshots.values())
-        self._snapshots.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._snapshots.close()
         if self.store is not None:
             with contextlib.suppress(Exception):
                 await self.store.close()
@@ -185,8 +177,7 @@ class RetainedSync:
         except Exception as error:
             _limited.log("retained snapshot", logging.INFO, "retained snapshot to %s stopped: %s", node, error)
         finally:
-            if self._snapshots.get(node) is asyncio.current_task():
-                del self._snapshots[node]
+            self._snapshots.finished(node)
 
     def _send_batch(self, node: str, batch: list[tuple[str, int, bytes | None]]) -> list[asyncio.Future[Any]]:
         future = self.links.send(node, RETAINED, encode_retained(batch), reliable=True)
