@@ -58,11 +58,12 @@ class RouteAnnouncer:
 
     # ------------------------------------------------------------------ local changes
 
-    def added(self, topic_filter: str) -> Awaitable[None] | None:
-        """A session took a filter; returns what to await for the peers to have the route, or None."""
+    def added(self, topic_filter: str, *, wait: bool = True) -> Awaitable[None] | None:
+        """A session took a filter; returns what to await for the peers to have the route, or None
+        (always None without ``wait``: a restored session has no SUBACK to hold back)."""
         change = self.interest.added(topic_filter)
         futures = self._announce(change) if change is not None else []
-        return self._acknowledged(futures) if futures else None
+        return self._acknowledged(futures) if futures and wait else None
 
     def removed(self, topic_filter: str) -> None:
         """A session dropped a filter (nobody needs to wait for the others to hear it)."""

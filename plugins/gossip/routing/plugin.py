@@ -208,8 +208,8 @@ class ClusterRouting:
         """Count the filter; a new one is announced, and SUBACK waits until the up peers have the route."""
         if replaced is not None and replaced.topic_filter == entry.topic_filter:
             return
-        waiting = self.announcer.added(entry.topic_filter)
-        if waiting is not None and not restored:
+        waiting = self.announcer.added(entry.topic_filter, wait=not restored)
+        if waiting is not None:
             await waiting
 
     @hookimpl

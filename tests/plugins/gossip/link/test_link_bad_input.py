@@ -77,7 +77,7 @@ async def test_a_bad_frame_on_an_established_link_closes_it_and_nothing_else(sta
     raw.writer.write(make(raw))
     assert await raw.closed_by_peer()
     raw.close()
-    assert links(b).totals[counter] == 1
+    await eventually(lambda: links(b).totals[counter] == 1)  # the link may hear of the close an iteration later
     assert handler.frames == []  # nothing of it reached the layer above
     await still_works(a, b, handler, b"after " + case.encode())
 
