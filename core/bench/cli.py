@@ -34,10 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'compare' starts hookmq, mosquitto and amqtt and runs the same workloads against each; "
         "'crosscheck' runs the device workloads against hookmq and mosquitto with the bench's own "
         "client and with paho-mqtt, side by side; "
-        "'gossip' measures cluster failure detection (simulation, real processes, under MQTT load)."
+        "'gossip' measures cluster failure detection (simulation, real processes, under MQTT load); "
+        "'cluster' measures cross-node throughput and latency, scale-out, join and takeover times."
     )
     gossip = _gossip_cli()
-    actions = ("run", "compare", "crosscheck", *(("gossip",) if gossip is not None else ()))
+    cluster = _cluster_cli()
+    actions = ("run", "compare", "crosscheck", *(("gossip", "cluster") if gossip is not None else ()))
     parser.add_argument("action", nargs="?", choices=actions, default="run", help="default: run")
     what = parser.add_argument_group("what to run")
     what.add_argument(
@@ -104,6 +106,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     if gossip is not None:
         gossip.add_arguments(parser)
+    if cluster is not None:
+        cluster.add_arguments(parser)
+
+
+def _cluster_cli() -> Any:
+    """The gossip plugin's ``bench cluster`` command, or None without the plugin."""
+    try:
+        from hookmq.plugins.gossip.bench import cluster_cli
+    except ImportError:
+        return None
+    return cluster_cli
 
 
 def _gossip_cli() -> Any:
@@ -130,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.action == "gossip":
         return int(_gossip_cli().run(args))
+    if args.action == "cluster":
+        return int(_cluster_cli().run(args))
     workloads = selected_workloads(args)
     if args.action == "compare":
         return _compare(args, workloads, options)

@@ -24,6 +24,8 @@ class ClientPlan:
     #: device does (device workloads): the wall time then includes connecting and subscribing.
     session_in_run: bool = False
     source_ip: str | None = None
+    #: Connect to this port instead of the worker's (``hookmq bench cluster``: clients spread over nodes).
+    port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,8 @@ class WorkerPlan:
     connect_concurrency: int = 32
     #: Every packet in its own write (device workloads); otherwise answers and QoS 0 frames are batched.
     per_packet: bool = False
+    #: Seconds to wait after setup before the timed phase (subscriptions reaching other cluster nodes).
+    settle: float = 0.0
 
 
 @dataclass(slots=True)

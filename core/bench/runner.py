@@ -59,15 +59,22 @@ class RunOptions:
     per_packet: bool = False
     #: pairs/filters: connect and subscribe inside the timed phase (device workloads always do).
     timed_connect: bool = False
+    #: Seconds every worker waits after setup before the timed phase (cluster: routes to spread).
+    settle: float = 0.0
 
 
 def run_workload(workload: Workload, target: Target, options: RunOptions) -> WorkloadResult:
     """Run ``workload`` once against ``target`` and summarise it."""
-    raise_fd_limit()
     run_id = secrets.token_hex(3)
     clients = workload.client_plans(run_id, target.host)
     if options.timed_connect and workload.kind in ("pairs", "filters"):
         clients = [c if c.role == "holder" else dataclasses.replace(c, session_in_run=True) for c in clients]
+    return run_clients(workload, clients, target, options)
+
+
+def run_clients(workload: Workload, clients: list[ClientPlan], target: Target, options: RunOptions) -> WorkloadResult:
+    """Run these connections (a workload's own, or placed on several brokers by ``ClientPlan.port``) and summarise."""
+    raise_fd_limit()
     plans = _split(clients, options, workload, target)
     rss_before = read_rss_kib(target.pid)
     coordinator = _Coordinator(plans, options, workload, target)
@@ -111,6 +118,7 @@ def _split(clients: list[ClientPlan], options: RunOptions, workload: Workload, t
             run_timeout=options.run_timeout,
             measure_latency=workload.kind == "latency",
             per_packet=workload.per_packet or options.per_packet,
+            settle=options.settle,
         )
         for index in range(count)
     ]

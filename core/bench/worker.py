@@ -80,6 +80,8 @@ class _Worker:
             self.results.put(result)
             await self._teardown()
             return
+        if self.plan.settle > 0:
+            await asyncio.sleep(self.plan.settle)
         try:
             await asyncio.to_thread(self.ready.wait, self.plan.setup_timeout)
         except threading.BrokenBarrierError:
@@ -119,7 +121,7 @@ class _Worker:
                 client = await BenchClient.open(
                     client_plan.client_id,
                     self.plan.host,
-                    self.plan.port,
+                    client_plan.port or self.plan.port,
                     self.plan.level,
                     self._client_done,
                     client_plan.source_ip,

@@ -97,3 +97,21 @@ def test_unreachable_broker_is_reported_not_raised() -> None:
     assert not result.complete
     assert result.received == 0
     assert any("setup failed" in error for error in result.errors)
+
+
+def test_clients_placed_by_their_own_port_ignore_the_targets(target: Target) -> None:
+    # The target's port is closed (1): every message arrives only if each connection goes to its plan's port.
+    from hookmq.bench.plan import ClientPlan
+    from hookmq.bench.runner import run_clients
+
+    plans = []
+    for index in range(3):
+        topic = f"placed/{index}"
+        plans.append(ClientPlan(f"placed-s{index}", "subscriber", (topic,), expected=20, port=target.port))
+        plans.append(ClientPlan(f"placed-p{index}", "publisher", publish_topic=topic, publish_count=20, port=target.port))
+    options = RunOptions(workers=2, setup_timeout=30, run_timeout=30, progress=False, settle=0.1)
+
+    result = run_clients(Workload("pairs", clients=3, messages=20, qos=1), plans, Target("x", target.host, 1), options)
+
+    assert result.complete, result.errors
+    assert result.expected == result.received == 3 * 20

@@ -132,6 +132,7 @@ class HookmqNode(ChildProcess):
 
     :param cluster: more ``[cluster]`` keys (``runner``, timing overrides, ``expect`` …).
     :param prefix: run the command under this (``["ip", "netns", "exec", NAME]``).
+    :param extra: more TOML lines after the generated ones (a ``[storage]`` table …).
     """
 
     def __init__(
@@ -145,6 +146,7 @@ class HookmqNode(ChildProcess):
         cluster: Mapping[str, Any] | None = None,
         prefix: Sequence[str] = (),
         log_level: str = "INFO",
+        extra: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.address = address
@@ -155,7 +157,7 @@ class HookmqNode(ChildProcess):
         lines = ['disabled_plugins = ["dashboard"]', "[cluster]"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
         lines += ["[[listeners]]", 'name = "tcp"', 'type = "tcp"', f'address = "{address}:0"',
-                  "[log]", f'level = "{log_level}"', 'format = "json"']
+                  "[log]", f'level = "{log_level}"', 'format = "json"', *extra]
         config = workdir / f"{name}.toml"
         config.write_text("\n".join(lines) + "\n")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
