@@ -56,12 +56,16 @@ def _routing_of(broker: Any) -> Any | None:
     return routing_of(broker)
 
 
-def _session_counts(broker: Any) -> dict[str, int]:
+def _sessions_of(broker: Any) -> Any | None:
     try:
         module = importlib.import_module(SESSIONS_MODULE)
     except ImportError:
-        return {}
-    sessions = getattr(module, "sessions_of", lambda broker: None)(broker)
+        return None
+    return getattr(module, "sessions_of", lambda broker: None)(broker)
+
+
+def _session_counts(broker: Any) -> dict[str, int]:
+    sessions = _sessions_of(broker)
     counts = getattr(sessions, "counts", None)
     if not isinstance(counts, Mapping):
         return {}
@@ -229,21 +233,29 @@ async def readiness_problem(broker: Any, store_timeout: float = 1.0) -> str | No
 
 
 class ClusterEvents:
-    """Membership changes (join, failed, left, suspect) turned into live-feed frames.
+    """Membership changes (join, failed, left, suspect) and sessions moving between nodes
+    (takeover, handed over, adoption) turned into live-feed frames.
 
-    Subscribes to ``cluster_of(broker).on_event`` when the dashboard starts; each event is
-    handed to ``emit`` as a JSON-ready dict. Does nothing outside cluster mode.
+    Subscribes to ``cluster_of(broker).on_event`` and, when sessions across nodes are installed,
+    to ``sessions_of(broker).on_event`` when the dashboard starts; each event is handed to
+    ``emit`` as a JSON-ready dict. Does nothing outside cluster mode.
     """
 
     KINDS: ClassVar[dict[str, str]] = {"JOIN": "join", "DEAD": "failed", "LEFT": "left", "SUSPECT": "suspect"}
+    #: Client ids listed in one adoption frame (the count is always exact).
+    LISTED = 20
 
     def __init__(self, broker: Any, emit: Callable[[dict[str, Any]], None]) -> None:
         self._emit = emit
-        self._undo: Callable[[], None] | None = None
+        self._undo: list[Callable[[], None]] = []
         gossip = _gossip()
         cluster = gossip.cluster_of(broker) if gossip is not None else None
         if cluster is not None:
-            self._undo = cluster.on_event(self._event)
+            self._undo.append(cluster.on_event(self._event))
+            sessions = _sessions_of(broker)
+            subscribe = getattr(sessions, "on_event", None)
+            if callable(subscribe):
+                self._undo.append(subscribe(self._session_event))
 
     def _event(self, event: Any) -> None:
         kind = self.KINDS.get(event.kind.name)
@@ -254,9 +266,15 @@ class ClusterEvents:
                     "address": f"{member.address}:{member.port}", "incarnation": member.incarnation,
                     "t": round(time.time(), 3)})
 
+    def _session_event(self, event: Any) -> None:
+        """``{"type": "cluster", "event": "takeover" | "handed_over" | "adoption", "node", "client_ids", "count", "t"}``."""
+        client_ids = list(event.client_ids)
+        self._emit({"type": "cluster", "event": str(event.kind), "node": str(event.node),
+                    "client_ids": client_ids[: self.LISTED], "count": len(client_ids), "t": round(time.time(), 3)})
+
     def close(self) -> None:
         """Stop listening."""
-        if self._undo is not None:
-            undo, self._undo = self._undo, None
+        undoes, self._undo = self._undo, []
+        for undo in undoes:
             with contextlib.suppress(ValueError):  # the cluster already dropped its callbacks
                 undo()

@@ -415,11 +415,20 @@
     fill("cluster-clients-body", found.items, 7, renderClusterClient);
   }
 
+  function describeClusterEvent(frame) {
+    const ids = (frame.client_ids || []).join(", ");
+    const more = frame.count > (frame.client_ids || []).length ? ` and ${frame.count - frame.client_ids.length} more` : "";
+    if (frame.event === "takeover") return `session ${ids} taken over from node ${frame.node}`;
+    if (frame.event === "handed_over") return `session ${ids} handed over to node ${frame.node}`;
+    if (frame.event === "adoption") return `${frame.count} session(s) of node ${frame.node} adopted here: ${ids}${more}`;
+    return `${frame.node} ${frame.event} (${frame.address})`;
+  }
+
   function addClusterEvent(frame) {
     const list = $("cluster-events");
     const item = document.createElement("li");
     item.className = `event-${frame.event}`;
-    item.textContent = `${fmtTime(frame.t)} ${frame.node} ${frame.event} (${frame.address})`;
+    item.textContent = `${fmtTime(frame.t)} ${describeClusterEvent(frame)}`;
     list.prepend(item);
     while (list.children.length > 50) list.lastChild.remove();
     loadCluster();

@@ -29,7 +29,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hookmq import hookimpl
@@ -60,7 +60,7 @@ from .frames import (
 )
 from .owners import adopter
 
-__all__ = ["ClusterSessions"]
+__all__ = ["ClusterSessions", "SessionEvent"]
 
 log = logging.getLogger("hookmq.plugins.gossip.sessions")
 _limited = LogLimiter(log)
@@ -77,6 +77,20 @@ def needs_store(client: Any, connect: Any) -> bool:
     if client.protocol.level == 5:
         return bool(connect.properties.session_expiry_interval)
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """A session moved between nodes, for operators (the dashboard's live feed).
+
+    ``kind`` is ``takeover`` (taken over here from ``node``), ``handed_over`` (this node's
+    session handed to ``node``) or ``adoption`` (the sessions of failed or departed ``node``
+    adopted here).
+    """
+
+    kind: str
+    node: str
+    client_ids: tuple[str, ...]
 
 
 class ClusterSessions:
@@ -109,6 +123,20 @@ class ClusterSessions:
         self._gone: set[str] = set()
         #: How long an adopter waits for the live nodes' handed-back messages before loading.
         self.orphan_wait = takeover_timeout
+        self._listeners: list[Callable[[SessionEvent], None]] = []
+
+    def on_event(self, callback: Callable[[SessionEvent], None]) -> Callable[[], None]:
+        """Call ``callback`` with every takeover, handover and adoption here; returns the undo."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
+
+    def _tell(self, kind: str, node: str, client_ids: tuple[str, ...]) -> None:
+        event = SessionEvent(kind, node, client_ids)
+        for callback in list(self._listeners):
+            try:
+                callback(event)
+            except Exception:  # an observer's bug must not break a takeover
+                log.exception("session event listener failed")
 
     # ------------------------------------------------------------------ lifespan
 
@@ -203,8 +231,12 @@ class ClusterSessions:
             await asyncio.wait_for(acked, self.takeover_timeout)
             self.counts["takeovers_sent"] += 1
             if waiter is None:
+                self._tell("takeover", node, (client_id,))  # the store named that node the owner
                 return None
-            return await asyncio.wait_for(waiter, self.takeover_timeout)
+            answer = await asyncio.wait_for(waiter, self.takeover_timeout)
+            if answer.state is not None:  # without a store, a session came back: there was one to take
+                self._tell("takeover", node, (client_id,))
+            return answer
         except (TimeoutError, Exception) as error:  # PeerGone, LinkOverloaded, RemoteFailure, a timeout
             self.counts["takeover_failed"] += 1
             _limited.log("takeover", logging.WARNING, "takeover of %s from node %s did not complete: %r",
@@ -254,10 +286,13 @@ class ClusterSessions:
             if held is not None and held > frame.epoch:
                 self.counts["takeovers_refused_newer"] += 1  # a late request: our claim is the newer one
                 return
+        held_here = frame.client_id in self.broker.sessions
         state = await self.broker.session_moved(frame.client_id, frame.clean_start)  # flushed with our epoch
         if self.store is not None:
             self.store.forget_epoch(frame.client_id)
         self.counts["takeovers_handled"] += 1
+        if held_here:
+            self._tell("handed_over", node, (frame.client_id,))
         log.info("Session %s handed over to node %s%s", frame.client_id, node,
                  " (clean start: ended)" if frame.clean_start else "")
         if frame.want_state:
@@ -412,6 +447,7 @@ class ClusterSessions:
         if adopted:
             self.counts["sessions_adopted"] += len(adopted)
             log.info("Adopted %d session(s) of failed node %s", len(adopted), dead)
+            self._tell("adoption", dead, tuple(adopted))
         return adopted
 
     async def _send_orphaned(self, dead: str, held: list[Forward], orphans: list[str], live: list[str]) -> None:
