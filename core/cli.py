@@ -399,4 +399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(error).splitlines():
             print(f"hookmq: configuration error: {line}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`hookmq cluster members | head -3`): stop quietly, as other tools do.
+        # Python would report the pipe again when it flushes stdout at exit, so stdout goes to /dev/null.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return int(status or 0)

@@ -300,3 +300,10 @@ def test_config_check_accepts_usable_tls_files(tmp_path: Path, tls_files: dict[s
     result = run("config", "check", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{path}: OK"
+
+
+def test_a_reader_that_goes_away_ends_the_command_without_a_traceback() -> None:
+    # `hookmq cluster members | head -3` once the reader has enough; here a reader gone before the first write.
+    pipeline = subprocess.run(f"{sys.executable} -m hookmq config reference | true", shell=True,
+                              capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in pipeline.stderr and "BrokenPipeError" not in pipeline.stderr, pipeline.stderr

@@ -72,6 +72,16 @@ def _incomplete(bench: ClusterBench, part: str, case: str) -> str:
     return " †" if any(not r.complete for r in rows) else ""
 
 
+def _delivered(bench: ClusterBench, part: str, case: str) -> str:
+    """Messages received of those sent, over every round (QoS 0 beyond a link's send buffer is dropped)."""
+    rows = [r for r in bench.rows if r.part == part and r.case == case and r.figures.get("expected")]
+    if not rows:
+        return "-"
+    received = sum(r.figures.get("received", 0.0) for r in rows)
+    expected = sum(r.figures["expected"] for r in rows)
+    return f"{100 * received / expected:.1f} %"
+
+
 def targets(bench: ClusterBench) -> list[tuple[Target, float | None, bool | None]]:
     """Every target with its measured ratio and verdict."""
     return [(target, *target.check(bench)) for target in TARGETS]
@@ -88,12 +98,14 @@ def markdown(bench: ClusterBench, command: str, machine: Mapping[str, object]) -
         f"Medians over {s.rounds} round(s), the cases alternating; ratios are per round, median (range).", "",
         f"### Cross-node throughput ({s.clients} publishers on node 1 → {s.clients} subscribers on node 2, "
         f"{s.messages} messages each, 64-byte payloads; one node: the same clients on a lone node)", "",
-        "| QoS | one node msg/s | cross-node msg/s | cross-node / one node |", "|---|---|---|---|",
+        "| QoS | one node msg/s | cross-node msg/s | cross-node / one node | cross-node delivered |",
+        "|---|---|---|---|---|",
     ]
     for part in _parts(bench, "throughput"):
         lines.append(f"| {part[-1]} | {_number(bench.median(part, 'one node', 'msg_per_s'))}{_incomplete(bench, part, 'one node')} | "
                      f"{_number(bench.median(part, 'cross-node', 'msg_per_s'))}{_incomplete(bench, part, 'cross-node')} | "
-                     f"{_ratio_cell(bench.ratios(part, 'cross-node', 'one node', 'msg_per_s'))} |")
+                     f"{_ratio_cell(bench.ratios(part, 'cross-node', 'one node', 'msg_per_s'))} | "
+                     f"{_delivered(bench, part, 'cross-node')} |")
     lines += ["", f"### Cross-node latency ({s.clients} paced publishers on node 1, {s.rate:g} msg/s in all for "
                   f"{s.duration:g} s, subscribers on node 2)", "",
               "| QoS | one node p50 / p99 ms | cross-node p50 / p99 ms | p50 ratio | p99 ratio |", "|---|---|---|---|---|"]

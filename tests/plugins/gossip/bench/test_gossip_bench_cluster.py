@@ -20,7 +20,8 @@ def _bench() -> ClusterBench:
     bench = ClusterBench(ClusterSettings.quick(), cores=2)
     for index, (one, cross) in enumerate([(10_000.0, 8_000.0), (12_000.0, 6_000.0)]):
         bench.rows.append(Figure("throughput q0", "one node", index, {"msg_per_s": one}))
-        bench.rows.append(Figure("throughput q0", "cross-node", index, {"msg_per_s": cross}))
+        bench.rows.append(Figure("throughput q0", "cross-node", index,
+                                 {"msg_per_s": cross, "received": 90.0 + index * 10, "expected": 100.0}))
     bench.rows.append(Figure("latency q0", "one node", 0, {"p50_ms": 1.0, "p99_ms": 4.0}))
     bench.rows.append(Figure("latency q0", "cross-node", 0, {"p50_ms": 2.0, "p99_ms": 10.0}, False, "timed out"))
     bench.rows.append(Figure("scale-out", "1 node", 0, {"msg_per_s": 100.0}))
@@ -46,7 +47,7 @@ def test_the_report_has_every_table_the_targets_and_marks_incomplete_rows() -> N
     for heading in ("### Cross-node throughput", "### Cross-node latency", "### Scale-out", "### Join",
                     "### Takeover", "### Issue 16's targets"):
         assert heading in text
-    assert "| 0 | 11,000 | 7,000 | 0.65 (0.50–0.80) |" in text
+    assert "| 0 | 11,000 | 7,000 | 0.65 (0.50–0.80) | 95.0 % |" in text
     assert "| 0 | 1.00 / 4.00 | 2.00 / 10.00 † | 2.00 | 2.50 |" in text
     assert "| two-node scale-out ≥ 1.5 × one node (where the cores allow) | 1.20 | missed (2 cores shared" in text
     assert "† latency q0, cross-node, round 1: timed out" in text
