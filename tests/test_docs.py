@@ -101,3 +101,21 @@ def test_example_plugin_is_complete() -> None:
     assert project["project"]["entry-points"]["hookmq"] == {"example": "hookmq_example"}
     assert (example / "src" / "hookmq_example" / "__init__.py").is_file()
     assert (example / "tests").is_dir()
+
+
+def test_the_operators_cluster_table_lists_every_cluster_key_with_its_default() -> None:
+    from hookmq.config import ClusterSettings, _toml_literal
+
+    text = (DOCS / "operating-cluster.md").read_text()
+    table = text.split("<!-- cluster keys: every field of hookmq.config.ClusterSettings -->", 1)[1].split("\n\n", 1)[0]
+    rows = {match[0]: match[1] for match in re.findall(r"^\| `(\w+)` \| ([^|]+) \|", table, flags=re.MULTILINE)}
+    fields = ClusterSettings.model_fields
+    assert sorted(rows) == sorted(fields), "docs/operating-cluster.md: the [cluster] table and the model differ"
+    for key, info in fields.items():
+        assert rows[key].strip() == _toml_literal(info.get_default(call_default_factory=True)), key
+    assert list(rows) == list(fields), "the table follows the model's order"
+
+
+def test_the_cluster_guide_is_linked_from_the_cluster_page_and_the_readme() -> None:
+    assert "(operating-cluster.md)" in (DOCS / "cluster.md").read_text()
+    assert "(docs/operating-cluster.md)" in (ROOT / "README.md").read_text()
