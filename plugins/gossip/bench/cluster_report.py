@@ -161,7 +161,8 @@ def markdown(bench: ClusterBench, command: str, machine: Mapping[str, object]) -
 
 
 def write_chart(path: Path, bench: ClusterBench) -> str | None:
-    """An SVG with one panel per part (throughput, p99, scale-out, takeover); returns why not without matplotlib."""
+    """A chart with one panel per part (throughput, p99, scale-out, takeover), SVG unless ``path`` names
+    another format (``.png``); returns why not without matplotlib."""
     try:
         import matplotlib
 
@@ -199,6 +200,7 @@ def write_chart(path: Path, bench: ClusterBench) -> str | None:
         for label in axis.get_xticklabels():
             label.set_rotation(20)
     figure.tight_layout()
-    figure.savefig(path, format="svg", metadata={"Date": None})
+    kind = path.suffix.lstrip(".").lower() or "svg"
+    figure.savefig(path, format=kind, **({"metadata": {"Date": None}} if kind == "svg" else {"dpi": 110}))
     plt.close(figure)
     return None
