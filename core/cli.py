@@ -93,6 +93,10 @@ def _add_broker_options(parser: argparse.ArgumentParser, suppress: bool) -> None
     )
     flags.add_argument("--port", metavar="PORT", type=int, default=default, help="cluster gossip port ([cluster] port)")
     flags.add_argument(
+        "--workers", metavar="N", type=_workers, default=default,
+        help="worker processes sharing the listeners, or auto (the number of cores) ([server] workers; default 1)",
+    )
+    flags.add_argument(
         "--redis", metavar="HOST:PORT", default=default,
         help='use the Redis store at this address ([storage] backend = "redis", [plugins.redis_store] url)',
     )
@@ -106,6 +110,15 @@ def _boolean(text: str) -> bool:
     if lowered in {"false", "0", "no", "off"}:
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _workers(text: str) -> int | str:
+    """``--workers 4`` or ``--workers auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a number of workers (1 or more) or auto, got {text!r}")
 
 
 def _comma_list(text: str) -> list[str]:
@@ -235,6 +248,7 @@ FLAG_KEYS: dict[str, str] = {
     "storage.backend": "--redis",
     "plugins.redis_store.url": "--redis",
     "log.level": "--log-level",
+    "server.workers": "--workers",
 }
 """The dotted key each Go-style flag sets -> the flag, which errors about the key then name."""
 
@@ -255,6 +269,8 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["plugins.redis_store.url"] = args.redis if "://" in args.redis else f"redis://{args.redis}"
     if args.log_level is not None:
         overrides["log.level"] = args.log_level
+    if getattr(args, "workers", None) is not None:
+        overrides["server.workers"] = args.workers
     return overrides
 
 
@@ -282,6 +298,9 @@ def serve_command(args: argparse.Namespace) -> int:
     """
     config = effective_config(args)
     configure_logging(config.log.level, config.log.format)
+    workers = config.server.worker_count()
+    if workers > 1:
+        return _serve_workers(config, workers)
     try:
         from .engine import Broker  # type: ignore[attr-defined,unused-ignore]
     except ImportError as error:
@@ -295,6 +314,18 @@ def serve_command(args: argparse.Namespace) -> int:
             return _fail(str(error), error.exit_status)
         except PluginError as error:
             return _fail(str(error))
+    return EXIT_OK
+
+
+def _serve_workers(config: Config, workers: int) -> int:
+    """``[server] workers`` > 1: supervise that many broker processes (:mod:`hookmq.workers`)."""
+    from .workers import run_workers
+
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            return run_workers(config, workers)
+        except SetupError as error:
+            return _fail(str(error), error.exit_status)
     return EXIT_OK
 
 

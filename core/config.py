@@ -38,6 +38,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "LogSettings",
+    "ServerSettings",
     "config_reference",
     "config_to_toml",
     "decode_gossip_key",
@@ -184,6 +185,11 @@ class ClusterSettings(BaseModel):
         default=15.0, gt=0.0, le=86_400.0,
         description="Seconds without any frame from a peer after which its data-link connection is dropped and redialled.",
     )
+    link_unix_path: Path | None = Field(
+        default=None,
+        description="A Unix socket this node also accepts links on (no key: the socket's directory must be private); "
+        "peers with a socket in the same directory dial it instead of TCP. Set for each worker by `[server] workers`.",
+    )
 
     @field_validator("members")
     @classmethod
@@ -270,6 +276,41 @@ def decode_gossip_key(text: str) -> bytes:
     return key
 
 
+class ServerSettings(BaseModel):
+    """The ``[server]`` table: how many processes serve this host (docs/workers.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int | Literal["auto"] = Field(
+        default=1,
+        description="Worker processes sharing every listener (SO_REUSEPORT), supervised by one parent and joined "
+        "as a cluster of one host; `auto` is the number of cores. 1 is a single process.",
+    )
+    worker_listeners: bool = Field(
+        default=False,
+        description="Each worker also listens on a TCP port of its own on 127.0.0.1 (for tests and diagnostics: "
+        "reach one given worker); the ports are in `workers.json` of the runtime directory.",
+    )
+    runtime_dir: Path | None = Field(
+        default=None,
+        description="Private directory (made mode 0700) for the workers' Unix sockets, configurations and "
+        "`workers.json`. Default: a new temporary directory, removed at exit.",
+    )
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_in_range(cls, workers: int | str) -> int | str:
+        if isinstance(workers, int) and not 1 <= workers <= 256:
+            raise ValueError("workers is 1 to 256, or \"auto\"")
+        return workers
+
+    def worker_count(self) -> int:
+        """The number of workers (``auto``: the cores this process may run on)."""
+        if self.workers == "auto":
+            return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        return int(self.workers)
+
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -311,6 +352,7 @@ class Config(BaseModel):
     )
     storage: StorageSettings = Field(default_factory=lambda: StorageSettings.model_validate({}), description="The store backend.")
     cluster: ClusterSettings = Field(default_factory=lambda: ClusterSettings.model_validate({}), description="Cluster membership.")
+    server: ServerSettings = Field(default_factory=lambda: ServerSettings.model_validate({}), description="Worker processes.")
     log: LogSettings = Field(default_factory=lambda: LogSettings.model_validate({}), description="Logging.")
     plugins: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -493,6 +535,7 @@ CORE_SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("[[listeners]]", ListenerConfig),
     ("[storage]", StorageSettings),
     ("[cluster]", ClusterSettings),
+    ("[server]", ServerSettings),
     ("[log]", LogSettings),
 )
 """The core tables, in the order the reference lists them."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import sys
 from typing import IO, Any, Literal
 
@@ -22,7 +23,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record, on one line."""
+    """One JSON object per record, on one line (with ``worker``: its index, under ``hookmq --workers``)."""
+
+    def __init__(self, worker: int | None = None) -> None:
+        super().__init__()
+        self.worker = worker
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as a JSON object (newlines inside values are escaped, so one line)."""
@@ -39,6 +44,8 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             for key, value in fields.items():
                 document.setdefault(str(key), value)
+        if self.worker is not None:
+            document["worker"] = self.worker
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
@@ -53,5 +60,13 @@ def configure_logging(level: str, format: Literal["text", "json"] = "text", stre
     already has handlers: an embedding application, or pytest, keeps its own set-up.
     """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter() if format == "json" else logging.Formatter(TEXT_FORMAT))
+    worker = _worker_index()
+    text = TEXT_FORMAT if worker is None else TEXT_FORMAT.replace("%(levelname)s", f"w{worker} %(levelname)s")
+    handler.setFormatter(JsonFormatter(worker) if format == "json" else logging.Formatter(text))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+def _worker_index() -> int | None:
+    """The worker's index under ``hookmq --workers`` (``HOOKMQ_WORKER_INDEX``, set by the supervisor), else None."""
+    text = os.environ.get("HOOKMQ_WORKER_INDEX", "")
+    return int(text) if text.isdigit() else None

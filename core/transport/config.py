@@ -64,6 +64,11 @@ class ListenerConfig(BaseModel):
         default=None, description="OpenSSL cipher string for TLS 1.2 (TLS 1.3 suites are not configurable); default: Python's.",
     )
 
+    reuse_port: bool = Field(
+        default=False,
+        description="Bind with SO_REUSEPORT, so several processes share the port (set for each worker by "
+        "`[server] workers`; rarely useful by hand).",
+    )
     ws_max_message_size: int = Field(
         default=16 * 1024 * 1024, ge=1024,
         description="Largest WebSocket message accepted (ws/wss), in bytes; a whole message is buffered before the engine sees it.",

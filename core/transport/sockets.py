@@ -23,26 +23,43 @@ def widen_backlog(sock: socket.socket) -> None:
     sock.listen(LISTEN_BACKLOG)
 
 
-def bind_listening_socket(host: str | None, port: int) -> socket.socket:
+def bind_listening_socket(host: str | None, port: int, *, reuse_port: bool = False) -> socket.socket:
     """Return a non-blocking socket listening on host:port.
 
     A missing host means every interface: one dual-stack IPv6 socket when the system has IPv6
     (so IPv4 and IPv6 clients share one port, also when port 0 picks it), else IPv4 only. A
-    name that resolves to several addresses binds the first one.
+    name that resolves to several addresses binds the first one. ``reuse_port`` sets
+    SO_REUSEPORT before binding: several processes of one user then listen on one port and the
+    kernel spreads new connections over them (``hookmq --workers``).
     """
+    return _bind_host(host, port, reuse_port=reuse_port, listen=True)
+
+
+def reserve_port(host: str | None, port: int) -> socket.socket:
+    """Bind host:port with SO_REUSEPORT without listening, as ``bind_listening_socket`` would bind it.
+
+    The worker supervisor holds one per listener: it resolves port 0 to the port every worker
+    then binds with ``reuse_port``, and keeps the port to this user while workers restart. A
+    socket that does not listen takes no connections: the kernel spreads them only over the
+    listening members of the group.
+    """
+    return _bind_host(host, port, reuse_port=True, listen=False)
+
+
+def _bind_host(host: str | None, port: int, *, reuse_port: bool, listen: bool) -> socket.socket:
     if host is None:
-        return _bind_any_interface(port)
+        return _bind_any_interface(port, reuse_port=reuse_port, listen=listen)
     family, address = _resolve(host, port)
-    return _bind(family, address, dual_stack=False)
+    return _bind(family, address, dual_stack=False, reuse_port=reuse_port, listen=listen)
 
 
-def _bind_any_interface(port: int) -> socket.socket:
+def _bind_any_interface(port: int, *, reuse_port: bool, listen: bool) -> socket.socket:
     if socket.has_ipv6:
         try:
-            return _bind(socket.AF_INET6, ("::", port), dual_stack=True)
+            return _bind(socket.AF_INET6, ("::", port), dual_stack=True, reuse_port=reuse_port, listen=listen)
         except OSError:
             pass  # IPv6 disabled in this kernel or container: serve IPv4 alone
-    return _bind(socket.AF_INET, ("0.0.0.0", port), dual_stack=False)
+    return _bind(socket.AF_INET, ("0.0.0.0", port), dual_stack=False, reuse_port=reuse_port, listen=listen)
 
 
 def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
@@ -53,16 +70,22 @@ def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int
     return family, (str(sockaddr[0]), int(sockaddr[1]))
 
 
-def _bind(family: socket.AddressFamily, address: tuple[str, int], *, dual_stack: bool) -> socket.socket:
+def _bind(family: socket.AddressFamily, address: tuple[str, int], *, dual_stack: bool,
+          reuse_port: bool = False, listen: bool = True) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         if hasattr(socket, "SO_REUSEADDR") and not _is_windows():
             # Lets a restarted broker rebind while old connections sit in TIME_WAIT.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            if not hasattr(socket, "SO_REUSEPORT"):
+                raise OSError("this system has no SO_REUSEPORT: run one worker")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
         sock.bind(address)
-        sock.listen(LISTEN_BACKLOG)
+        if listen:
+            sock.listen(LISTEN_BACKLOG)
         sock.setblocking(False)
     except BaseException:
         sock.close()

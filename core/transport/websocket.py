@@ -288,7 +288,7 @@ class WebSocketListener:
         """Bind and start serving; return the bound host and port."""
         if self.config.is_tls:
             self._tls = TlsAcceptance(server_ssl_context(self.config), self.config.name, self._log, OPEN_TIMEOUT)
-        sock = bind_listening_socket(self.config.host, self.config.port)
+        sock = bind_listening_socket(self.config.host, self.config.port, reuse_port=self.config.reuse_port)
         bound = sock.getsockname()
         try:
             self._server = await serve(

@@ -20,7 +20,7 @@ from .driver import GossipNode, NodeEvent
 from .figures import FigureExchange
 from .link import LINK_META_KEY, LinkLimits, Links
 from .link.frames import PREAMBLE
-from .link.links import SHARED_PORT
+from .link.links import SHARED_PORT, UNIX_META_KEY
 from .membership import EventKind, MemberEvent, MembershipConfig, profile
 from .metadata import ListenerEndpoint, NodeMetadata
 from .runner import GossipRunner
@@ -102,7 +102,11 @@ class ClusterPlugin:
         self.keyring = Keyring(keys) if keys else None
         self.config = membership_config(settings)
         self.advertise = choose_advertise(settings.bind, settings.advertise)
-        self.metadata = NodeMetadata(listener_endpoints(broker.config, self.advertise), {LINK_META_KEY: SHARED_PORT})
+        self.unix_path = str(settings.link_unix_path) if settings.link_unix_path is not None else None
+        extra: dict[str, Any] = {LINK_META_KEY: SHARED_PORT}
+        if self.unix_path is not None:
+            extra[UNIX_META_KEY] = self.unix_path
+        self.metadata = NodeMetadata(listener_endpoints(broker.config, self.advertise), extra)
         codec = WireCodec(keyring=self.keyring, label=settings.label, compression=self.config.compression)
         self.node = GossipNode(
             self.config, name=settings.node_name or default_node_name(), bind=settings.bind, port=settings.port,
@@ -123,8 +127,9 @@ class ClusterPlugin:
             if not is_private(self.advertise) and not self.advertise.startswith("127.") and self.advertise != "::1":
                 log.warning("Binding to public address %s without encryption!", self.advertise)
         self.links = Links(self.cluster, keyring=self.keyring, label=self.settings.label,
-                           limits=link_limits(self.broker.config))
+                           limits=link_limits(self.broker.config), unix_path=self.unix_path)
         self.node.stream_taps[PREAMBLE[0]] = self.links.adopt_threadsafe
+        await self.links.listen_unix()
         await self.runner.start()
         self.links.start()
         if self.settings.members:

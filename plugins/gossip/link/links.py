@@ -10,6 +10,13 @@ Inbound connections arrive on the gossip TCP port: the gossip listener (membersh
 hands every connection whose first byte is the link preamble's over through
 :meth:`Links.adopt_threadsafe`; from then on it lives in the broker's loop like everything
 here.
+
+**Unix sockets.** A node given ``unix_path`` (the workers of one host, ``[server] workers``)
+also accepts links on that Unix socket (:meth:`Links.listen_unix`) and advertises it in its
+metadata (:data:`UNIX_META_KEY`); a peer whose socket lies in the same directory is dialled
+there instead of over TCP. The same protocol and frames run over it, but without a key: the
+socket's directory is private to the user (mode 0700), which is what authenticates the peer,
+and nothing leaves the host. Everything else (order, acknowledgements, bounds) is the same.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from .peer import LinkLimits, PeerLink, Received
 from .sequencing import Overloaded
 from .transport import LinkProtocol
 
-__all__ = ["LINK_META_KEY", "LinkOverloaded", "Links", "PeerGone", "RemoteFailure", "link_endpoint"]
+__all__ = ["LINK_META_KEY", "UNIX_META_KEY", "LinkOverloaded", "Links", "PeerGone", "RemoteFailure", "link_endpoint", "unix_endpoint"]
 
 log = logging.getLogger("hookmq.plugins.gossip.link")
 
@@ -47,6 +54,8 @@ LINK_META_KEY = "link"
 """The metadata key (``NodeMetadata.extra``) that says a node speaks links and where:
 ``"gossip"`` for its gossip TCP port, or a port number of its own."""
 SHARED_PORT = "gossip"
+UNIX_META_KEY = "unix"
+"""The metadata key holding the path of a node's Unix link socket (see the module docstring)."""
 BACKOFF_MIN = 0.05
 BACKOFF_MAX = 2.0
 MAX_HANDSHAKING = 64
@@ -72,6 +81,18 @@ class RemoteFailure(Exception):
     """The peer's handler for the frame raised (the peer sent a NACK)."""
 
 
+Endpoint = tuple[str, int] | str
+"""Where a link is dialled: ``(host, port)`` over TCP, or the path of a Unix socket."""
+
+
+def unix_endpoint(own_path: str | None, extra: Any) -> str | None:
+    """A peer's Unix link socket when it lies in the same directory as ours (a sibling worker), else None."""
+    value = extra.get(UNIX_META_KEY) if hasattr(extra, "get") else None
+    if own_path is None or not isinstance(value, str) or not value:
+        return None
+    return value if os.path.dirname(value) == os.path.dirname(own_path) else None
+
+
 def link_endpoint(address: str, gossip_port: int, extra: Any) -> tuple[str, int] | None:
     """Where a member's link listens, from its metadata's ``extra``; None if it speaks no links."""
     value = extra.get(LINK_META_KEY) if hasattr(extra, "get") else None
@@ -88,7 +109,7 @@ class _Peer:
     futures: dict[int, asyncio.Future[None]] = field(default_factory=dict)
     protocol: LinkProtocol | None = None
     dialer: asyncio.Task[None] | None = None
-    endpoint: tuple[str, int] | None = None
+    endpoint: Endpoint | None = None
     #: Senders waiting for room in the outbox: (body size, future told True/False).
     room_waiters: deque[tuple[int, asyncio.Future[bool]]] = field(default_factory=deque)
 
@@ -103,11 +124,16 @@ class Links:
     """The inter-node data links of one node (see the package docstring for the API contract)."""
 
     def __init__(self, cluster: Cluster, *, keyring: Keyring | None, label: str, limits: LinkLimits,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, unix_path: str | None = None) -> None:
         self.cluster = cluster
         self.name = cluster.name
         self.limits = limits
-        self.identity = LocalIdentity(self.name, os.urandom(8), keyring, label, limits.max_frame)
+        boot = os.urandom(8)
+        self.identity = LocalIdentity(self.name, boot, keyring, label, limits.max_frame)
+        #: Over the Unix socket: the same stream, no key (the private directory authenticates).
+        self.unix_identity = LocalIdentity(self.name, boot, None, label, limits.max_frame)
+        self.unix_path = unix_path
+        self._unix_server: asyncio.AbstractServer | None = None
         self.totals: Counter[str] = Counter()
         self.limiter = LogLimiter(log, burst=10, per_second=1.0)
         self._loop = asyncio.get_running_loop()
@@ -232,7 +258,7 @@ class Links:
         """Figures for one peer: up, queue depth, frames and bytes each way, rtt, drops, ... (KeyError if unknown)."""
         peer = self._peers[node]
         return {**peer.link.snapshot(), "dialer": self._dials(node), "room_waiting": len(peer.room_waiters),
-                "endpoint": f"{peer.endpoint[0]}:{peer.endpoint[1]}" if peer.endpoint else None}
+                "endpoint": _describe(peer.endpoint)}
 
     def all_stats(self) -> dict[str, dict[str, object]]:
         """:meth:`stats` of every peer, by node name (the operator's view; node-wide counters are :attr:`totals`)."""
@@ -262,6 +288,10 @@ class Links:
                     await asyncio.sleep(0.02)
         self._closed = True
         self._unsubscribe()
+        if self._unix_server is not None:
+            self._unix_server.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.unix_path or "")
         for name in list(self._peers):
             self._drop(name, "this node is stopping", hand_back=False)
         for protocol in list(self._handshaking):
@@ -288,7 +318,9 @@ class Links:
             self._member_alive(member.name, member.address, member.port, member.metadata)
 
     def _member_alive(self, name: str, address: str, port: int, metadata: Any) -> None:
-        endpoint = link_endpoint(address, port, metadata.extra) if metadata is not None else None
+        endpoint: Endpoint | None = None
+        if metadata is not None:
+            endpoint = unix_endpoint(self.unix_path, metadata.extra) or link_endpoint(address, port, metadata.extra)
         if endpoint is None:
             return  # a memberlist node, or a hookmq node without links
         peer = self._ensure_peer(name)
@@ -361,8 +393,9 @@ class Links:
             delay = BACKOFF_MIN if established else min(delay * 2, BACKOFF_MAX)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
 
-    async def _connect(self, name: str, peer: _Peer, endpoint: tuple[str, int]) -> LinkProtocol | None:
-        connection = LinkConnection("dialer", self.identity, base=lambda _: peer.link.outbox.base, expected_peer=name,
+    async def _connect(self, name: str, peer: _Peer, endpoint: Endpoint) -> LinkProtocol | None:
+        identity = self.unix_identity if isinstance(endpoint, str) else self.identity
+        connection = LinkConnection("dialer", identity, base=lambda _: peer.link.outbox.base, expected_peer=name,
                                     stream=lambda _: peer.link.stream)
 
         def factory() -> LinkProtocol:
@@ -374,13 +407,16 @@ class Links:
 
         try:
             async with asyncio.timeout(self.limits.handshake_timeout):
-                _, protocol = await self._loop.create_connection(factory, *endpoint)
+                if isinstance(endpoint, str):
+                    _, protocol = await self._loop.create_unix_connection(factory, endpoint)
+                else:
+                    _, protocol = await self._loop.create_connection(factory, *endpoint)
         except (OSError, TimeoutError) as error:
             if peer.link.connection is connection:
                 peer.link.detach()
                 peer.protocol = None
             self.totals["dial_failures"] += 1
-            self.limiter.log(f"dial {name}", logging.DEBUG, "link: cannot reach %s at %s:%d: %r", name, *endpoint, error)
+            self.limiter.log(f"dial {name}", logging.DEBUG, "link: cannot reach %s at %s: %r", name, _describe(endpoint), error)
             return None
         self.totals["dialed"] += 1
         return protocol
@@ -400,6 +436,31 @@ class Links:
             sock.close()
             return
         self._spawn(self._accept(sock, first))
+
+    async def listen_unix(self) -> None:
+        """Accept links on :attr:`unix_path` too (its directory must be private: these links have no key)."""
+        path = self.unix_path
+        if path is None or self._unix_server is not None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # left by a killed process of the same worker
+        self._unix_server = await self._loop.create_unix_server(self._unix_protocol, path)
+        os.chmod(path, 0o600)
+
+    def _unix_protocol(self) -> LinkProtocol:
+        connection = LinkConnection("acceptor", self.unix_identity,
+                                    base=lambda name: self._ensure_peer(name).link.outbox.base,
+                                    admit=self._admit, stream=lambda name: self._ensure_peer(name).link.stream)
+        protocol = LinkProtocol(self, connection, None, send_buffer=self.limits.send_buffer,
+                                handshake_timeout=self.limits.handshake_timeout)
+        if self._closed or len(self._handshaking) >= MAX_HANDSHAKING:
+            self.totals["refused_busy"] += 1
+            self._loop.call_soon(protocol.abort)
+            return protocol
+        self._handshaking.add(protocol)
+        self.totals["accepted"] += 1
+        protocol.closed.add_done_callback(lambda _: self._handshaking.discard(protocol))
+        return protocol
 
     async def _accept(self, sock: socket.socket, first: bytes) -> None:
         connection = LinkConnection("acceptor", self.identity, base=lambda name: self._ensure_peer(name).link.outbox.base,
@@ -588,3 +649,12 @@ class Links:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _describe(endpoint: Endpoint | None) -> str | None:
+    """An endpoint as the operator reads it: ``host:port`` or ``unix:PATH``."""
+    if endpoint is None:
+        return None
+    if isinstance(endpoint, str):
+        return f"unix:{endpoint}"
+    return f"{endpoint[0]}:{endpoint[1]}"
