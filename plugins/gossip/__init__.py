@@ -107,6 +107,12 @@ async def plugin_start(broker: Any, settings: object) -> None:
 
         plugin.figures = FigureExchange(broker, plugin.links, plugin.cluster)
         plugin.figures.start()
+        if plugin.unix_path is not None:  # a worker of `hookmq --workers`: the host's figures too
+            from .hostfigures import HostFigures
+
+            plugin.host_figures = HostFigures(broker, plugin.cluster, plugin.figures.book, plugin.unix_path,
+                                              float(broker.config.mqtt.sys_interval))
+            plugin.host_figures.start()
         plugin.control = ClusterControl(broker, plugin.links)
 
 
@@ -134,6 +140,8 @@ async def plugin_stop(broker: Any) -> None:
         from .sessions import uninstall_sessions
 
         await uninstall_sessions(broker)
+        if plugin.host_figures is not None:
+            await plugin.host_figures.stop()
         if plugin.figures is not None:
             await plugin.figures.stop()
         if plugin.control is not None:

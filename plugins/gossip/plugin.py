@@ -18,6 +18,7 @@ from .api import Cluster
 from .control import ClusterControl
 from .driver import GossipNode, NodeEvent
 from .figures import FigureExchange
+from .hostfigures import HostFigures
 from .link import LINK_META_KEY, LinkLimits, Links
 from .link.frames import PREAMBLE
 from .link.links import SHARED_PORT, UNIX_META_KEY
@@ -119,6 +120,8 @@ class ClusterPlugin:
         self.figures: FigureExchange | None = None
         #: Operator requests to other nodes (:mod:`.control`), started with routing.
         self.control: ClusterControl | None = None
+        #: ``$SYS/host/…`` for the workers of one host (:mod:`.hostfigures`), started with routing.
+        self.host_figures: HostFigures | None = None
 
     async def start(self) -> None:
         """Bind, join the members (failures are logged; re-joining keeps trying), log the Go lines."""
