@@ -75,11 +75,21 @@ asyncio :mod:`.transport` and :mod:`.links`.
 from __future__ import annotations
 
 from .errors import LinkError
-from .links import LINK_META_KEY, LinkOverloaded, Links, PeerGone, RemoteFailure, link_endpoint
+from .links import (
+    LINK_META_KEY,
+    UNIX_META_KEY,
+    LinkOverloaded,
+    Links,
+    PeerGone,
+    RemoteFailure,
+    link_endpoint,
+    unix_endpoint,
+)
 from .peer import LinkLimits
 
 __all__ = [
     "LINK_META_KEY",
+    "UNIX_META_KEY",
     "LinkError",
     "LinkLimits",
     "LinkOverloaded",
@@ -87,4 +97,5 @@ __all__ = [
     "PeerGone",
     "RemoteFailure",
     "link_endpoint",
+    "unix_endpoint",
 ]
