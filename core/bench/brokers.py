@@ -4,6 +4,8 @@
   ``hookmq@PYTHON`` is the same broker run by another interpreter (a virtual environment of
   another build or commit: its ``bin/python``, or the environment's folder), so two builds are
   measured in one alternating run; ``baseline`` is the name `--baseline-hookmq` gives one.
+  ``hookmq:wN`` (also ``hookmq@PYTHON:wN``) runs it with ``[server] workers = N``
+  (``hookmq --workers N``); its CPU is the parent's and the workers' together.
 - mosquitto: the Debian ``mosquitto`` binary with a generated configuration.
 - amqtt: installed from PyPI into a virtual environment of its own under the cache directory on
   first use (its pinned dependencies must not meet ours), started by a tiny launcher that keeps
@@ -32,6 +34,8 @@ from .runner import Target
 BROKERS = ("hookmq", "mosquitto", "amqtt")
 #: A broker name of this form runs hookmq with the interpreter after the ``@``.
 HOOKMQ_AT = "hookmq@"
+#: A broker name ending so (``hookmq:w2``) runs hookmq with that many workers.
+WORKERS_SUFFIX = ":w"
 QUEUE_LIMIT = 1_000_000
 AMQTT_VERSION = "0.12.1"
 _START_TIMEOUT = 30.0
@@ -107,22 +111,57 @@ def start_broker(name: str, workdir: Path, amqtt_version: str = AMQTT_VERSION) -
     """Start broker ``name`` (one of :data:`BROKERS`, or another hookmq build) and wait until it accepts connections."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    if name == "hookmq":
-        command, version = _hookmq_command(workdir, port)
-    elif name in _OTHER_HOOKMQ or name.startswith(HOOKMQ_AT):
-        command, version = _hookmq_command(workdir, port, hookmq_python(name))
+    base, workers = split_workers(name)
+    if base == "hookmq":
+        command, version = _hookmq_command(workdir, port, workers=workers)
+    elif base in _OTHER_HOOKMQ or base.startswith(HOOKMQ_AT):
+        command, version = _hookmq_command(workdir, port, hookmq_python(base), workers=workers)
     elif name == "mosquitto":
         command, version = _mosquitto_command(workdir, port)
     elif name == "amqtt":
         command, version = _amqtt_command(workdir, port, amqtt_version)
     else:
         raise BrokerUnavailable(f"unknown broker {name!r}; choose from {', '.join(BROKERS)}")
-    log_path = workdir / f"{name.replace('/', '_')}-{port}.log"
+    log_path = workdir / f"{name.replace('/', '_').replace(':', '_')}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     broker = RunningBroker(name, port, process, log_path, version)
     _wait_until_listening(broker)
+    if workers > 1:
+        _wait_for_listeners(broker, workers)
     return broker
+
+
+def split_workers(name: str) -> tuple[str, int]:
+    """``hookmq:w2`` -> (``hookmq``, 2); any other name -> (name, 1)."""
+    base, found, count = name.rpartition(WORKERS_SUFFIX)
+    if found and count.isdigit() and int(count) >= 1 and base:
+        return base, int(count)
+    return name, 1
+
+
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on TCP ``port`` (``/proc/net/tcp``): one per worker under SO_REUSEPORT."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 3 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
+def _wait_for_listeners(broker: RunningBroker, workers: int) -> None:
+    """Every worker listens (else the kernel gives the first connections all to the first worker), then a
+    second for their links to come up."""
+    deadline = time.monotonic() + _START_TIMEOUT
+    while listening_sockets(broker.port) < workers:
+        if time.monotonic() > deadline or broker.process.poll() is not None:
+            broker.stop()
+            raise BrokerUnavailable(f"{broker.name}: {workers} workers did not all listen within {_START_TIMEOUT:g} s")
+        time.sleep(0.05)
+    time.sleep(1.0)
 
 
 def _wait_until_listening(broker: RunningBroker) -> None:
@@ -147,6 +186,9 @@ _OTHER_HOOKMQ: dict[str, str] = {}
 
 def known_broker(name: str) -> bool:
     """Whether ``name`` is a broker `start_broker` can run."""
+    base, workers = split_workers(name)
+    if workers > 1 or base != name:
+        return base == "hookmq" or base in _OTHER_HOOKMQ or base.startswith(HOOKMQ_AT)
     return name in BROKERS or name in _OTHER_HOOKMQ or name.startswith(HOOKMQ_AT)
 
 
@@ -184,7 +226,7 @@ def _describe_build(python: str) -> str:
     return done.stdout.strip()
 
 
-def _hookmq_command(workdir: Path, port: int, python: str | None = None) -> tuple[list[str], str]:
+def _hookmq_command(workdir: Path, port: int, python: str | None = None, *, workers: int = 1) -> tuple[list[str], str]:
     if python is None:
         from .. import __version__
         from ..buildinfo import build
@@ -199,6 +241,7 @@ def _hookmq_command(workdir: Path, port: int, python: str | None = None) -> tupl
         f"[mqtt]\nmax_queued_messages = {QUEUE_LIMIT}\nmax_subscriptions_per_client = 0\n\n"
         f'[[listeners]]\nname = "tcp"\ntype = "tcp"\naddress = "127.0.0.1:{port}"\n\n'
         '[log]\nlevel = "WARNING"\n'
+        + (f"\n[server]\nworkers = {workers}\n" if workers > 1 else "")
     )
     return [python, "-m", "hookmq", "-c", str(config), "serve"], version
 

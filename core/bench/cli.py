@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--brokers", default=",".join(BROKERS),
         help="compare: comma-separated brokers: hookmq, mosquitto, amqtt, or hookmq@PYTHON "
-        "(hookmq run by another interpreter or virtual environment)",
+        "(hookmq run by another interpreter or virtual environment); a :wN suffix (hookmq:w2) runs it with N workers",
     )
     out.add_argument(
         "--baseline-hookmq", metavar="PYTHON",

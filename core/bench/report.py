@@ -107,7 +107,10 @@ def group_runs(results: Sequence[WorkloadResult]) -> dict[tuple[str, str], Runs]
 def markdown_table(results: Sequence[WorkloadResult], brokers: Sequence[str]) -> str:
     """One row per workload figure; a ``hookmq/<peer>`` ratio column per peer broker."""
     peers = [b for b in brokers if b != "hookmq"] if "hookmq" in brokers else []
-    header = ["workload", "figure", *brokers, *(f"hookmq/{peer}" for peer in peers)]
+    # hookmq with workers (hookmq:w2) against the other brokers too
+    extra = [(ours, peer) for ours in brokers if ours.startswith("hookmq:w") for peer in brokers
+             if peer in ("mosquitto", "amqtt")]
+    header = ["workload", "figure", *brokers, *(f"hookmq/{peer}" for peer in peers), *(f"{a}/{b}" for a, b in extra)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     by_key = group_runs(results)
     for workload, kind in _workloads_in_order(results):
@@ -117,6 +120,7 @@ def markdown_table(results: Sequence[WorkloadResult], brokers: Sequence[str]) ->
             row += [_cell(by_key.get((workload, broker), []), headline.key) for broker in brokers]
             ours = by_key.get((workload, "hookmq"), [])
             row += [_ratio(ours, by_key.get((workload, peer), []), headline.key) for peer in peers]
+            row += [_ratio(by_key.get((workload, a), []), by_key.get((workload, b), []), headline.key) for a, b in extra]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -9,9 +10,16 @@ from pathlib import Path
 
 
 def read_rss_kib(pid: int | None) -> int | None:
-    """The resident set size (``VmRSS``) of ``pid`` in KiB, or None if unknown."""
+    """The resident set size (``VmRSS``) of ``pid`` and its live descendants (workers) in KiB, or None if unknown."""
     if pid is None:
         return None
+    own = _own_rss_kib(pid)
+    if own is None:
+        return None
+    return own + sum(_own_rss_kib(child) or 0 for child in descendants(pid))
+
+
+def _own_rss_kib(pid: int) -> int | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -21,9 +29,20 @@ def read_rss_kib(pid: int | None) -> int | None:
 
 
 def read_cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds ``pid`` has used so far (all its threads), or None if unknown."""
+    """User + system CPU seconds ``pid`` and its live descendants have used so far (all their threads), or None.
+
+    The descendants are the workers of ``hookmq --workers`` (a broker without children is its
+    own figure, as before).
+    """
     if pid is None:
         return None
+    own = _own_cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(_own_cpu_seconds(child) or 0.0 for child in descendants(pid))
+
+
+def _own_cpu_seconds(pid: int) -> float | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -31,6 +50,20 @@ def read_cpu_seconds(pid: int | None) -> float | None:
     # The command name (field 2) may hold spaces and parentheses: split after its closing one.
     fields = stat[stat.rfind(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (``/proc/PID/task/*/children``), or [] where the kernel does not say."""
+    found: list[int] = []
+    pending = [pid]
+    while pending and len(found) < 10_000:
+        parent = pending.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError, ValueError):
+                children = [int(text) for text in (task / "children").read_text().split()]
+                found += children
+                pending += children
+    return found
 
 
 def read_cpu_wait_seconds(pid: int | None) -> float | None:
