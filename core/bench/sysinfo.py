@@ -71,10 +71,18 @@ def read_cpu_wait_seconds(pid: int | None) -> float | None:
 
     A single-threaded broker whose wall time is its CPU time plus this was never idle: it did
     not wait for the network, it waited for a core (other processes, or the load generator the
-    kernel woke onto its core, ran instead).
+    kernel woke onto its core, ran instead). With workers (children), the sum of their main
+    threads' waits.
     """
     if pid is None:
         return None
+    children = descendants(pid)
+    waits = [_own_cpu_wait_seconds(one) for one in children or [pid]]
+    known = [wait for wait in waits if wait is not None]
+    return sum(known) if known else None
+
+
+def _own_cpu_wait_seconds(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/schedstat").read_text().split()
     except OSError:
@@ -86,10 +94,19 @@ def read_context_switches(pid: int | None) -> tuple[int, int] | None:
     """(voluntary, involuntary) context switches of ``pid``'s main thread, or None if unknown.
 
     Voluntary ones are the times it slept (its event loop found nothing to do); involuntary
-    ones the times the kernel preempted it to run another process.
+    ones the times the kernel preempted it to run another process. With workers (children),
+    the sums over their main threads.
     """
     if pid is None:
         return None
+    counts = [_own_context_switches(one) for one in descendants(pid) or [pid]]
+    known = [count for count in counts if count is not None]
+    if not known:
+        return None
+    return sum(count[0] for count in known), sum(count[1] for count in known)
+
+
+def _own_context_switches(pid: int) -> tuple[int, int] | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
