@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from hookmq.testing.redis import RedisServer
 from hookmq.workers import PRIVATE_LISTENER, plan_workers, worker_environment
 
 PERSISTENT = Properties(session_expiry_interval=300)
+TOKEN = "workers-test-token"
 KEY = "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s="
 
 
@@ -89,12 +92,21 @@ def _start_in_thread(host: WorkerHost) -> None:
 @pytest.fixture(scope="module")
 def memory_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerHost]:
     """Two workers, memory store (sessions move over the links while their worker lives)."""
-    host = WorkerHost(tmp_path_factory.mktemp("memory-host"), 2)
+    host = WorkerHost(tmp_path_factory.mktemp("memory-host"), 2, dashboard_token=TOKEN)
     try:
         _start_in_thread(host)
         yield host
     finally:
-        assert host.stop() == 0, host.log()[-3000:]
+        pids = [worker["pid"] for worker in (host.state() or {}).get("workers", [])]
+        assert host.stop() == 0, host.log()[-3000:]  # SIGTERM: every worker stopped, status 0
+        assert not [pid for pid in pids if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +216,38 @@ async def test_sys_shows_the_host_totals_and_each_worker(memory_host: WorkerHost
         await client.disconnect()
 
 
+def _get(url: str) -> str:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        text: str = answer.read().decode()
+        return text
+
+
+@pytest.mark.timeout(60)
+async def test_one_dashboard_shows_every_worker_and_the_host_totals(memory_host: WorkerHost) -> None:
+    host = memory_host
+    [url] = host.dashboard_urls()  # worker 0's only
+    clients = [(await host.connect(index, f"shown-{index}"))[0] for index in (0, 1)]
+    view: dict[str, object] = {}
+
+    async def both_reported() -> bool:
+        view.update(json.loads(await asyncio.to_thread(_get, url + "/api/cluster")))
+        fresh = [m for m in view["members"] if (m.get("figures") or {}).get("fresh")]  # type: ignore[attr-defined]
+        return len(fresh) == 2 and all(m["figures"]["clients"] >= 1 for m in fresh)
+
+    deadline = asyncio.get_running_loop().time() + 20
+    while not await both_reported():
+        assert asyncio.get_running_loop().time() < deadline, view
+        await asyncio.sleep(0.3)
+    assert sorted(view["nodes"]) == [host.name(0), host.name(1)]  # type: ignore[call-overload]
+    metrics = await asyncio.to_thread(_get, url + "/metrics")
+    for index in (0, 1):
+        assert f'hookmq_cluster_node_clients{{node="{host.name(index)}"}}' in metrics
+    assert "hookmq_cluster_total_clients" in metrics
+    for client in clients:
+        await client.disconnect()
+
+
 @pytest.mark.timeout(60)
 async def test_the_shared_listener_spreads_clients_over_the_workers(memory_host: WorkerHost) -> None:
     host = memory_host
@@ -273,6 +317,7 @@ def test_a_port_in_use_stops_the_host_with_one_line_and_status_3(tmp_path: Path)
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 async def test_ctrl_c_stops_every_worker(tmp_path: Path) -> None:
     host = await WorkerHost(tmp_path, 2).start()
@@ -281,8 +326,7 @@ async def test_ctrl_c_stops_every_worker(tmp_path: Path) -> None:
     host.process.send_signal(2)  # SIGINT
     status = await asyncio.to_thread(host.process.wait, 30)
     assert status == 0
-    assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
-               for pid in pids)
+    assert not [pid for pid in pids if _alive(pid)]
     assert host.log().count("A node has left:") >= 1
     host.stop()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -64,13 +65,14 @@ async def disconnect_reason(client: RawClient, timeout: float = 10.0) -> int | N
 class WorkerHost:
     """``python -m hookmq --workers N`` with a TOML body; ``await host.start()``, then ``host.stop()``."""
 
-    def __init__(self, directory: Path, workers: int, extra: str = "", redis_url: str | None = None) -> None:
+    def __init__(self, directory: Path, workers: int, extra: str = "", redis_url: str | None = None,
+                 dashboard_token: str | None = None) -> None:
         self.directory = directory
         self.workers = workers
         # AF_UNIX paths are at most 107 bytes: a short directory of its own, not pytest's tmp_path.
         self.runtime = Path(tempfile.mkdtemp(prefix="hq-w-")) / "run"
         lines = [
-            'disabled_plugins = ["dashboard"]',
+            'disabled_plugins = ["dashboard"]' if dashboard_token is None else "",
             "[server]",
             f"workers = {workers}",
             "worker_listeners = true",
@@ -82,6 +84,8 @@ class WorkerHost:
             'type = "tcp"',
             'address = "127.0.0.1:0"',
         ]
+        if dashboard_token is not None:
+            lines += ["[plugins.dashboard]", 'address = "127.0.0.1:0"', f'token = "{dashboard_token}"']
         if redis_url is not None:
             lines += ["[storage]", 'backend = "redis"', 'durability = "ack_after_write"',
                       "[plugins.redis_store]", f'url = "{redis_url}"']
@@ -149,6 +153,10 @@ class WorkerHost:
     async def connect(self, index: int, client_id: str, level: int = 5, **kwargs: Any) -> tuple[RawClient, Any]:
         """A client on worker ``index`` (its private listener)."""
         return await bounded(RawClient.connect("127.0.0.1", self.port(index), client_id, level, **kwargs))
+
+    def dashboard_urls(self) -> list[str]:
+        """Every dashboard address the workers logged (``http://127.0.0.1:PORT``)."""
+        return sorted(set(re.findall(r"http://127\.0\.0\.1:\d+", self.log())))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

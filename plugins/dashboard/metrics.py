@@ -72,6 +72,8 @@ _LINK_COUNTERS = (("frames_sent", "link_frames_sent", "Frames sent to the peer."
                   ("bytes_received", "link_bytes_received", "Bytes received from the peer on the link."))
 _PEER_COUNTERS = (("messages_forwarded", "messages_forwarded", "Messages forwarded to the peer."),
                   ("messages_received", "messages_received", "Messages received from the peer."))
+_NODE_FIGURES = ("clients", "subscriptions", "messages_in_per_second", "messages_out_per_second")
+"""The figures every node sends once a second (plugins/gossip/figures.py), exported per node."""
 _MEMBERSHIP_COUNTERS = (("probes", "Failure-detector probes started by this node."),
                         ("probes_indirect", "Probes that needed indirect pings."),
                         ("probes_failed", "Probes with no ack at all (the target became suspect)."),
@@ -125,6 +127,12 @@ class ClusterCollector(Collector):
             yield CounterMetricFamily(name + key, text, value=float(view["membership"].get(key, 0)))
         for key, value in sorted(view["sessions"].items()):  # issue 15's takeovers and adoptions, when present
             yield CounterMetricFamily(name + key, f"Sessions across nodes: {key}.", value=float(value))
+        live = [m for m in view["members"] if m["state"] in ("alive", "suspect") and (m.get("figures") or {}).get("fresh")]
+        for key in _NODE_FIGURES:  # each node's own figures: with `hookmq --workers`, each worker's
+            family = GaugeMetricFamily(name + "node_" + key, f"Each live node's {key} (fresh figures only).", labels=["node"])
+            for member in live:
+                family.add_metric([member["name"]], float(member["figures"].get(key) or 0))
+            yield family
         totals = view.get("totals") or {}
         for key in ("nodes_reporting", "clients", "subscriptions", "messages_in_per_second", "messages_out_per_second"):
             if key in totals:
