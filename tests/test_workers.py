@@ -330,3 +330,58 @@ async def test_ctrl_c_stops_every_worker(tmp_path: Path) -> None:
     assert host.log().count("A node has left:") >= 1
     host.stop()
 
+
+
+def _free_port_pair() -> int:
+    """A port P on 127.0.0.1 with P and P + 1 free for TCP and UDP now (the workers gossip on port + index)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        try:
+            for candidate in (port, port + 1):
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    with socket.socket(socket.AF_INET, kind) as check:
+                        check.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no pair of free ports")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_in_a_cluster_each_worker_is_a_member_and_messages_cross_hosts(tmp_path: Path) -> None:
+    b_gossip, b_mqtt = _free_port_pair(), _free_port_pair()
+    b_config = tmp_path / "b.toml"
+    b_config.write_text("\n".join([
+        'disabled_plugins = ["dashboard"]', "[cluster]", "mode = true", f"port = {b_gossip}", 'bind = "127.0.0.1"',
+        'advertise = "127.0.0.1"', 'node_name = "host-b"', 'profile = "local"', f'key = "{KEY}"',
+        "[[listeners]]", 'name = "tcp"', 'type = "tcp"', f'address = "127.0.0.1:{b_mqtt}"']) + "\n")
+    b_log = (tmp_path / "b.log").open("wb")
+    node_b = subprocess.Popen([sys.executable, "-m", "hookmq", "-c", str(b_config)], stdout=b_log, stderr=subprocess.STDOUT)
+    a_gossip = _free_port_pair()
+    host = WorkerHost(tmp_path, 2, extra="\n".join([
+        "[cluster]", "mode = true", f"port = {a_gossip}", 'bind = "127.0.0.1"', 'advertise = "127.0.0.1"',
+        'node_name = "host-a"', 'profile = "local"', f'key = "{KEY}"', f'members = ["127.0.0.1:{b_gossip}"]']) + "\n")
+    try:
+        await host.start()
+        b_text = lambda: (tmp_path / "b.log").read_text(errors="replace")  # noqa: E731
+        linked = lambda: all(f"Link up: host-a-w{i} (encrypted)" in b_text() for i in (0, 1))  # noqa: E731
+        assert await until(linked, 30), b_text()[-3000:]
+        assert [host.name(0), host.name(1)] == ["host-a-w0", "host-a-w1"]
+        assert "Link up: host-a-w1 (not encrypted)" in host.log()  # siblings over their Unix sockets
+        assert f"gossip port {a_gossip + 1}" in host.log()  # worker 1 gossips on port + 1
+        subscriber, _ = await host.connect(1, "far-sub")
+        await subscriber.subscribe("far/#", 1)
+        publisher, _ = await bounded(RawClient.connect("127.0.0.1", b_mqtt, "far-pub", 5))
+        await publisher.publish("far/x", b"from host b", qos=1)
+        [got] = await messages(subscriber, 1)
+        assert got.payload == b"from host b"
+        await subscriber.disconnect()
+        await publisher.disconnect()
+    finally:
+        assert host.stop() == 0, host.log()[-3000:]
+        node_b.terminate()
+        node_b.wait(30)
+        b_log.close()
