@@ -451,11 +451,12 @@ class Links:
         connection = LinkConnection("acceptor", self.unix_identity,
                                     base=lambda name: self._ensure_peer(name).link.outbox.base,
                                     admit=self._admit, stream=lambda name: self._ensure_peer(name).link.stream)
+        refuse = self._closed or len(self._handshaking) >= MAX_HANDSHAKING
+        # A refused connection gets no time for its handshake: it is closed once it is made.
         protocol = LinkProtocol(self, connection, None, send_buffer=self.limits.send_buffer,
-                                handshake_timeout=self.limits.handshake_timeout)
-        if self._closed or len(self._handshaking) >= MAX_HANDSHAKING:
+                                handshake_timeout=0.0 if refuse else self.limits.handshake_timeout)
+        if refuse:
             self.totals["refused_busy"] += 1
-            self._loop.call_soon(protocol.abort)
             return protocol
         self._handshaking.add(protocol)
         self.totals["accepted"] += 1
