@@ -22,6 +22,7 @@ import asyncio
 import base64
 import contextlib
 import ctypes
+import importlib.util
 import json
 import logging
 import os
@@ -40,11 +41,11 @@ from typing import Any
 import tomli_w
 
 from .config import Config
-from .exits import EXIT_OK, ListenerError
+from .exits import EXIT_OK, ListenerError, SetupError
 from .transport.config import parse_address
 from .transport.sockets import reserve_port
 
-__all__ = ["PRIVATE_LISTENER", "Supervisor", "WorkerPlan", "plan_workers", "run_workers"]
+__all__ = ["PRIVATE_LISTENER", "Supervisor", "WorkerPlan", "plan_workers", "run_workers", "workers_unavailable"]
 
 log = logging.getLogger("hookmq.workers")
 
@@ -347,8 +348,26 @@ class Supervisor:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
+def workers_unavailable(config: Config) -> str | None:
+    """Why this configuration cannot run workers (one line), or None: they are gossip cluster nodes."""
+    if "gossip" in config.disabled_plugins:
+        return "[server] workers needs the gossip plugin, which disabled_plugins disables"
+    missing = [name for name in ("msgpack", "cryptography") if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"[server] workers needs {', '.join(missing)}: pip install 'hookmq[gossip]'"
+    if not hasattr(socket, "SO_REUSEPORT"):
+        return "[server] workers needs SO_REUSEPORT, which this system does not have"
+    return None
+
+
 def run_workers(config: Config, count: int) -> int:
-    """Run ``count`` workers for ``config`` until SIGINT/SIGTERM (``hookmq serve`` with ``[server] workers``)."""
+    """Run ``count`` workers for ``config`` until SIGINT/SIGTERM (``hookmq serve`` with ``[server] workers``).
+
+    :raises SetupError: the workers cannot run here (the gossip extra is missing), or a listener's port is taken.
+    """
+    problem = workers_unavailable(config)
+    if problem is not None:
+        raise SetupError(problem)
     supervisor = Supervisor(config, count)
     try:
         supervisor.prepare()

@@ -25,7 +25,7 @@ from hookmq.config import Config
 from hookmq.mqtt.packets import Properties, Publish, Will
 from hookmq.testing.raw import RawClient
 from hookmq.testing.redis import RedisServer
-from hookmq.workers import PRIVATE_LISTENER, plan_workers, worker_environment
+from hookmq.workers import PRIVATE_LISTENER, plan_workers, worker_environment, workers_unavailable
 
 PERSISTENT = Properties(session_expiry_interval=300)
 TOKEN = "workers-test-token"
@@ -71,6 +71,12 @@ def test_in_cluster_mode_each_worker_is_one_member_of_the_cluster(tmp_path: Path
 def test_a_worker_gets_no_configuration_variables_of_the_parent() -> None:
     env = worker_environment({"HOOKMQ_CLUSTER__PORT": "1", "HOOKMQ_CONFIG": "x", "PATH": "/bin"}, 3)
     assert env == {"PATH": "/bin", "HOOKMQ_WORKER_INDEX": "3", "PYTHONUNBUFFERED": "1"}
+
+
+def test_workers_need_the_gossip_plugin() -> None:
+    assert workers_unavailable(Config.from_mapping({})) is None
+    problem = workers_unavailable(Config.from_mapping({"disabled_plugins": ["gossip"]}))
+    assert problem is not None and "gossip plugin" in problem
 
 
 def test_workers_is_a_number_or_auto() -> None:
