@@ -41,7 +41,7 @@ from typing import Any
 import tomli_w
 
 from .config import Config
-from .exits import EXIT_OK, ListenerError, SetupError
+from .exits import EXIT_FAILURE, EXIT_OK, ListenerError, SetupError
 from .transport.config import parse_address
 from .transport.sockets import reserve_port
 
@@ -191,6 +191,7 @@ class Supervisor:
         self._owns_dir = config.server.runtime_dir is None
         self.runtime_dir = Path(config.server.runtime_dir or tempfile.mkdtemp(prefix="hookmq-"))
         self._status = EXIT_OK
+        self._restarts: set[asyncio.Future[None]] = set()
 
     # ------------------------------------------------------------------ preparing
 
@@ -271,14 +272,24 @@ class Supervisor:
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
             while not self._stopping.is_set():
-                waiters = {worker.waiter: worker for worker in self._workers if worker.waiter is not None}
-                done, _ = await asyncio.wait([stop, *waiters], return_when=asyncio.FIRST_COMPLETED)
+                waiters: dict[asyncio.Future[Any], _Worker] = {
+                    worker.waiter: worker for worker in self._workers if worker.waiter is not None}
+                pending: list[asyncio.Future[Any]] = [stop, *waiters, *self._restarts]
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     worker = waiters.get(task)
                     if worker is not None and not self._stopping.is_set():
-                        await self._died(worker, task.result())
+                        worker.waiter = None
+                        # a restart waits out its back-off in a task of its own: another worker's death meanwhile is seen
+                        restart: asyncio.Future[None] = asyncio.ensure_future(self._died(worker, task.result()))
+                        self._restarts.add(restart)
+                        restart.add_done_callback(self._restarts.discard)
         finally:
             stop.cancel()
+            for restart in list(self._restarts):
+                restart.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await restart
 
     async def _died(self, worker: _Worker, status: int) -> None:
         index = worker.plan.index
@@ -300,7 +311,13 @@ class Supervisor:
         if self._stopping.is_set():
             return
         worker.restarts += 1
-        await self._spawn(worker)
+        try:
+            await self._spawn(worker)
+        except OSError as error:
+            log.error("Worker %d cannot be started again (%s): stopping every worker", index, error)
+            self._status = EXIT_FAILURE
+            self._stopping.set()
+            return
         self._write_state()
 
     async def _stop_all(self) -> None:
