@@ -106,6 +106,8 @@ class ListenerConfig(BaseModel):
             unused |= {"certfile", "keyfile", "cafile", "require_client_cert", "tls_min_version", "ciphers"}
         elif self.tls_min_version == "1.3":
             unused.add("ciphers")  # the cipher string only governs TLS 1.2
+        if not self.reuse_port:
+            unused.add("reuse_port")  # set per worker by `[server] workers`; off, it is nothing to show
         return unused
 
     @property
