@@ -60,6 +60,8 @@ STABLE_AFTER = 10.0
 STOP_TIMEOUT = 20.0
 """Seconds workers get to stop after SIGTERM before they are killed."""
 WORKER_ENV = "HOOKMQ_WORKER_INDEX"
+UNIX_PATH_MAX = 107
+"""Bytes of an AF_UNIX socket path on Linux (108 with its terminating zero)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +82,16 @@ def _address(host: str | None, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def plan_workers(config: Config, count: int, runtime_dir: Path, listener_ports: Sequence[int],
+def plan_workers(config: Config, count: int, link_dir: Path, listener_ports: Sequence[int],
                  gossip_ports: Sequence[int], private_ports: Sequence[int] | None, *, key: str,
                  host_name: str) -> list[WorkerPlan]:
     """Every worker's configuration (sans-I/O: the ports and the key are chosen by the caller).
 
-    ``listener_ports`` are the reserved ports of ``config.listeners`` in order; ``gossip_ports``
-    one per worker; ``private_ports`` one per worker when ``[server] worker_listeners`` is on.
+    ``link_dir`` holds the workers' Unix link sockets: a directory of this run alone (peers
+    whose socket lies in the same directory are dialled there, so two hosts configured with
+    the same ``runtime_dir`` must not share its name). ``listener_ports`` are the reserved
+    ports of ``config.listeners`` in order; ``gossip_ports`` one per worker; ``private_ports``
+    one per worker when ``[server] worker_listeners`` is on.
     """
     base = config.model_dump(mode="json", exclude_none=True)
     cluster = config.cluster
@@ -102,7 +107,7 @@ def plan_workers(config: Config, count: int, runtime_dir: Path, listener_ports: 
             listeners.append({"name": PRIVATE_LISTENER, "type": "tcp", "address": f"127.0.0.1:{private}"})
         document["listeners"] = listeners
         document["server"] = {"workers": 1}
-        unix_path = str(runtime_dir / f"w{index}.sock")
+        unix_path = str(link_dir / f"w{index}.sock")
         name = f"{host_name}-w{index}"
         section = dict(document.get("cluster", {}))
         if cluster.mode:
@@ -192,6 +197,7 @@ class Supervisor:
         self.runtime_dir = Path(config.server.runtime_dir or tempfile.mkdtemp(prefix="hookmq-"))
         self._status = EXIT_OK
         self._restarts: set[asyncio.Future[None]] = set()
+        self._link_dir: Path | None = None
 
     # ------------------------------------------------------------------ preparing
 
@@ -218,9 +224,16 @@ class Supervisor:
             gossip = [_free_gossip_port(host) for _ in range(self.count)]
         private = [_free_tcp_port() for _ in range(self.count)] if self.config.server.worker_listeners else None
         key = base64.b64encode(os.urandom(32)).decode()
-        host_name = cluster.node_name or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-        plans = plan_workers(self.config, self.count, self.runtime_dir, ports, gossip, private, key=key,
-                             host_name=host_name)
+        token = uuid.uuid4().hex[:8]
+        host_name = cluster.node_name or f"{socket.gethostname()}-{token}"
+        # This run's own directory: another host configured with the same runtime_dir has another one.
+        link_dir = self.runtime_dir / f"links-{token}"
+        if len(os.fsencode(link_dir / f"w{self.count}.sock")) > UNIX_PATH_MAX:
+            raise SetupError(f"[server] runtime_dir {self.runtime_dir} is too long for Unix sockets "
+                             f"(at most about {UNIX_PATH_MAX - 30} bytes)")
+        link_dir.mkdir(mode=0o700)
+        self._link_dir = link_dir
+        plans = plan_workers(self.config, self.count, link_dir, ports, gossip, private, key=key, host_name=host_name)
         for plan in plans:
             path = self.runtime_dir / f"w{plan.index}.toml"
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -363,6 +376,13 @@ class Supervisor:
         self._reserved.clear()
         if self._owns_dir:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
+            return
+        # a configured directory keeps workers.json; the sockets and the configurations (they hold the key) go
+        if self._link_dir is not None:
+            shutil.rmtree(self._link_dir, ignore_errors=True)
+        for worker in self._workers:
+            with contextlib.suppress(OSError):
+                worker.config_path.unlink()
 
 
 def workers_unavailable(config: Config) -> str | None:
