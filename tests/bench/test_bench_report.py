@@ -27,6 +27,17 @@ def test_ratio_columns_divide_hookmq_by_each_peer() -> None:
     assert row == "| pairs q0 2x2 | msg/s ↑ | 3,000 | 1,500 | 300 | 2.00 | 10.00 |"
 
 
+def test_hookmq_with_workers_gets_its_own_ratio_to_mosquitto() -> None:
+    results = [_result("hookmq", 3000.0), _result("hookmq:w2", 4500.0), _result("mosquitto", 1500.0)]
+
+    table = report.markdown_table(results, ["hookmq", "hookmq:w2", "mosquitto"])
+
+    header, _, row = table.splitlines()
+    assert header == ("| workload | figure | hookmq | hookmq:w2 | mosquitto | hookmq/hookmq:w2 | hookmq/mosquitto "
+                      "| hookmq:w2/mosquitto |")
+    assert row == "| pairs q0 2x2 | msg/s ↑ | 3,000 | 4,500 | 1,500 | 0.67 | 2.00 | 3.00 |"
+
+
 def test_missing_broker_and_incomplete_run_are_marked() -> None:
     results = [_result("hookmq", 3000.0), _result("amqtt", 20.0, complete=False)]
 
