@@ -296,6 +296,8 @@ async def test_a_killed_worker_is_restarted_and_its_clients_sessions_survive(tmp
         restarted = lambda: host.worker(0)["restarts"] == 1 and host.worker(0)["pid"] != pid  # noqa: E731
         assert await until(restarted, 30), host.log()[-3000:]
         await host.serving(0)
+        relinked = lambda: host.log().count(f"w0 INFO hookmq.plugins.gossip.link: Link up: {host.name(1)}") >= 2  # noqa: E731
+        assert await until(relinked, 30), host.log()[-3000:]  # the new worker 0 and worker 1 linked again
         assert "Worker 0 (pid" in host.log() and "signal SIGKILL" in host.log()
         await back.disconnect()
         again, connack = await host.connect(0, "survivor", 5, **_persistent(5))  # the restarted worker
@@ -391,3 +393,31 @@ async def test_in_a_cluster_each_worker_is_a_member_and_messages_cross_hosts(tmp
         node_b.terminate()
         node_b.wait(30)
         b_log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_two_workers_killed_at_once_are_both_restarted(tmp_path: Path) -> None:
+    host = await WorkerHost(tmp_path, 3).start()
+    try:
+        survivor, _ = await host.connect(0, "still-here")  # worker 0 serves throughout
+        pids = [host.kill_worker(index) for index in (1, 2)]
+        restarted = lambda: all(host.worker(i)["restarts"] == 1 and host.worker(i)["pid"] != pid  # noqa: E731
+                                for i, pid in zip((1, 2), pids, strict=True))
+        assert await until(restarted, 30), host.log()[-3000:]
+        for index in (1, 2):
+            await host.serving(index)
+        # every pair's link up again (a subscription made before its worker's link to worker 0 is up is not
+        # routed from worker 0 yet: cluster routing's rule for a node whose link is down)
+        relinked = lambda: all(host.log().count(f"w{a} INFO hookmq.plugins.gossip.link: Link up: {host.name(b)}") >= 2  # noqa: E731
+                               for a, b in ((0, 1), (0, 2), (1, 2)))
+        assert await until(relinked, 30), host.log()[-3000:]
+        subscriber, _ = await host.connect(2, "after-restart")
+        await subscriber.subscribe("back/#", 1)
+        await survivor.publish("back/x", b"both back", qos=1)  # routed from worker 0 to the new worker 2
+        [got] = await messages(subscriber, 1)
+        assert got.payload == b"both back"
+        for client in (survivor, subscriber):
+            await client.disconnect()
+    finally:
+        assert host.stop() == 0, host.log()[-3000:]
