@@ -173,7 +173,6 @@ class WorkerHost:
         process = self.process
         if process is None:
             return None
-        shutil.rmtree(self.runtime.parent, ignore_errors=True)
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -181,4 +180,5 @@ class WorkerHost:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+        shutil.rmtree(self.runtime.parent, ignore_errors=True)  # once nothing writes there any more
         return process.returncode
