@@ -190,6 +190,12 @@ class ClusterSettings(BaseModel):
         description="A Unix socket this node also accepts links on (no key: the socket's directory must be private); "
         "peers with a socket in the same directory dial it instead of TCP. Set for each worker by `[server] workers`.",
     )
+    link_failure_hold: float = Field(
+        default=5.0, ge=0.0, le=3600.0,
+        description="Seconds a peer that membership declared failed is held (its routes and queued QoS 1/2 messages "
+        "kept) while its data link still hears from it; it is dropped once the link has been silent that long, "
+        "and kept if it is alive again. 0 drops it at once.",
+    )
 
     @field_validator("members")
     @classmethod
@@ -230,6 +236,11 @@ class ClusterSettings(BaseModel):
             raise ValueError(
                 f"link_idle_timeout ({self.link_idle_timeout:g} s) must be longer than link_ping_interval "
                 f"({self.link_ping_interval:g} s), or every quiet link is dropped"
+            )
+        if 0 < self.link_failure_hold <= self.link_ping_interval:
+            raise ValueError(
+                f"link_failure_hold ({self.link_failure_hold:g} s) must be 0 or longer than link_ping_interval "
+                f"({self.link_ping_interval:g} s), or a live but quiet peer declared failed is dropped"
             )
         return self
 

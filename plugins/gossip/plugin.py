@@ -70,7 +70,7 @@ def link_limits(config: Any) -> LinkLimits:
         max_frame=max(max_packet, 1_048_576) + FRAME_HEADROOM, send_buffer=cluster.link_send_buffer,
         reliable_bytes=cluster.link_queue_bytes, reliable_frames=cluster.link_queue_frames,
         receive_window=cluster.link_receive_window, ping_interval=cluster.link_ping_interval,
-        idle_timeout=cluster.link_idle_timeout,
+        idle_timeout=cluster.link_idle_timeout, failure_hold=cluster.link_failure_hold,
     )
 
 

@@ -3,8 +3,11 @@
 :class:`Links` follows membership (:class:`~hookmq.plugins.gossip.api.Cluster` events): a
 peer that joins gets a :class:`~.peer.PeerLink`; the node whose name sorts first dials, with
 bounded, jittered backoff, for as long as membership says the peer is alive or suspect; the
-other accepts. A peer declared dead or that left is dropped: its unacknowledged reliable
-frames go to ``on_unacked`` and their futures fail with :class:`PeerGone`.
+other accepts. A peer that left is dropped at once; a peer declared dead is dropped once its
+link has been silent for ``failure_hold`` seconds too (until then it is *held*, and released
+when membership says it is alive again: :mod:`.hold`). A dropped peer's ``on_gone``
+callbacks run, its unacknowledged reliable frames go to ``on_unacked`` and their futures fail
+with :class:`PeerGone`.
 
 Inbound connections arrive on the gossip TCP port: the gossip listener (membership's thread)
 hands every connection whose first byte is the link preamble's over through
@@ -42,6 +45,7 @@ from .connection import LinkConnection
 from .errors import LinkError
 from .frames import FIRST_USER_KIND, LAST_USER_KIND, Data
 from .handshake import LocalIdentity
+from .hold import hold_remaining
 from .peer import LinkLimits, PeerLink, Received
 from .sequencing import Overloaded
 from .transport import LinkProtocol
@@ -112,6 +116,9 @@ class _Peer:
     endpoint: Endpoint | None = None
     #: Senders waiting for room in the outbox: (body size, future told True/False).
     room_waiters: deque[tuple[int, asyncio.Future[bool]]] = field(default_factory=deque)
+    #: When membership declared the peer dead while its link still vouched for it (None: not held).
+    held_since: float | None = None
+    hold_timer: asyncio.TimerHandle | None = None
 
 
 def _fail(future: asyncio.Future[None], error: BaseException) -> None:
@@ -144,6 +151,7 @@ class Links:
         self._down: list[UpCallback] = []
         self._receivers: list[ReceiveCallback] = []
         self._unacked: list[UnackedCallback] = []
+        self._gone: list[UpCallback] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._unsubscribe = cluster.on_event(self._membership)
@@ -176,6 +184,18 @@ class Links:
         reliable frames unacknowledged (oldest first); called before their futures fail."""
         self._unacked.append(callback)
         return lambda: self._unacked.remove(callback)
+
+    def on_gone(self, callback: UpCallback) -> Callable[[], None]:
+        """``callback(node)`` when ``node`` is gone for good (it left, or was declared dead and its
+        link stayed silent: :mod:`.hold`), after its link closed and before its unacknowledged
+        frames go to ``on_unacked``; returns an unsubscribe function."""
+        self._gone.append(callback)
+        return lambda: self._gone.remove(callback)
+
+    def held(self, node: str) -> bool:
+        """Whether ``node`` is declared dead by membership but held, its link still vouching for it."""
+        peer = self._peers.get(node)
+        return peer is not None and peer.held_since is not None
 
     def send(self, node: str, kind: int, body: bytes, *, reliable: bool) -> asyncio.Future[None] | None:
         """Send a frame to ``node``.
@@ -312,10 +332,53 @@ class Links:
         member = event.member
         if member.name == self.name or self._closed:
             return
-        if event.kind in (EventKind.DEAD, EventKind.LEFT):
-            self._drop(member.name, "left the cluster" if event.kind == EventKind.LEFT else "declared dead")
+        if event.kind == EventKind.LEFT:
+            self._drop(member.name, "left the cluster")
+        elif event.kind == EventKind.DEAD:
+            self._declared_dead(member.name)
         elif event.kind in (EventKind.JOIN, EventKind.UPDATE):
+            self._release(member.name)
             self._member_alive(member.name, member.address, member.port, member.metadata)
+
+    def _declared_dead(self, name: str) -> None:
+        """Drop the peer, or hold it while its link still hears from it (:mod:`.hold`)."""
+        peer = self._peers.get(name)
+        if peer is None:
+            return
+        if peer.held_since is None:
+            peer.held_since = self._clock()
+            heard = peer.link.last_heard
+            if hold_remaining(peer.held_since, heard, self.limits.failure_hold) > 0:
+                assert heard is not None
+                self.totals["holds"] += 1
+                log.info("Link to %s held: declared dead, but heard from %.1f s ago (dropped after %g s of silence "
+                         "unless it is alive again)", name, peer.held_since - heard, self.limits.failure_hold)
+        self._check_hold(name, peer)
+
+    def _check_hold(self, name: str, peer: _Peer) -> None:
+        if self._peers.get(name) is not peer or peer.held_since is None:
+            return
+        peer.hold_timer = None
+        now = self._clock()
+        remaining = hold_remaining(now, peer.link.last_heard, self.limits.failure_hold)
+        if remaining > 0:
+            peer.hold_timer = self._loop.call_later(remaining + 0.01, self._check_hold, name, peer)
+            return
+        if now > peer.held_since:
+            self.totals["holds_confirmed"] += 1
+        self._drop(name, "declared dead")
+
+    def _release(self, name: str) -> None:
+        """Membership says a held peer is alive again: keep everything as it is."""
+        peer = self._peers.get(name)
+        if peer is None or peer.held_since is None:
+            return
+        if peer.hold_timer is not None:
+            peer.hold_timer.cancel()
+            peer.hold_timer = None
+        log.info("Link to %s kept: alive again %.1f s after it was declared dead", name, self._clock() - peer.held_since)
+        peer.held_since = None
+        self.totals["holds_released"] += 1
 
     def _member_alive(self, name: str, address: str, port: int, metadata: Any) -> None:
         endpoint: Endpoint | None = None
@@ -337,9 +400,10 @@ class Links:
     def _admit(self, name: str) -> str | None:
         """Why a node may not open a link to us (None: it may)."""
         member = self.cluster.member(name)
-        if member is None:
+        held = self.held(name)  # declared dead, but its link vouched for it: it may reconnect
+        if member is None and not held:
             return "unknown-node"
-        if member.state not in (NodeState.ALIVE, NodeState.SUSPECT):
+        if member is not None and member.state not in (NodeState.ALIVE, NodeState.SUSPECT) and not held:
             return "dead-node"
         if not name < self.name:
             return "wrong-direction"
@@ -352,6 +416,8 @@ class Links:
             return
         if peer.dialer is not None:
             peer.dialer.cancel()
+        if peer.hold_timer is not None:
+            peer.hold_timer.cancel()
         was_up = peer.link.up
         protocol, peer.protocol = peer.protocol, None
         if protocol is not None:
@@ -360,6 +426,8 @@ class Links:
         if was_up:
             log.info("Link down: %s (%s)", name, why)
             self._notify(self._down, name)
+        if hand_back:
+            self._notify(self._gone, name)
         pending = peer.link.drain()
         if pending and hand_back:
             frames = [(frame.kind, frame.body) for frame in pending]

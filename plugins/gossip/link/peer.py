@@ -47,6 +47,9 @@ class LinkLimits:
     idle_timeout: float = 15.0
     #: Seconds a handshake may take.
     handshake_timeout: float = 5.0
+    #: Seconds of silence on the link after which a peer membership declared dead is dropped
+    #: (until then it is held: :mod:`.hold`); 0 drops it at once.
+    failure_hold: float = 5.0
 
 
 @dataclass(slots=True)
@@ -79,6 +82,8 @@ class PeerLink:
         self.rtt: float | None = None
         self._last_received = 0.0
         self._next_ping = 0.0
+        #: When anything last arrived from the peer, over any connection (None: never).
+        self.last_heard: float | None = None
 
     # ------------------------------------------------------------------ connections
 
@@ -203,7 +208,7 @@ class PeerLink:
                     self.stats["duplicates_dropped"] += 1
             else:
                 self._control(event, now, result)
-        self._last_received = now
+        self._last_received = self.last_heard = now
         return result
 
     def _established(self, done: Established) -> None:

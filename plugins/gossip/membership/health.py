@@ -54,6 +54,8 @@ class Suspicion:
     accused: bool = False
     #: Every node heard accusing (counted as a confirmation or not).
     accusers: set[str] = field(default_factory=set)
+    #: Another node's verdict brought the deadline forward (to the minimum after the start, or now).
+    verdict: bool = False
 
     @classmethod
     def start(cls, from_node: str, expected: int, minimum: float, maximum: float, now: float) -> Suspicion:

@@ -408,7 +408,8 @@ class Membership:
         elif isinstance(message, Suspect):
             self.suspect_node(message, now, source=source)
         elif isinstance(message, Dead):
-            self.dead_node(message, now)
+            if not self.suspicions.verdict(message, now):
+                self.dead_node(message, now)
         elif isinstance(message, UserData):
             self._outputs.append(UserMessage(message.payload, reliable=False))
 

@@ -10,8 +10,15 @@ adds, with messages memberlist already sends and understands (all off with
 
 1. a suspicion learnt from a push/pull does not name this node as its accuser, so this node's
    own failed probe still confirms it (memberlist names itself, and then never counts it);
-2. a push/pull that reports the node *dead*, another node's verdict, counts as one confirmation
-   (memberlist turns it into a suspicion of its own that confirms nothing);
+2. another node's *verdict* (a push/pull that reports the node dead, or a dead message from
+   another node about a third) never declares a node dead here at once. About a node we
+   hold alive it is an accusation: a suspicion starts (and is gossiped, so a live node hears
+   it and refutes). About a node we suspect already it is a confirmation that ends the
+   suspicion no later than the minimum suspicion time after it started here
+   (:meth:`Suspicions.verdict`). memberlist takes a dead message as it is, which after a
+   partition heals lets the partitioned side's stale verdicts declare live nodes failed
+   before they can refute; and it turns a push/pull's "dead" into a suspicion of its own
+   that confirms nothing;
 3. this node's own failed probe is gossiped even when enough peers had confirmed already;
 4. while a suspicion lacks confirmations it is gossiped again every minimum suspicion time
    (a reminder), and
@@ -83,8 +90,11 @@ class Suspicions:
         strict = owner.config.strict_memberlist
         from_peer = learnt_from_peer and not strict
         running = self._running.get(suspect.node)
+        if verdict and not strict and (running is not None or node.state == NodeState.ALIVE) and node.name != owner.name:
+            self._verdict(node, suspect, now, from_peer=True)
+            return
         if running is not None:
-            self._confirm(node, running, suspect, now, from_peer, verdict and not strict)
+            self._confirm(node, running, suspect, now, from_peer)
             return
         if node.state != NodeState.ALIVE:
             if node.dead_or_left() and not strict and not learnt_from_peer:
@@ -95,6 +105,21 @@ class Suspicions:
             owner.notice(Notice(logging.WARNING, "refute", f"Refuting a suspect message (from: {suspect.from_node})"))
             return
         self._start(node, suspect, now, from_peer)
+
+    def verdict(self, dead: Dead, now: float) -> bool:
+        """A dead message from another node about a third (item 2): True if it was taken as a
+        suspicion here, False if :meth:`Membership.dead_node` must handle it as memberlist does
+        (``strict_memberlist``; a leave; a verdict about ourselves, refuted at once; a node we
+        hold dead already, or an older incarnation, both ignored there)."""
+        owner = self._owner
+        if owner.config.strict_memberlist or dead.node in (dead.from_node, owner.name):
+            return False
+        node = owner.node_map.get(dead.node)
+        if node is None or dead.incarnation < node.incarnation or node.dead_or_left():
+            return False
+        owner.stats["verdicts_as_suspicions"] += 1
+        self._verdict(node, Suspect(dead.incarnation, dead.node, dead.from_node), now, from_peer=False)
+        return True
 
     def clear(self, name: str) -> None:
         """The node changes state (alive again, dead, or reaped): stop its suspicion, forget whom we told."""
@@ -130,13 +155,11 @@ class Suspicions:
         owner.stats["suspicions"] += 1
         owner.report(EventKind.SUSPECT, node)
 
-    def _confirm(
-        self, node: NodeRecord, running: _Running, suspect: Suspect, now: float, from_peer: bool, verdict: bool
-    ) -> None:
+    def _confirm(self, node: NodeRecord, running: _Running, suspect: Suspect, now: float, from_peer: bool) -> None:
         owner = self._owner
         suspicion = running.suspicion
         if from_peer:
-            confirmer = PEER_ACCUSER if verdict else owner.name
+            confirmer = owner.name
         else:
             confirmer = suspect.from_node
             suspicion.accusers.add(confirmer)
@@ -152,6 +175,29 @@ class Suspicions:
         if own:
             suspicion.accused = True
             running.accusation = suspect
+
+    def _verdict(self, node: NodeRecord, suspect: Suspect, now: float, *, from_peer: bool) -> None:
+        """Another node's verdict. About a node we hold alive: an accusation, an ordinary
+        suspicion (the accused has the whole suspicion time to refute, and our own failed probe
+        confirms it). About a node we suspect already: a confirmation that also ends the
+        suspicion at the latest ``minimum`` after it started here (at once if that is past), so
+        a node that is really dead is declared dead as soon as it could be by confirmations."""
+        running = self._running.get(node.name)
+        if running is None:
+            self._start(node, suspect, now, from_peer)
+            return
+        suspicion = running.suspicion
+        confirmer = PEER_ACCUSER if from_peer else suspect.from_node
+        if not from_peer:
+            suspicion.accusers.add(confirmer)
+        before = suspicion.deadline
+        if suspicion.confirm(confirmer, now):
+            self._owner.broadcast(suspect.node, encode_message(suspect))
+        suspicion.deadline = max(now, min(suspicion.deadline, suspicion.started + suspicion.minimum))
+        suspicion.verdict |= suspicion.deadline < before
+        if running.timer.when != suspicion.deadline:
+            running.timer.cancel()
+            running.timer = self._expiry(node, suspicion)
 
     def _remind(self, name: str, running: _Running, now: float) -> None:
         """Gossip an unconfirmed suspicion again: peers that missed it confirm, those with a verdict answer."""
@@ -195,7 +241,8 @@ class Suspicions:
             if current is None or current.state != NodeState.SUSPECT or current.state_change != change:
                 return
             owner.notice(Notice(logging.INFO, "failed", (
-                f"Marking {name} as failed, suspect timeout reached ({suspicion.confirmations} peer confirmations)"
+                f"Marking {name} as failed, suspect timeout reached ({suspicion.confirmations} peer confirmations"
+                f"{', a verdict' if suspicion.verdict else ''})"
             )))
             dead = Dead(current.incarnation, name, owner.name)
             owner.dead_node(dead, now)

@@ -34,6 +34,9 @@ class DataLinks(Protocol):
     def on_unacked(self, callback: UnackedCallback) -> Any:
         """``callback(node, frames)``: a node failed or left; its reliable frames never acked, for re-routing."""
 
+    def on_gone(self, callback: Callable[[str], None]) -> Any:
+        """``callback(node)``: a node left, or failed and its link went silent (before ``on_unacked``)."""
+
     def send(self, node: str, kind: int, body: bytes, *, reliable: bool) -> asyncio.Future[Any] | None:
         """Queue one frame; reliable: a future that resolves when the peer acknowledged it."""
 

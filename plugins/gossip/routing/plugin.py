@@ -82,7 +82,7 @@ class ClusterRouting:
         """Listen to the links and membership; take the shared store's retained states in."""
         links = self.links
         for undo in (links.on_up(self._link_up), links.on_down(self._link_down), links.on_receive(self._receive),
-                     links.on_unacked(self._unacked)):
+                     links.on_unacked(self._unacked), links.on_gone(self._node_gone)):
             if callable(undo):
                 self._unsubscribe.append(undo)
         if self.cluster is not None:
@@ -122,14 +122,19 @@ class ClusterRouting:
         self.retained.link_down(node)
 
     def _member_event(self, event: Any) -> None:
+        # A failed or left node's routes go when the links say it is gone (`_node_gone`): a node
+        # declared failed while its link still hears from it is held (docs/cluster.md, "A node
+        # declared failed"), its routes kept and its QoS 1/2 messages queued for it.
         name = event.member.name
         self.node_states[name] = {EventKind.DEAD: "dead", EventKind.LEFT: "left",
                                   EventKind.SUSPECT: "suspect"}.get(event.kind, "alive")
-        if name != self.name and event.kind in (EventKind.DEAD, EventKind.LEFT):
+
+    def _node_gone(self, name: str) -> None:
+        if name != self.name:
             self.node_gone(name)
 
     def node_gone(self, name: str) -> int:
-        """Membership says ``name`` failed or left: its routes go at once; returns how many."""
+        """``name`` is gone (it left, or failed and its link went silent): its routes go; returns how many."""
         self._route_steps.pop(name, None)  # what it said and we have not applied yet goes too
         worker = self._route_workers.pop(name, None)
         if worker is not None:

@@ -347,26 +347,67 @@ async def test_the_operator_sees_up_down_queue_traffic_and_round_trip_time(start
     assert links(a).stats("node-b")["disconnects"] == 1 and links(b).stats("node-a")["disconnects"] == 1
 
 
-async def test_a_node_that_declared_its_peer_dead_alone_links_to_it_again(started: list[Broker]) -> None:
-    """Membership views may differ for a while: node-a saw node-b die (and handed back its
-    frames), node-b saw nothing. The new link numbers afresh and carries frames both ways."""
+async def test_a_peer_declared_dead_while_its_link_hears_from_it_is_held_and_released(started: list[Broker]) -> None:
+    """Membership views may differ for a while: node-a declares node-b dead (a stale verdict
+    after a heal), node-b saw nothing. The link still hears node-b, so node-a holds it: nothing
+    is handed back, frames keep flowing and are acknowledged, and it is kept when node-b is
+    alive again."""
     a, b = await pair(started, key=KEY)
-    at_a, at_b = Recorder(), Recorder()
-    links(a).on_receive(at_a)
+    at_b = Recorder()
     links(b).on_receive(at_b)
+    handed: list[str] = []
+    gone: list[str] = []
+    links(a).on_unacked(lambda node, frames: handed.append(node))
+    links(a).on_gone(gone.append)
     await asyncio.wait_for(asyncio.gather(*[links(a).send("node-b", 1, bytes([i]), reliable=True) for i in range(5)]), 5)  # type: ignore[arg-type]
     cluster = cluster_of(a)
     assert cluster is not None
     member = cluster.member("node-b")
     assert member is not None
     links(a)._membership(ClusterEvent(EventKind.DEAD, member))  # as if only node-a had declared node-b dead
-    assert links(a).peers() == []
-    links(a)._membership(ClusterEvent(EventKind.JOIN, member))  # and saw it come back
-    await eventually(lambda: links(a).is_up("node-b") and links(b).is_up("node-a"), 20)
+    assert links(a).held("node-b") and links(a).peers() == ["node-b"] and links(a).is_up("node-b")
+    await asyncio.wait_for(links(a).send("node-b", 1, b"while held", reliable=True), 10)  # type: ignore[arg-type]
+    await asyncio.sleep(links(a).limits.ping_interval * 1.5)
+    assert handed == [] and gone == []  # (the real membership, which holds node-b alive, may release it already)
+    links(a)._membership(ClusterEvent(EventKind.JOIN, member))  # and saw it alive again
+    assert not links(a).held("node-b") and links(a).totals["holds_released"] == 1
     await asyncio.wait_for(links(a).send("node-b", 1, b"after", reliable=True), 10)  # type: ignore[arg-type]
-    await asyncio.wait_for(links(b).send("node-a", 1, b"and back", reliable=True), 10)  # type: ignore[arg-type]
-    assert at_b.bodies() == [bytes([i]) for i in range(5)] + [b"after"]
-    assert at_a.bodies() == [b"and back"]
+    assert at_b.bodies() == [bytes([i]) for i in range(5)] + [b"while held", b"after"]
+    assert handed == [] and gone == [] and links(a).stats("node-b")["disconnects"] == 0
+
+
+async def test_a_peer_declared_dead_is_dropped_once_its_link_is_silent_for_the_failure_hold(started: list[Broker]) -> None:
+    a, b = await pair(started, key=KEY, link_ping_interval=0.3, link_idle_timeout=30.0, link_failure_hold=1.0)
+    links(b).on_receive(Recorder(hold=True))  # node-b never acknowledges: the frames stay unacknowledged
+    handed: list[tuple[str, int]] = []
+    gone: list[str] = []
+    links(a).on_unacked(lambda node, frames: handed.append((node, len([f for f in frames if f[0] in TEST_KINDS]))))
+    links(a).on_gone(gone.append)
+    futures = [links(a).send("node-b", 1 + i, bytes([i]), reliable=True) for i in range(3)]
+    await eventually(lambda: links(b).stats("node-a")["in_progress"] == 3)
+    current_protocol(a, "node-b").transport.pause_reading()  # type: ignore[attr-defined]  # node-a hears nothing more
+    cluster = cluster_of(a)
+    assert cluster is not None
+    member = cluster.member("node-b")
+    assert member is not None
+    links(a)._membership(ClusterEvent(EventKind.DEAD, member))
+    assert links(a).held("node-b") and gone == []  # heard less than a second ago
+    assert await eventually(lambda: gone == ["node-b"], 10)
+    assert handed == [("node-b", 3)] and links(a).peers() == [] and links(a).totals["holds_confirmed"] == 1
+    for future in futures:
+        assert future is not None and isinstance(future.exception(), PeerGone)
+
+
+async def test_a_peer_declared_dead_whose_link_is_long_silent_is_dropped_at_once(started: list[Broker]) -> None:
+    a, _ = await pair(started, key=KEY, link_failure_hold=0)
+    gone: list[str] = []
+    links(a).on_gone(gone.append)
+    cluster = cluster_of(a)
+    assert cluster is not None
+    member = cluster.member("node-b")
+    assert member is not None
+    links(a)._membership(ClusterEvent(EventKind.DEAD, member))  # failure_hold 0: membership's verdict alone decides
+    assert gone == ["node-b"] and links(a).peers() == [] and not links(a).held("node-b")
 
 
 def test_links_come_up_and_carry_frames_on_uvloop() -> None:

@@ -98,7 +98,8 @@ def test_a_confirmed_suspicion_needs_no_reminder() -> None:
 def test_an_accusation_of_a_node_we_hold_dead_is_answered_with_the_verdict(strict: bool) -> None:
     harness = Harness(config=profile("local", strict_memberlist=strict, gossip_interval=0.0))
     harness.add_peers(4)
-    harness.receive(Dead(1, "p0", "p1"))
+    harness.machine.dead_node(Dead(1, "p0", "p1"), harness.now)  # we hold p0 dead
+    harness.collect()
     late = harness.receive(Suspect(1, "p0", "p2"), source=P2_ENDPOINT)
     answers = [(to, m) for to, m in messages_of(late, Dead) if m.node == "p0"]  # type: ignore[attr-defined]
     if strict:

@@ -101,6 +101,7 @@ class MemoryNetwork:
             direction = self._direction(other, name)
             frames = sorted(direction.unacked.values(), key=lambda f: f.seq)
             direction.unacked.clear()
+            self.nodes[other]._fire_gone(name)
             if frames:
                 self.nodes[other]._fire_unacked(name, [(f.kind, f.body) for f in frames])
             for frame in frames:
@@ -167,6 +168,7 @@ class MemoryLinks:
         self._down: list[Callable[[str], None]] = []
         self._receive: list[Callable[[str, int, bytes], Any]] = []
         self._unacked: list[Callable[[str, list[tuple[int, bytes]]], None]] = []
+        self._gone: list[Callable[[str], None]] = []
 
     def on_up(self, callback: Callable[[str], None]) -> Callable[[], None]:
         self._up.append(callback)
@@ -183,6 +185,10 @@ class MemoryLinks:
     def on_unacked(self, callback: Callable[[str, list[tuple[int, bytes]]], None]) -> Callable[[], None]:
         self._unacked.append(callback)
         return lambda: self._unacked.remove(callback)
+
+    def on_gone(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        self._gone.append(callback)
+        return lambda: self._gone.remove(callback)
 
     def send(self, node: str, kind: int, body: bytes, *, reliable: bool) -> asyncio.Future[None] | None:
         return self.network.send(self.name, node, kind, body, reliable)
@@ -210,6 +216,10 @@ class MemoryLinks:
 
     def _fire_down(self, node: str) -> None:
         for callback in list(self._down):
+            callback(node)
+
+    def _fire_gone(self, node: str) -> None:
+        for callback in list(self._gone):
             callback(node)
 
     def _fire_unacked(self, node: str, frames: list[tuple[int, bytes]]) -> None:

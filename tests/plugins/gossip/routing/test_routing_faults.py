@@ -57,16 +57,15 @@ def test_a_broken_link_partitions_a_heal_and_kill_9_lose_no_acknowledged_message
     assert len(acked) > 1000
     assert result["unacked_at_end"] == 0  # nothing left waiting once C was gone
     logs = result["logs"]
-    # Membership may declare a live node failed for a moment right after the heal (C's stale
-    # suspicion spreading back; the node refutes it and re-joins). A's routes to B go for that
-    # moment, as the docs say, so what A publishes then does not reach B. Any other loss fails.
+    # Membership may still declare a live node failed for a moment right after the heal (C's
+    # stale verdict travelling back); the links hold such a node while they hear from it, so
+    # nothing is lost even then. The windows are printed, and no loss is tolerated in them.
     windows = false_failure_windows(logs["A"], "B")
     lost = sorted(set(acked) - set(at_b))
-    outside = [n for n in lost if not any(start - 1 <= result["published_at"][str(n)] <= end + 1
-                                          for start, end in windows)]
-    print(f"false failures of B seen by A: {windows or 'none'}; acknowledged and not received on B: {len(lost)}, "
-          f"outside those windows: {len(outside)}")
-    assert not outside  # no acknowledged message lost between the live nodes A and B
+    held = [line for line in logs["A"] if "Link to B held" in line or "Link to B kept" in line]
+    print(f"false failures of B seen by A: {windows or 'none'}; links holding B: {held or 'none'}; "
+          f"acknowledged and not received on B: {len(lost)}")
+    assert lost == []  # no acknowledged message lost between the live nodes A and B
     assert at_b == sorted(at_b)  # and in order (a copy may repeat only next to itself)
     assert result["c_declared_dead"] and result["c_link_back"]
     assert result["after_heal_both_ways"] == {"A->f/to-c": True, "C->f/to-a": True}

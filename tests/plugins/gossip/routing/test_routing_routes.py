@@ -37,8 +37,7 @@ async def test_a_dead_nodes_routes_are_gone_the_moment_membership_says_so(
     sub_c = await c.client("sub-c")
     await sub_c.subscribe("dead/#", 1)
     assert {r.destination for r in a.broker.routes()} == {"B", "C"}
-    network.fail("B")
-    assert a.routing.node_gone("B") == 2  # what membership's DEAD event calls
+    network.fail("B")  # the links say B is gone (left, or failed and silent): its routes go
     assert {r.destination for r in a.broker.routes()} == {"C"}
     assert a.routing.remote.share_holders(("g", "dead/#")) == {}
     pub = await a.client("pub")
@@ -65,8 +64,7 @@ async def test_a_dead_nodes_unacknowledged_share_message_goes_to_another_member(
     assert await no_message(pub, 0.3)  # no member has them yet: no PUBACK
     assert a.routing.forwarder.forwarded["B"] == 2 and a.routing.forwarder.forwarded["C"] == 2  # turns
     network.connect("A", "C")  # C's two arrive; B's wait until B is declared dead
-    network.fail("B")  # the link layer hands B's unacknowledged frames back
-    a.routing.node_gone("B")
+    network.fail("B")  # the link layer says B is gone and hands its unacknowledged frames back
     acks = [await pub.recv() for _ in range(4)]
     assert sorted(ack.packet_id for ack in acks if isinstance(ack, Puback) and ack.reason_code == 0) == [1, 2, 3, 4]
     got_c = await messages(on_c, 4)
@@ -101,7 +99,6 @@ async def test_subscriptions_restored_from_the_store_at_start_are_routed(
     await keeper.disconnect()
     await b.broker.stop()
     network.fail("B")
-    a.routing.node_gone("B")
     assert a.broker.routes("B") == []
     [b] = await start_nodes(("B",), connect=False, **store)  # the session and its subscription come back
     assert "kept/#" in b.routing.announcer.interest
