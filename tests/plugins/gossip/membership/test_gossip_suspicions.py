@@ -6,9 +6,9 @@ Each addition is checked against ``strict_memberlist``, the switch that turns it
 from __future__ import annotations
 
 import pytest
-from gossip_machine_helpers import Harness, messages_of
+from gossip_machine_helpers import Harness, messages_of, peer_alive
 
-from hookmq.plugins.gossip.membership import EventKind, MemberEvent, Output, profile
+from hookmq.plugins.gossip.membership import EventKind, MemberEvent, NodeState, Output, profile
 from hookmq.plugins.gossip.wire import Dead, PushNodeState, PushPull, Suspect, vsn_bytes
 from hookmq.plugins.gossip.wire.messages import NodeStateCode
 
@@ -152,3 +152,77 @@ def test_the_accusers_are_told_directly_when_the_suspicion_ends(strict: bool) ->
     told = {to for to, message in messages_of(out, Dead) if message.node == "p0"}  # type: ignore[attr-defined]
     accusers = {("10.0.0.11", 7946), ("10.0.0.12", 7946)}
     assert (accusers <= told) is not strict
+
+
+# ---------------------------------------------------------------------- another node's verdict
+
+
+LAN = profile("lan", gossip_interval=0.0)  # 5 nodes: k = 2; 4 s at least, 24 s at most
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_dead_message_about_a_node_we_hold_alive_is_a_suspicion_it_can_refute(strict: bool) -> None:
+    # After a heal, the side that was cut off still holds p0 dead and tells us so; p0 is alive.
+    harness = Harness(config=profile("lan", gossip_interval=0.0, strict_memberlist=strict))
+    harness.add_peers(4)
+    first = events(harness.receive(Dead(1, "p0", "p1")))
+    if strict:  # memberlist's deadNode: dead at once
+        assert first == [(EventKind.DEAD, "p0")]
+        return
+    assert first == [(EventKind.SUSPECT, "p0")]
+    queued = [m for m, _ in harness.machine.broadcasts.transmits()]
+    assert any(m[0] == 3 and b"p0" in m for m in queued)  # the suspicion is gossiped: p0 hears it
+    assert harness.machine.stats["verdicts_as_suspicions"] == 1
+    harness.advance(1.0)
+    harness.receive(peer_alive("p0", 10, incarnation=2))  # p0 refutes
+    assert harness.machine.member("p0").state == NodeState.ALIVE  # type: ignore[union-attr]
+    assert (EventKind.DEAD, "p0") not in events(harness.advance(30))
+
+
+def test_a_push_pull_saying_dead_about_a_live_node_is_refuted_in_time() -> None:
+    harness = Harness(config=LAN)
+    harness.add_peers(4)
+    harness.machine.handle_stream(push_pull_saying(NodeStateCode.DEAD), ("10.0.0.11", 40000), harness.now)
+    assert events(harness.collect()) == [(EventKind.SUSPECT, "p0")]
+    harness.advance(3.9)  # even just before the minimum suspicion time
+    harness.receive(peer_alive("p0", 10, incarnation=2))
+    assert (EventKind.DEAD, "p0") not in events(harness.advance(30))
+
+
+@pytest.mark.parametrize("message", [Dead(1, "me", "p1"), Dead(5, "me", "p1")])
+def test_a_verdict_about_ourselves_is_refuted_at_once(message: Dead) -> None:
+    harness = Harness(config=LAN)
+    harness.add_peers(4)
+    out = harness.receive(message)
+    assert [e for e in events(out) if e[1] == "me"] == []
+    assert harness.machine.local_member.incarnation == message.incarnation + 1
+    assert harness.machine.stats["refutations"] == 1 and harness.machine.stats["verdicts_as_suspicions"] == 0
+
+
+@pytest.mark.parametrize(("strict", "verdict_at", "after"), [
+    (False, 1.0, 4.0),  # the minimum after the start (one confirmation alone would give 11.381 s)
+    (False, 6.0, 6.0),  # past the minimum already: at once
+    (True, 1.0, 1.0),   # memberlist: at once
+])
+def test_a_verdict_about_a_node_we_suspect_ends_the_suspicion_at_the_minimum(
+        strict: bool, verdict_at: float, after: float) -> None:
+    harness = Harness(config=profile("lan", gossip_interval=0.0, strict_memberlist=strict), silent={"p0"})
+    harness.add_peers(4)
+    assert events(harness.receive(Suspect(1, "p0", "p1"))) == [(EventKind.SUSPECT, "p0")]
+    out = harness.advance(verdict_at)
+    out += harness.receive(Dead(1, "p0", "p2"))
+    if (EventKind.DEAD, "p0") in events(out):
+        took = verdict_at
+    else:
+        took = verdict_at + (dead_after(harness, "p0", 30) or 99)
+    assert took == pytest.approx(after, abs=0.002)
+
+
+def test_a_node_really_dead_heard_of_only_through_a_verdict_is_confirmed_by_our_own_probe() -> None:
+    harness = Harness(config=LAN, silent={"p0"})
+    harness.add_peers(4)
+    harness.receive(Dead(1, "p0", "p1"))  # p1's verdict; p0 answers none of our probes
+    took = dead_after(harness, "p0", 30, step=0.01)
+    # Our own failed probe is the confirmation that shortens it: 11.381 s after the start (with
+    # no confirmation it would run to the 24 s maximum).
+    assert took is not None and took < 13.0
