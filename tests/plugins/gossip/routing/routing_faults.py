@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from routing_walkthrough import Process
 
 NODES = {"A": 1, "B": 2, "C": 3}
+INFLIGHT = 20
+"""The tracked publisher's window (paho's max_inflight_messages)."""
 KEY = base64.b64encode(bytes(range(32))).decode()
 
 
@@ -138,9 +140,12 @@ class Publisher:
         self.sent: dict[int, tuple[int, float]] = {}  # mid -> (number, when)
         self.early: set[int] = set()
         self.longest_wait = 0.0
+        #: number -> monotonic time of its publish() call, and of its PUBACK
+        self.called_at: dict[int, float] = {}
+        self.acked_at: dict[int, float] = {}
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{node}", clean_session=False)
-        self.client.max_inflight_messages_set(20)
+        self.client.max_inflight_messages_set(INFLIGHT)
         self.client.on_publish = self._acked
         self.client.connect(address(node), 1883, keepalive=60)
         self.client.loop_start()
@@ -152,11 +157,13 @@ class Publisher:
         while not self.stop.is_set():
             when = time.monotonic()
             self.published_at[n] = time.time()
+            self.called_at[n] = when
             info = self.client.publish(self.topic, str(n), qos=1)  # never under self.lock: paho calls back under its own
             with self.lock:
                 if info.mid in self.early:  # acknowledged before we got here
                     self.early.discard(info.mid)
                     self.acked.add(n)
+                    self.acked_at[n] = time.monotonic()
                 else:
                     self.sent[info.mid] = (n, when)
             n += 1
@@ -169,7 +176,21 @@ class Publisher:
                 self.early.add(mid)
                 return
             self.acked.add(entry[0])
-            self.longest_wait = max(self.longest_wait, time.monotonic() - entry[1])
+            self.acked_at[entry[0]] = now = time.monotonic()
+            self.longest_wait = max(self.longest_wait, now - entry[1])
+
+    def longest_broker_wait(self) -> float:
+        """The longest wait for a PUBACK counted from when paho could send the PUBLISH.
+
+        paho queues a publish beyond its INFLIGHT window in the client and sends it when the
+        acknowledgement of the one INFLIGHT places before it frees a slot (acknowledgements come
+        in order), so the wait the broker causes starts at the later of the publish() call and
+        that acknowledgement; ``longest_wait`` also counts the time spent queued in paho.
+        """
+        with self.lock:
+            waits = [acked - max(self.called_at[n], self.acked_at.get(n - INFLIGHT, 0.0))
+                     for n, acked in self.acked_at.items() if n in self.called_at]
+        return max(waits, default=0.0)
 
     def finish(self, timeout: float) -> int:
         self.stop.set()

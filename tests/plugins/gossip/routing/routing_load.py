@@ -63,6 +63,8 @@ def main() -> int:
         time.sleep(2)
         result["acked"] = sorted(pub.acked)
         result["longest_ack_wait"] = round(pub.longest_wait, 3)
+        result["longest_broker_wait"] = round(pub.longest_broker_wait(), 3)
+        result["published"] = len(pub.called_at)
         result["received_b"] = tracked.got["track/t"]
         result["everything_received"] = counted[0]
         result["events"] = {node: [line for line in procs[node].lines[mark[node]:]
