@@ -8,7 +8,9 @@ package knows nothing of their meaning. Get the API with :func:`hookmq.plugins.g
     links.on_up(lambda node: ...)          # a link to node is (re)established: send a route snapshot
     links.on_down(lambda node: ...)        # an established link was lost (it is being re-dialled)
     links.on_receive(handler)              # handler(node, kind, body) -> Awaitable[None] | None
-    links.on_unacked(lambda node, frames: ...)   # node dead/left: its unacknowledged [(kind, body)]
+    links.on_gone(lambda node: ...)        # node left, or declared dead and its link silent: drop its state
+    links.on_unacked(lambda node, frames: ...)   # node gone: its unacknowledged [(kind, body)]
+    links.held("node-b")                   # declared dead, but its link still hears from it (kept)
     future = links.send("node-b", 1, body, reliable=True)    # asyncio.Future[None]
     links.send("node-b", 1, body, reliable=False)            # None: sent once or dropped
     links.is_up("node-b"); links.peers(); links.stats("node-b"); links.max_body("node-b")
@@ -29,9 +31,12 @@ Semantics (docs/cluster.md "Links" says the same for operators):
   :class:`~.links.RemoteFailure` when a handler raised (the receiver sends a NACK: sending the
   frame again would fail again), :class:`~.links.LinkOverloaded` when the peer's outbox holds
   its bound (``LinkLimits.reliable_bytes`` / ``reliable_frames``), and
-  :class:`~.links.PeerGone` when the node is unknown, or is declared dead or left before it
-  acknowledged: then every unacknowledged frame is first handed to ``on_unacked`` (oldest
-  first), for re-routing. A peer that restarts (a new process with the same name, still alive
+  :class:`~.links.PeerGone` when the node is unknown, or is gone before it acknowledged: then
+  ``on_gone`` runs and every unacknowledged frame is handed to ``on_unacked`` (oldest first),
+  for re-routing. A node is gone when it left, or when membership declared it dead and its
+  link has heard nothing from it for ``LinkLimits.failure_hold`` (``[cluster]
+  link_failure_hold``); until then it is *held*, everything kept and sent as before, and a
+  held node that membership says is alive again just goes on (:mod:`.hold`). A peer that restarts (a new process with the same name, still alive
   to membership) is sent every unacknowledged frame again: what its previous process had taken
   but not acknowledged is delivered twice (at least once).
 - **Back-pressure.** A peer's outbox holds at most ``LinkLimits.reliable_bytes`` body bytes
