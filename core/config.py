@@ -191,10 +191,12 @@ class ClusterSettings(BaseModel):
         "peers with a socket in the same directory dial it instead of TCP. Set for each worker by `[server] workers`.",
     )
     link_failure_hold: float = Field(
-        default=5.0, ge=0.0, le=3600.0,
+        default=3.0, ge=0.0, le=3600.0,
         description="Seconds a peer that membership declared failed is held (its routes and queued QoS 1/2 messages "
         "kept) while its data link still hears from it; it is dropped once the link has been silent that long, "
-        "and kept if it is alive again. 0 drops it at once.",
+        "and kept if it is alive again. Keep it longer than link_ping_interval and shorter than membership's "
+        "quickest verdict on a silent node (a probe interval + the minimum suspicion: about 4 s with `local`), so that a "
+        "node that really went silent is dropped the moment it is declared failed. 0 drops it at once.",
     )
 
     @field_validator("members")

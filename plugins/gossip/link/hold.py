@@ -9,9 +9,12 @@ reaching its subscribers) and make routing forget its routes. So a peer declared
 for it, while the link has heard from it within the last ``failure_hold`` seconds (a live
 link hears a ping or more every ``ping_interval``). The failure is confirmed, and the peer
 dropped, once the link has been silent that long and membership still holds the node dead;
-it is released when membership says it is alive again. A node that really died went silent
-when it died, before membership's suspicion ran out, so it is usually dropped the moment it
-is declared dead.
+it is released when membership says it is alive again. A node that really died (or was cut
+off) went silent to membership and to its link at the same moment, and membership needs at
+least a probe interval plus the minimum suspicion time to declare it dead (about 4 s with
+``local``; 4.1 s the quickest measured); with ``failure_hold`` shorter than that (3 s by default) such a node is dropped the
+moment it is declared dead, its unacknowledged frames handed back then (the sessions part
+adopts them at that moment), exactly as without holding.
 """
 
 from __future__ import annotations

@@ -48,8 +48,9 @@ class LinkLimits:
     #: Seconds a handshake may take.
     handshake_timeout: float = 5.0
     #: Seconds of silence on the link after which a peer membership declared dead is dropped
-    #: (until then it is held: :mod:`.hold`); 0 drops it at once.
-    failure_hold: float = 5.0
+    #: (until then it is held: :mod:`.hold`); 0 drops it at once. Longer than the ping
+    #: interval, shorter than membership's quickest verdict on a silent node (about 4 s, `local`).
+    failure_hold: float = 3.0
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ from link_helpers import (
 from hookmq.engine import Broker
 from hookmq.plugins.gossip import cluster_of
 from hookmq.plugins.gossip.api import ClusterEvent
-from hookmq.plugins.gossip.link import LinkError, LinkOverloaded, PeerGone, RemoteFailure
+from hookmq.plugins.gossip.link import LinkError, LinkOverloaded, Links, PeerGone, RemoteFailure
 from hookmq.plugins.gossip.link.frames import encode_data
 from hookmq.plugins.gossip.membership import EventKind
 
@@ -347,12 +347,20 @@ async def test_the_operator_sees_up_down_queue_traffic_and_round_trip_time(start
     assert links(a).stats("node-b")["disconnects"] == 1 and links(b).stats("node-a")["disconnects"] == 1
 
 
+def only_our_membership_events(of: Links) -> None:
+    """Stop ``of`` hearing the real membership (which holds its peer alive), so only the events
+    the test hands it count."""
+    of._unsubscribe()
+    of._unsubscribe = lambda: None
+
+
 async def test_a_peer_declared_dead_while_its_link_hears_from_it_is_held_and_released(started: list[Broker]) -> None:
     """Membership views may differ for a while: node-a declares node-b dead (a stale verdict
     after a heal), node-b saw nothing. The link still hears node-b, so node-a holds it: nothing
     is handed back, frames keep flowing and are acknowledged, and it is kept when node-b is
     alive again."""
     a, b = await pair(started, key=KEY)
+    only_our_membership_events(links(a))
     at_b = Recorder()
     links(b).on_receive(at_b)
     handed: list[str] = []
@@ -367,8 +375,8 @@ async def test_a_peer_declared_dead_while_its_link_hears_from_it_is_held_and_rel
     links(a)._membership(ClusterEvent(EventKind.DEAD, member))  # as if only node-a had declared node-b dead
     assert links(a).held("node-b") and links(a).peers() == ["node-b"] and links(a).is_up("node-b")
     await asyncio.wait_for(links(a).send("node-b", 1, b"while held", reliable=True), 10)  # type: ignore[arg-type]
-    await asyncio.sleep(links(a).limits.ping_interval * 1.5)
-    assert handed == [] and gone == []  # (the real membership, which holds node-b alive, may release it already)
+    await asyncio.sleep(links(a).limits.failure_hold * 1.5)  # pings keep it held past the failure hold
+    assert links(a).held("node-b") and handed == [] and gone == []
     links(a)._membership(ClusterEvent(EventKind.JOIN, member))  # and saw it alive again
     assert not links(a).held("node-b") and links(a).totals["holds_released"] == 1
     await asyncio.wait_for(links(a).send("node-b", 1, b"after", reliable=True), 10)  # type: ignore[arg-type]
@@ -378,6 +386,7 @@ async def test_a_peer_declared_dead_while_its_link_hears_from_it_is_held_and_rel
 
 async def test_a_peer_declared_dead_is_dropped_once_its_link_is_silent_for_the_failure_hold(started: list[Broker]) -> None:
     a, b = await pair(started, key=KEY, link_ping_interval=0.3, link_idle_timeout=30.0, link_failure_hold=1.0)
+    only_our_membership_events(links(a))
     links(b).on_receive(Recorder(hold=True))  # node-b never acknowledges: the frames stay unacknowledged
     handed: list[tuple[str, int]] = []
     gone: list[str] = []
@@ -385,6 +394,7 @@ async def test_a_peer_declared_dead_is_dropped_once_its_link_is_silent_for_the_f
     links(a).on_gone(gone.append)
     futures = [links(a).send("node-b", 1 + i, bytes([i]), reliable=True) for i in range(3)]
     await eventually(lambda: links(b).stats("node-a")["in_progress"] == 3)
+    await eventually(lambda: links(a).stats("node-b")["in_progress"] == 0)  # nothing of ours resumes reading
     current_protocol(a, "node-b").transport.pause_reading()  # type: ignore[attr-defined]  # node-a hears nothing more
     cluster = cluster_of(a)
     assert cluster is not None
@@ -400,6 +410,7 @@ async def test_a_peer_declared_dead_is_dropped_once_its_link_is_silent_for_the_f
 
 async def test_a_peer_declared_dead_whose_link_is_long_silent_is_dropped_at_once(started: list[Broker]) -> None:
     a, _ = await pair(started, key=KEY, link_failure_hold=0)
+    only_our_membership_events(links(a))
     gone: list[str] = []
     links(a).on_gone(gone.append)
     cluster = cluster_of(a)
