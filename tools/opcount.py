@@ -5,7 +5,7 @@ run, far more than the 3 % a refactor may cost; the number of bytecode instructi
 broker executes for a fixed workload repeats to within 0.05 %. It is a proxy (time spent inside
 C functions is not weighted), used beside `hookmq bench compare`, not instead of it.
 
-    python tools/opcount.py compare BEFORE_VENV AFTER_VENV [--driver HOOKMQ]
+    python tools/opcount.py compare BEFORE_VENV AFTER_VENV [--driver HOOKMQ] [--only KIND ...]
 
 runs each workload once per build (the broker under an opcode tracer, driven by `hookmq bench
 run`), subtracts the start-and-stop count, and prints a Markdown table. Loopback only; run it
@@ -118,15 +118,16 @@ def count_one(venv: Path, workload: tuple[str, ...], driver: str, workdir: Path)
     return int(out.read_text())
 
 
-def compare(before: Path, after: Path, driver: str) -> None:
-    """Print the per-workload instruction counts of two builds and their ratio."""
+def compare(before: Path, after: Path, driver: str, only: list[str] | None = None) -> None:
+    """Print the per-workload instruction counts of two builds and their ratio (``only``: those kinds)."""
+    chosen = [WORKLOADS[0]] + [w for w in WORKLOADS[1:] if not only or w[0] in only]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        counts = [(count_one(before, w, driver, workdir), count_one(after, w, driver, workdir)) for w in WORKLOADS]
+        counts = [(count_one(before, w, driver, workdir), count_one(after, w, driver, workdir)) for w in chosen]
     (idle_b, idle_a), rest = counts[0], counts[1:]
     print(f"| workload | {before} | {after} | after/before |\n|---|---|---|---|")
     print(f"| start + stop only | {idle_b:,} | {idle_a:,} | {idle_a / idle_b:.3f} |")
-    for workload, (b, a) in zip(WORKLOADS[1:], rest, strict=True):
+    for workload, (b, a) in zip(chosen[1:], rest, strict=True):
         b, a = b - idle_b, a - idle_a
         print(f"| {' '.join(workload)} | {b:,} | {a:,} | {a / b:.3f} |")
 
@@ -141,13 +142,15 @@ def main() -> None:
     cmp_.add_argument("before", type=Path, help="virtual environment of the first build")
     cmp_.add_argument("after", type=Path, help="virtual environment of the second build")
     cmp_.add_argument("--driver", default=shutil.which("hookmq") or "hookmq", help="hookmq that runs `bench run`")
+    cmp_.add_argument("--only", action="append", metavar="KIND",
+                      help="only the workloads of this kind (pairs, device, connections, ...); repeatable")
     args = parser.parse_args()
     if args.command == "serve":
         serve_counting(args.config, args.out)
     else:
         if os.environ.get("PYTHONHASHSEED") is None:
             print("note: set PYTHONHASHSEED=0 for counts that repeat exactly", file=sys.stderr)
-        compare(args.before, args.after, args.driver)
+        compare(args.before, args.after, args.driver, args.only)
 
 
 if __name__ == "__main__":

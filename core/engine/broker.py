@@ -31,6 +31,7 @@ from .banner import log_banner
 from .client import Client
 from .connection import ConnectionHandler
 from .connlog import ConnectionLog
+from .deadlines import ConnectDeadlines
 from .deferred import Deferred
 from .delivery import Delivery
 from .lifecycle import SessionLifecycle
@@ -88,7 +89,8 @@ class Broker:
         self._connection_tasks: set[asyncio.Task[None]] = set()
         self._parts = Parts(self.settings, self.stats, self.hooks, self.deferred, self.persistence, self.delivery,
                             self.router, self.lifecycle, self.partial_packets, self.connection_log, self,
-                            self._connections, self._connection_tasks)
+                            self._connections, self._connection_tasks,
+                            ConnectDeadlines(self.settings.connect_timeout, self._connections))
         self._sys = SysPublisher(self.info, self.settings.sys_interval, self.retained, self.router,
                                  self.persistence, self.hooks, self)
         self.listeners: list[RunningListener] = []
@@ -174,6 +176,7 @@ class Broker:
         for listener in self.listeners:
             await listener.close_connections(grace=0.5)
         await self._end_connection_tasks()
+        self._parts.connect_deadlines.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

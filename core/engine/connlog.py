@@ -62,6 +62,8 @@ class ConnectionLog:
 
     def connected(self, client: Client, session_present: bool) -> None:
         """CONNACK accepted ``client``: who, from where, how."""
+        if not self.limiter.logger.isEnabledFor(logging.INFO):
+            return  # the fields are not even gathered when nobody reads them
         session = "clean-start" if client.clean_start else ("resumed" if session_present else "new")
         log_event(self.limiter, logging.INFO, "connected", {
             **_identity(client),
@@ -72,6 +74,8 @@ class ConnectionLog:
 
     def ended(self, client: Client) -> None:
         """``client``'s connection is over: log it with its cause (see module docstring)."""
+        if not self.limiter.logger.isEnabledFor(logging.INFO):  # (DEBUG enabled implies INFO)
+            return
         cause = client.end_cause
         if client.established:
             event = "disconnected"

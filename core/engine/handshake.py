@@ -36,19 +36,21 @@ _CONNACK_V3_BAD_VERSION = b"\x20\x02\x00\x01"
 
 async def read_connect(client: Client, parts: Parts) -> tuple[Connect, list[Packet]] | None:
     """Wait for the first packet, which must be CONNECT; None when the peer went away."""
+    # The connect timeout: the broker's one timer for every waiting connection aborts this one
+    # if it is still waiting then, and the read below sees the end of the stream.
+    parts.connect_deadlines.add(client)
     try:
-        async with asyncio.timeout(parts.settings.connect_timeout):
-            while True:
-                data = await client.conn.read()
-                if not data:
-                    return None
-                parts.stats.bytes_received += len(data)
-                protocol = client.protocol
-                packets = protocol.feed(data)
-                if protocol.decoder.incomplete_packet_size != protocol.partial_reserved:
-                    parts.partial_packets.hold(protocol)
-                if packets:
-                    break
+        while True:
+            data = await client.conn.read()
+            if not data:
+                return None
+            parts.stats.bytes_received += len(data)
+            protocol = client.protocol
+            packets = protocol.feed(data)
+            if protocol.decoder.incomplete_packet_size != protocol.partial_reserved:
+                parts.partial_packets.hold(protocol)
+            if packets:
+                break
     except ProtocolError as exc:
         _refuse_unreadable_connect(client, exc)
         return None
@@ -80,7 +82,9 @@ async def establish(client: Client, parts: Parts, connect: Connect) -> Session |
     client.clean_start = connect.clean_start
     client.protocol.accept_connect(connect, settings)
     refusal = _assign_client_id(client, parts, connect)
-    await hooks.notify("on_connect", client=client, connect=connect)
+    # Every hook below is skipped when no plugin implements it: a CONNECT then costs no coroutine for it.
+    if hooks.enabled("on_connect"):
+        await hooks.notify("on_connect", client=client, connect=connect)
     auth: Properties | None = None
     if refusal is None:
         refusal = parts.sessions.refusal(client, connect)
@@ -101,8 +105,9 @@ async def establish(client: Client, parts: Parts, connect: Connect) -> Session |
     client.send(Connack(reason_code=0, session_present=session_present,
                         properties=_connack_properties(client, parts, connect, session, auth)))
     parts.connection_log.connected(client, session_present)
-    await hooks.notify("on_session_established", client=client, connect=connect,
-                       session_present=session_present)
+    if hooks.enabled("on_session_established"):
+        await hooks.notify("on_session_established", client=client, connect=connect,
+                           session_present=session_present)
     parts.delivery.resume(session)
     return session
 
@@ -130,7 +135,10 @@ async def _authenticate(client: Client, parts: Parts, connect: Connect) -> tuple
     """Run basic or enhanced authentication: (refusal reason code or None, what AUTH success carried)."""
     if connect.properties.authentication_method is not None:
         return await _enhanced_authentication(client, parts, connect)
-    if await parts.hooks.decide("on_connect_authenticate", client=client, connect=connect):
+    hooks = parts.hooks
+    if not hooks.enabled("on_connect_authenticate"):
+        return None, None  # what `decide` answers when nobody implements the hook
+    if await hooks.decide("on_connect_authenticate", client=client, connect=connect):
         return None, None
     if connect.username is not None or connect.password is not None:
         return ReasonCode.BAD_USER_NAME_OR_PASSWORD, None

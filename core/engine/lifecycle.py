@@ -211,8 +211,9 @@ class SessionLifecycle:
                 await self.end_session(session, now)
             else:
                 self.persistence.save_session(session)
-        await self.hooks.notify("on_disconnect", client=client, reason_code=client.disconnect_reason,
-                                error=client.error)
+        if self.hooks.enabled("on_disconnect"):
+            await self.hooks.notify("on_disconnect", client=client, reason_code=client.disconnect_reason,
+                                    error=client.error)
 
     async def _will_after_disconnect(self, session: Session, now: float) -> None:
         """Publish the will now, or schedule it after the will delay (MQTT 5)."""

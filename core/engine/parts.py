@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..hooks import HookFacade
     from .client import Client
     from .connlog import ConnectionLog
+    from .deadlines import ConnectDeadlines
     from .deferred import Deferred
     from .delivery import Delivery
     from .lifecycle import SessionLifecycle
@@ -48,6 +49,8 @@ class Parts:
     connections: set[Client]
     #: The tasks connections started after their first one (catching up, ending), kept until done; cancelled at stop.
     tasks: set[asyncio.Task[None]]
+    #: The connect timeout of every connection that has not sent CONNECT yet.
+    connect_deadlines: ConnectDeadlines
 
 
 __all__ = ["Parts"]

@@ -145,3 +145,56 @@ def set_keepalive(sock: socket.socket | None) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)
+
+
+def tune_listening_socket(sock: socket.socket) -> None:
+    """Set `set_nodelay` and `set_keepalive` on a listening socket, so its accepted sockets start with them.
+
+    Linux (and the BSDs) copy these options from the listening socket to every socket it
+    accepts; `AcceptedSocketTuning` checks that on the first one and sets them itself where not.
+    """
+    set_nodelay(sock)
+    set_keepalive(sock)
+
+
+def is_tuned(sock: socket.socket) -> bool:
+    """Whether ``sock`` has what `set_nodelay` and `set_keepalive` set."""
+    try:
+        if not sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY):
+            return False
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE):
+            return False
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            return (sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE
+                    and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == KEEPALIVE_INTERVAL
+                    and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == KEEPALIVE_PROBES)
+    except OSError:
+        return False
+    return True
+
+
+class AcceptedSocketTuning:
+    """The socket options of one listener's accepted sockets, set per socket only where not inherited.
+
+    Five `setsockopt` calls per accepted connection (each one, under uvloop, also wraps the
+    descriptor in a new Python socket object) were a measurable part of accepting a
+    connection; on systems that copy the listening socket's options (`tune_listening_socket`)
+    the first accepted socket shows it, and the rest need no call at all.
+    """
+
+    __slots__ = ("inherited",)
+
+    def __init__(self) -> None:
+        #: None until the first TCP socket was accepted, then whether it came with the options.
+        self.inherited: bool | None = None
+
+    def apply(self, sock: socket.socket | None) -> None:
+        """Give an accepted socket `set_nodelay` and `set_keepalive` (nothing once they are known to be inherited)."""
+        if self.inherited or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        if self.inherited is None:
+            self.inherited = is_tuned(sock)
+            if self.inherited:
+                return
+        set_nodelay(sock)
+        set_keepalive(sock)

@@ -20,11 +20,11 @@ from .descriptors import DESCRIPTORS
 from .handlers import Handler, run_handler
 from .sockets import (
     ACCEPT_BATCH,
+    AcceptedSocketTuning,
     bind_listening_socket,
     quick_ack,
     quick_ack_socket,
-    set_keepalive,
-    set_nodelay,
+    tune_listening_socket,
     widen_backlog,
 )
 from .tls import TlsAcceptance, peer_certificate, server_ssl_context
@@ -45,7 +45,7 @@ class StreamConnection(asyncio.Protocol):
         "_admitted", "_batch", "_chunks", "_closing", "_drain_waiter", "_eof", "_flush_scheduled", "_linger_timer",
         "_loop", "_on_open", "_pending", "_pending_size", "_quick_ack", "_raw_bytes", "_read_waiter",
         "_reading_paused", "_receiver",
-        "_receiving", "_registry", "_tls", "_tls_acceptance", "_transport", "_unread", "_writing_paused",
+        "_receiving", "_registry", "_tls", "_tls_acceptance", "_transport", "_tuning", "_unread", "_writing_paused",
         "listener", "remote_address", "tls_peer_certificate",
     )
 
@@ -56,8 +56,11 @@ class StreamConnection(asyncio.Protocol):
         tls: TlsAcceptance | None = None,
         registry: set[StreamConnection] | None = None,
         batch: WriteBatch | None = None,
+        tuning: AcceptedSocketTuning | None = None,
     ) -> None:
         self.listener = listener
+        #: The listener's socket options for accepted sockets (one per listener: it learns once whether they are inherited).
+        self._tuning = tuning or AcceptedSocketTuning()
         #: Where gathered writes wait for the end of the loop's current batch of events (shared by a listener).
         self._batch = batch
         self.remote_address = "unknown"
@@ -122,8 +125,7 @@ class StreamConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         self._transport.set_write_buffer_limits(high=DEFAULT_HIGH_WATER)
         sock = transport.get_extra_info("socket")
-        set_nodelay(sock)
-        set_keepalive(sock)
+        self._tuning.apply(sock)
         self._quick_ack = quick_ack_socket(sock)
         self.remote_address = format_peer(transport.get_extra_info("peername"))
         ssl_object = transport.get_extra_info("ssl_object")
@@ -420,11 +422,13 @@ class StreamListener:
         if self.config.is_tls:
             self._tls = TlsAcceptance(server_ssl_context(self.config), self.config.name, self._log, OPEN_TIMEOUT)
         batch = WriteBatch(loop)
+        tuning = AcceptedSocketTuning()
         sock = bind_listening_socket(self.config.host, self.config.port, reuse_port=self.config.reuse_port)
+        tune_listening_socket(sock)
         bound = sock.getsockname()
         try:
             self._server = await loop.create_server(
-                lambda: StreamConnection(self.config.name, self._on_open, self._tls, self._connections, batch),
+                lambda: StreamConnection(self.config.name, self._on_open, self._tls, self._connections, batch, tuning),
                 sock=sock,
                 backlog=ACCEPT_BATCH,
             )
