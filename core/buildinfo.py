@@ -29,6 +29,11 @@ COMPILED_MODULES: tuple[str, ...] = (
     "hookmq.engine.delivery",
     "hookmq.engine.router",
     "hookmq.engine.connection",
+    # The connect path: accepting a connection is CPU-bound (docs/benchmarks.md, "The connect path").
+    "hookmq.engine.deadlines",
+    "hookmq.engine.connlog",
+    "hookmq.engine.lifecycle",
+    "hookmq.engine.handshake",
 )
 
 

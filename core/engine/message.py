@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..mqtt.codec import encode_publish, patch_packet_id
+from ..mqtt.codec import encode_publish_fields, patch_packet_id
 from ..mqtt.packets import NO_PROPERTIES, Properties, Publish
 
 #: (bytes, offset of the packet identifier or -1)
@@ -98,8 +98,7 @@ class Message:
             # lives long, and its cache must not grow with every new subscription identifier.
             props = replace(self.properties, subscription_identifiers=subscription_ids,
                             message_expiry_interval=remaining)
-            return encode_publish(Publish(self.topic, self.payload, qos, retain, False, 1 if qos else 0, props),
-                                  level)
+            return encode_publish_fields(self.topic, self.payload, qos, retain, False, 1 if qos else 0, props, level)
         key = (level, qos, retain, subscription_ids, remaining)
         cache = self._wire
         if cache is None:
@@ -109,7 +108,8 @@ class Message:
             if found is not None:
                 return found
         props = self.properties if level == 5 else NO_PROPERTIES
-        wire = encode_publish(Publish(self.topic, self.payload, qos, retain, False, 1 if qos else 0, props), level)
+        # From the fields: a Publish built here only to be encoded cost an (interpreted) dataclass __init__ per message.
+        wire = encode_publish_fields(self.topic, self.payload, qos, retain, False, 1 if qos else 0, props, level)
         cache[key] = wire
         return wire
 

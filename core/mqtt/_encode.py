@@ -54,16 +54,20 @@ def encode_publish(packet: Publish, protocol_level: int) -> tuple[bytes, int]:
 
     The engine's fan-out encodes a message once and patches the id per subscriber.
     """
-    topic = packet.topic.encode("utf-8")
+    return encode_publish_fields(packet.topic, packet.payload, packet.qos, packet.retain, packet.dup,
+                                 packet.packet_id, packet.properties, protocol_level)
+
+
+def encode_publish_fields(topic_name: str, payload: bytes, qos: int, retain: bool, dup: bool, packet_id: int,
+                          properties: Properties, protocol_level: int) -> tuple[bytes, int]:
+    """`encode_publish` from the fields of a PUBLISH, for callers that hold no `Publish` (no object built per message)."""
+    topic = topic_name.encode("utf-8")
     topic_length = len(topic)
-    qos = packet.qos
     if protocol_level == 5:
-        properties = packet.properties
         props = _EMPTY_PROPERTIES if properties is NO_PROPERTIES else encode_properties(properties, _PUBLISH)
     else:
         props = b""
-    payload = packet.payload
-    first = 0x30 | (qos << 1) | packet.retain | (packet.dup << 3)
+    first = 0x30 | (qos << 1) | retain | (dup << 3)
     length = 2 + topic_length + len(props) + len(payload)
     if qos:
         length += 2
@@ -77,7 +81,7 @@ def encode_publish(packet: Publish, protocol_level: int) -> tuple[bytes, int]:
         raise ValueError(f"a topic of {topic_length} bytes exceeds 65535")
     if not qos:
         return b"".join((header, pack_u16(topic_length), topic, props, payload)), -1
-    data = b"".join((header, pack_u16(topic_length), topic, pack_u16(packet.packet_id), props, payload))
+    data = b"".join((header, pack_u16(topic_length), topic, pack_u16(packet_id), props, payload))
     return data, len(header) + 2 + topic_length
 
 

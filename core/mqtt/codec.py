@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import Final
 
 from ._decode import DECODERS, PROTOCOL_NAMES, REQUIRED_FLAGS, decode_connect, decode_publish
-from ._encode import encode, encode_publish
+from ._encode import encode, encode_publish, encode_publish_fields
 from .errors import MalformedPacket, ProtocolError, ProtocolViolation
 from .packets import Connect, Packet, PacketType
 from .reason_codes import ReasonCode
 
-__all__ = ["MAX_PACKET_SIZE", "Decoder", "encode", "encode_publish", "patch_packet_id"]
+__all__ = ["MAX_PACKET_SIZE", "Decoder", "encode", "encode_publish", "encode_publish_fields", "patch_packet_id"]
 
 #: The largest packet MQTT can express: 5 header bytes and a 268 435 455-byte remaining length.
 MAX_PACKET_SIZE: Final = 268_435_460

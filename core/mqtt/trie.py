@@ -56,6 +56,12 @@ class Matches:
     direct: list[SubscriberEntry]
     shared: dict[tuple[str, str], list[SubscriberEntry]]
 
+    def __init__(self, direct: list[SubscriberEntry], shared: dict[tuple[str, str], list[SubscriberEntry]]) -> None:
+        # Written out (dataclass keeps it): mypyc compiles it, while the __init__ dataclass generates
+        # stays interpreted, and one Matches is built per routed message.
+        self.direct = direct
+        self.shared = shared
+
     def __bool__(self) -> bool:
         """True when at least one subscription matched."""
         return bool(self.direct or self.shared)

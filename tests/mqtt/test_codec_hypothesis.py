@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hookmq.mqtt.codec import Decoder, encode, encode_publish
+from hookmq.mqtt.codec import Decoder, encode, encode_publish, encode_publish_fields
 from hookmq.mqtt.errors import ProtocolError
 from hookmq.mqtt.packets import (
     PACKET_TYPES,
@@ -332,3 +332,12 @@ def test_mutated_packets_raise_only_protocol_error(case: tuple[int, Packet], dat
 def test_every_packet_type_is_generated_at_every_level() -> None:
     assert set(STRATEGIES) == set(PACKET_TYPES)
     assert len(CASES) == 14 + 14 + 15
+
+
+@FAST
+@given(LEVELS.flatmap(lambda level: st.tuples(st.just(level), publishes(level))))
+def test_encode_publish_fields_is_encode_publish(case: tuple[int, Publish]) -> None:
+    """The engine encodes a message's PUBLISH from its fields (no Publish built): the same bytes and offset."""
+    level, p = case
+    assert encode_publish_fields(p.topic, p.payload, p.qos, p.retain, p.dup, p.packet_id, p.properties,
+                                 level) == encode_publish(p, level)
