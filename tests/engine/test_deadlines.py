@@ -2,51 +2,64 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import Any, cast
 
 from hookmq.engine.client import Client
 from hookmq.engine.deadlines import ConnectDeadlines
+from hookmq.engine.deferred import Deferred
+from hookmq.engine.protocol import ProtocolState
+from hookmq.engine.settings import MqttSettings
+from hookmq.engine.stats import Stats
+from hookmq.mqtt.packets import Connect
 
 
-class FakeHandle:
-    def __init__(self, when: float, callback: Callable[[], None]) -> None:
-        self.when = when
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class FakeLoop:
-    """The two things ConnectDeadlines asks of a loop: its clock and a timer."""
+class FakeLoop(asyncio.AbstractEventLoop):
+    """The two things ConnectDeadlines asks of a loop, its clock and a timer, on a simulated clock."""
 
     def __init__(self) -> None:
         self.now = 100.0
-        self.timers: list[FakeHandle] = []
+        self.timers: list[asyncio.TimerHandle] = []
 
     def time(self) -> float:
         return self.now
 
-    def call_at(self, when: float, callback: Callable[[], None]) -> FakeHandle:
-        handle = FakeHandle(when, callback)
+    def get_debug(self) -> bool:
+        return False
+
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any,
+                context: contextvars.Context | None = None) -> asyncio.TimerHandle:
+        handle = asyncio.TimerHandle(when, callback, args, self, context)
         self.timers.append(handle)
         return handle
+
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        pass
+
+    def armed(self) -> list[asyncio.TimerHandle]:
+        return [t for t in self.timers if not t.cancelled()]
 
     def run_until(self, now: float) -> None:
         """Advance the clock, firing the timers due (in order, also those armed meanwhile)."""
         self.now = now
         while True:
-            due = [t for t in self.timers if not t.cancelled and t.when <= now]
+            due = [t for t in self.armed() if t.when() <= now]
             if not due:
                 return
-            timer = min(due, key=lambda t: t.when)
+            timer = min(due, key=lambda t: t.when())
             self.timers.remove(timer)
-            timer.callback()
+            timer._run()
 
 
 class FakeConn:
+    """What a Client reads of its connection at construction, and the abort the deadline calls."""
+
+    remote_address = "127.0.0.1:1"
+    listener = "tcp"
+    tls_peer_certificate = None
+
     def __init__(self) -> None:
         self.aborted = False
 
@@ -54,76 +67,73 @@ class FakeConn:
         self.aborted = True
 
 
-class FakeClient:
-    def __init__(self) -> None:
-        self.conn = FakeConn()
-        self.connect: object = None
-        self.error: str | None = None
-        self.ends: list[tuple[str, str | None]] = []
-
-    def note_end(self, kind: str, reason_code: int | None = None, detail: str | None = None) -> None:
-        self.ends.append((kind, detail))
+def new_client() -> tuple[Client, FakeConn]:
+    """A real Client (the compiled build checks the type) over a fake connection."""
+    conn = FakeConn()
+    client = Client(cast(Any, conn), ProtocolState(MqttSettings(), 0.0), Stats(), Deferred(cast(Any, None)))
+    return client, conn
 
 
-def make(timeout: float = 10.0) -> tuple[ConnectDeadlines, FakeLoop, set[Any]]:
+def make(timeout: float = 10.0) -> tuple[ConnectDeadlines, FakeLoop, set[Client]]:
     loop = FakeLoop()
-    live: set[Any] = set()
-    return ConnectDeadlines(timeout, cast(Any, live), cast(Any, loop)), loop, live
+    live: set[Client] = set()
+    return ConnectDeadlines(timeout, live, loop), loop, live
 
 
-def add(deadlines: ConnectDeadlines, live: set[Any]) -> FakeClient:
-    client = FakeClient()
+def add(deadlines: ConnectDeadlines, live: set[Client]) -> tuple[Client, FakeConn]:
+    client, conn = new_client()
     live.add(client)
-    deadlines.add(cast(Client, client))
-    return client
+    deadlines.add(client)
+    return client, conn
 
 
 def test_a_connection_without_connect_is_cut_when_its_timeout_passes() -> None:
     deadlines, loop, live = make(10.0)
-    client = add(deadlines, live)
+    client, conn = add(deadlines, live)
     loop.run_until(109.9)
-    assert not client.conn.aborted
+    assert not conn.aborted
     loop.run_until(110.0)
-    assert client.conn.aborted
+    assert conn.aborted
     assert client.error == "no CONNECT within the connect timeout"
-    assert client.ends == [("connect-timeout", "no CONNECT within the connect timeout")]
+    assert client.end_cause is not None
+    assert (client.end_cause.kind, client.end_cause.detail) == ("connect-timeout", "no CONNECT within the connect timeout")
     assert len(deadlines) == 0
 
 
 def test_one_timer_serves_every_connection_in_order() -> None:
     deadlines, loop, live = make(10.0)
-    first = add(deadlines, live)
+    _, first = add(deadlines, live)
     loop.now = 103.0
-    second = add(deadlines, live)
+    _, second = add(deadlines, live)
     loop.now = 105.0
-    third = add(deadlines, live)
-    assert len([t for t in loop.timers if not t.cancelled]) == 1  # armed for the oldest only
+    _, third = add(deadlines, live)
+    assert len(loop.armed()) == 1  # armed for the oldest only
     loop.run_until(110.0)
-    assert (first.conn.aborted, second.conn.aborted, third.conn.aborted) == (True, False, False)
+    assert (first.aborted, second.aborted, third.aborted) == (True, False, False)
     loop.run_until(113.0)
-    assert (second.conn.aborted, third.conn.aborted) == (True, False)
+    assert (second.aborted, third.aborted) == (True, False)
     loop.run_until(115.0)
-    assert third.conn.aborted
-    assert not [t for t in loop.timers if not t.cancelled]  # nothing left waiting, no timer
+    assert third.aborted
+    assert not loop.armed()  # nothing left waiting, no timer
 
 
 def test_connections_that_sent_connect_or_ended_are_left_alone() -> None:
     deadlines, loop, live = make(10.0)
-    connected = add(deadlines, live)
-    ended = add(deadlines, live)
-    waiting = add(deadlines, live)
-    connected.connect = object()
+    connected, connected_conn = add(deadlines, live)
+    ended, ended_conn = add(deadlines, live)
+    _, waiting_conn = add(deadlines, live)
+    connected.connect = Connect(client_id="c")
     live.discard(ended)
     loop.run_until(111.0)
-    assert not connected.conn.aborted and not ended.conn.aborted
-    assert waiting.conn.aborted
+    assert not connected_conn.aborted and not ended_conn.aborted
+    assert waiting_conn.aborted
 
 
 def test_close_stops_the_timer_and_forgets_everyone() -> None:
     deadlines, loop, live = make(10.0)
-    client = add(deadlines, live)
+    _, conn = add(deadlines, live)
     deadlines.close()
-    assert all(t.cancelled for t in loop.timers)
+    assert not loop.armed()
     loop.run_until(200.0)
-    assert not client.conn.aborted
+    assert not conn.aborted
     assert len(deadlines) == 0
