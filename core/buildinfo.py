@@ -13,6 +13,7 @@ from importlib.machinery import EXTENSION_SUFFIXES
 
 #: The modules setup.py compiles with mypyc (under their installed names), in import order.
 COMPILED_MODULES: tuple[str, ...] = (
+    "hookmq.hooks",
     "hookmq.mqtt._wire",
     "hookmq.mqtt.errors",
     "hookmq.mqtt.reason_codes",

@@ -94,6 +94,10 @@ class Properties:
 NO_PROPERTIES = Properties()
 
 
+#: How the written-out __init__ of a frozen packet class sets its fields (as the generated one does).
+_set = object.__setattr__
+
+
 @dataclass(frozen=True, slots=True)
 class Will:
     """The will message carried by CONNECT."""
@@ -142,6 +146,18 @@ class Publish:
     packet_id: int = 0
     properties: Properties = NO_PROPERTIES
 
+    def __init__(self, topic: str, payload: bytes = b"", qos: int = 0, retain: bool = False, dup: bool = False,
+                 packet_id: int = 0, properties: Properties = NO_PROPERTIES) -> None:
+        # Written out (dataclass keeps a class's own __init__) so that mypyc compiles it; the one
+        # dataclass generates stays interpreted, and a PUBLISH is decoded per message.
+        _set(self, "topic", topic)
+        _set(self, "payload", payload)
+        _set(self, "qos", qos)
+        _set(self, "retain", retain)
+        _set(self, "dup", dup)
+        _set(self, "packet_id", packet_id)
+        _set(self, "properties", properties)
+
 
 @dataclass(frozen=True, slots=True)
 class Puback:
@@ -150,6 +166,11 @@ class Puback:
     packet_id: int
     reason_code: int = 0
     properties: Properties = NO_PROPERTIES
+
+    def __init__(self, packet_id: int, reason_code: int = 0, properties: Properties = NO_PROPERTIES) -> None:
+        _set(self, "packet_id", packet_id)  # written out for mypyc, as Publish's
+        _set(self, "reason_code", reason_code)
+        _set(self, "properties", properties)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +181,11 @@ class Pubrec:
     reason_code: int = 0
     properties: Properties = NO_PROPERTIES
 
+    def __init__(self, packet_id: int, reason_code: int = 0, properties: Properties = NO_PROPERTIES) -> None:
+        _set(self, "packet_id", packet_id)  # written out for mypyc, as Publish's
+        _set(self, "reason_code", reason_code)
+        _set(self, "properties", properties)
+
 
 @dataclass(frozen=True, slots=True)
 class Pubrel:
@@ -169,6 +195,11 @@ class Pubrel:
     reason_code: int = 0
     properties: Properties = NO_PROPERTIES
 
+    def __init__(self, packet_id: int, reason_code: int = 0, properties: Properties = NO_PROPERTIES) -> None:
+        _set(self, "packet_id", packet_id)  # written out for mypyc, as Publish's
+        _set(self, "reason_code", reason_code)
+        _set(self, "properties", properties)
+
 
 @dataclass(frozen=True, slots=True)
 class Pubcomp:
@@ -177,6 +208,11 @@ class Pubcomp:
     packet_id: int
     reason_code: int = 0
     properties: Properties = NO_PROPERTIES
+
+    def __init__(self, packet_id: int, reason_code: int = 0, properties: Properties = NO_PROPERTIES) -> None:
+        _set(self, "packet_id", packet_id)  # written out for mypyc, as Publish's
+        _set(self, "reason_code", reason_code)
+        _set(self, "properties", properties)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,15 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from hookmq.engine.client import Client
-from hookmq.engine.deadlines import ConnectDeadlines
+from hookmq.engine.deadlines import GRANULARITY, ConnectDeadlines
 from hookmq.engine.deferred import Deferred
 from hookmq.engine.protocol import ProtocolState
 from hookmq.engine.settings import MqttSettings
 from hookmq.engine.stats import Stats
 from hookmq.mqtt.packets import Connect
+
+#: A connection is cut at most one step after its timeout (plus float rounding of the step).
+LATE = GRANULARITY + 1e-9
 
 
 class FakeLoop(asyncio.AbstractEventLoop):
@@ -92,7 +95,7 @@ def test_a_connection_without_connect_is_cut_when_its_timeout_passes() -> None:
     client, conn = add(deadlines, live)
     loop.run_until(109.9)
     assert not conn.aborted
-    loop.run_until(110.0)
+    loop.run_until(110.0 + LATE)
     assert conn.aborted
     assert client.error == "no CONNECT within the connect timeout"
     assert client.end_cause is not None
@@ -108,11 +111,11 @@ def test_one_timer_serves_every_connection_in_order() -> None:
     loop.now = 105.0
     _, third = add(deadlines, live)
     assert len(loop.armed()) == 1  # armed for the oldest only
-    loop.run_until(110.0)
+    loop.run_until(110.0 + LATE)
     assert (first.aborted, second.aborted, third.aborted) == (True, False, False)
-    loop.run_until(113.0)
+    loop.run_until(113.0 + LATE)
     assert (second.aborted, third.aborted) == (True, False)
-    loop.run_until(115.0)
+    loop.run_until(115.0 + LATE)
     assert third.aborted
     assert not loop.armed()  # nothing left waiting, no timer
 
@@ -137,3 +140,15 @@ def test_close_stops_the_timer_and_forgets_everyone() -> None:
     loop.run_until(200.0)
     assert not conn.aborted
     assert len(deadlines) == 0
+
+
+def test_connections_opened_close_together_share_one_entry() -> None:
+    deadlines, loop, live = make(10.0)
+    conns = []
+    for step in range(5):
+        loop.now = 100.05 + step * GRANULARITY / 10  # all inside one step
+        conns.append(add(deadlines, live)[1])
+    assert len(deadlines) == 5
+    assert len(deadlines._waiting) == 1  # one (deadline, clients) entry for the five
+    loop.run_until(110.0 + LATE)
+    assert all(conn.aborted for conn in conns)
