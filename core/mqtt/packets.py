@@ -123,6 +123,20 @@ class Connect:
     will: Will | None = None
     properties: Properties = NO_PROPERTIES
 
+    def __init__(self, client_id: str = "", protocol_level: int = ProtocolLevel.MQTT_3_1_1,
+                 protocol_name: str = "MQTT", clean_start: bool = True, keep_alive: int = 0,
+                 username: str | None = None, password: bytes | None = None, will: Will | None = None,
+                 properties: Properties = NO_PROPERTIES) -> None:
+        _set(self, "client_id", client_id)  # written out for mypyc, as Publish's: one per connection
+        _set(self, "protocol_level", protocol_level)
+        _set(self, "protocol_name", protocol_name)
+        _set(self, "clean_start", clean_start)
+        _set(self, "keep_alive", keep_alive)
+        _set(self, "username", username)
+        _set(self, "password", password)
+        _set(self, "will", will)
+        _set(self, "properties", properties)
+
 
 @dataclass(frozen=True, slots=True)
 class Connack:
@@ -131,6 +145,12 @@ class Connack:
     reason_code: int = 0
     session_present: bool = False
     properties: Properties = NO_PROPERTIES
+
+    def __init__(self, reason_code: int = 0, session_present: bool = False,
+                 properties: Properties = NO_PROPERTIES) -> None:
+        _set(self, "reason_code", reason_code)  # written out for mypyc, as Publish's: one per connection
+        _set(self, "session_present", session_present)
+        _set(self, "properties", properties)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +306,10 @@ class Disconnect:
 
     reason_code: int = 0
     properties: Properties = NO_PROPERTIES
+
+    def __init__(self, reason_code: int = 0, properties: Properties = NO_PROPERTIES) -> None:
+        _set(self, "reason_code", reason_code)  # written out for mypyc, as Publish's: one per connection
+        _set(self, "properties", properties)
 
 
 @dataclass(frozen=True, slots=True)
