@@ -519,11 +519,11 @@ async def test_one_trie_match_and_one_encoding_per_message(start_broker: StartBr
     from hookmq.mqtt.trie import SubscriptionTrie
 
     encodings: list[tuple[str, int]] = []
-    real_encode = message_module.encode_publish
+    real_encode = message_module.encode_publish_fields
 
-    def counting_encode(packet: Publish, level: int) -> Any:
-        encodings.append((packet.topic, level))
-        return real_encode(packet, level)
+    def counting_encode(topic: str, *fields_and_level: Any) -> Any:
+        encodings.append((topic, fields_and_level[-1]))
+        return real_encode(topic, *fields_and_level)
 
     class CountingTrie(SubscriptionTrie):
         __slots__ = ("matches",)
@@ -549,7 +549,7 @@ async def test_one_trie_match_and_one_encoding_per_message(start_broker: StartBr
     sub_b = await client_of(broker, "b")
     for sub in (sub_a, sub_b):
         await sub.subscribe("enc/#", 1)
-    monkeypatch.setattr(message_module, "encode_publish", counting_encode)
+    monkeypatch.setattr(message_module, "encode_publish_fields", counting_encode)
     pub = await client_of(broker, "pub")
     await pub.publish("enc/t", b"x", qos=1)
     await messages(sub_a, 1)
