@@ -13,7 +13,11 @@ A frame's plain content starts with its kind (one byte):
   ``[kind][flags][seq u64, if reliable][body]``.
 - ``240`` ACK ``[u64 upto]``: every reliable frame up to ``upto`` was handled;
   ``241`` NACK ``[u64 seq]``: that frame's handler failed; ``242`` PING / ``243`` PONG
-  ``[f64 time]`` (keep-alive and round-trip time). ``0`` and ``244 … 255`` are never valid.
+  ``[f64 time]`` (keep-alive and round-trip time).
+- ``244`` BATCH ``([u32 length][content])+``: the contents of several data or control frames
+  in one frame, so one seal and one header carry many small messages. Sent only to a peer
+  whose handshake offered it (feature ``batch``); a batch in a batch, an empty one, or one
+  whose parts do not add up is malformed. ``0`` and ``245 … 255`` are never valid.
 
 Handshake messages (``handshake.py``) are frames too, sent before the keys exist.
 """
@@ -30,6 +34,7 @@ from .errors import LinkError
 
 __all__ = [
     "ACK",
+    "BATCH",
     "CONTROL_KINDS",
     "FIRST_USER_KIND",
     "LAST_USER_KIND",
@@ -42,8 +47,10 @@ __all__ = [
     "FrameDecoder",
     "FrameEncoder",
     "decode_content",
+    "encode_batch",
     "encode_control",
     "encode_data",
+    "split_batch",
 ]
 
 PREAMBLE = b"HQL\x01"
@@ -54,6 +61,8 @@ FIRST_USER_KIND = 1
 LAST_USER_KIND = 239
 ACK, NACK, PING, PONG = 240, 241, 242, 243
 CONTROL_KINDS = frozenset({ACK, NACK, PING, PONG})
+BATCH = 244
+_BATCH_KIND = bytes((BATCH,))
 
 RELIABLE = 0x01
 TAG_SIZE = 16
@@ -98,6 +107,35 @@ def encode_control(kind: int, value: int = 0, time: float = 0.0) -> bytes:
     if kind in (PING, PONG):
         return bytes((kind,)) + _F64.pack(time)
     raise ValueError(f"not a control kind: {kind}")
+
+
+def encode_batch(contents: list[bytes]) -> bytes:
+    """The plain content of a BATCH frame carrying ``contents`` (data or control frame contents), in order."""
+    pack = HEADER.pack
+    return _BATCH_KIND + b"".join([part for content in contents for part in (pack(len(content)), content)])
+
+
+def split_batch(content: bytes) -> list[bytes]:
+    """The contents a BATCH frame's plain content carries, in order; LinkError if it is not well formed."""
+    if not content or content[0] != BATCH:
+        raise LinkError("malformed", "not a batch frame")
+    parts: list[bytes] = []
+    offset, end = 1, len(content)
+    unpack = HEADER.unpack_from
+    while offset < end:
+        if end - offset < HEADER.size:
+            raise LinkError("malformed", "batch ends inside a part's length")
+        length = unpack(content, offset)[0]
+        offset += HEADER.size
+        if length == 0 or length > end - offset:
+            raise LinkError("malformed", f"batch part of {length} bytes, {end - offset} left")
+        if content[offset] == BATCH:
+            raise LinkError("malformed", "a batch inside a batch")
+        parts.append(content[offset:offset + length])
+        offset += length
+    if not parts:
+        raise LinkError("malformed", "empty batch")
+    return parts
 
 
 def decode_content(content: bytes) -> Data | Control:

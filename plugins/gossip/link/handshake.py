@@ -2,8 +2,9 @@
 
 After the dialer's preamble the acceptor speaks first::
 
-    acceptor → dialer   HELLO   {version, name, boot, nonce, keyed, label, max_frame}
-    dialer → acceptor   CLAIM   [body {version, name, target, boot, nonce, keyed, label, max_frame, base, stream}, proof]
+    acceptor → dialer   HELLO   {version, name, boot, nonce, keyed, label, max_frame, features}
+    dialer → acceptor   CLAIM   [body {version, name, target, boot, nonce, keyed, label, max_frame, base, stream,
+                                       features}, proof]
     acceptor → dialer   ACCEPT  {fields {base, stream}, proof}      (or REFUSE {reason}, then close)
 
 With a cluster key, ``proof`` is HMAC-SHA256 under the key over a role tag and the messages
@@ -21,7 +22,10 @@ of its own. Without a key, both sides must be keyless, and the handshake only na
 stream, so a restarted peer is recognised, and so is a peer that dropped its side of the link
 (it declared us dead) and numbers from 1 again while we did not. ``base`` is
 the first reliable sequence number the sender will (re)send. ``max_frame`` is the largest
-frame content the speaker accepts.
+frame content the speaker accepts. ``features`` (``x``, a bit set, absent from older nodes:
+none) says what the speaker can read beyond version 1: bit 0, BATCH frames. Each side uses a
+feature only if the other offered it, so nodes of both kinds share a cluster; with a key the
+offers are covered by the proofs, so they cannot be stripped in flight.
 """
 
 from __future__ import annotations
@@ -40,9 +44,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from ..wire import Keyring
 from .errors import LinkError
 
-__all__ = ["HANDSHAKE_MAX_FRAME", "Established", "Handshake", "LocalIdentity", "Role"]
+__all__ = ["FEATURES", "FEATURE_BATCH", "HANDSHAKE_MAX_FRAME", "Established", "Handshake", "LocalIdentity", "Role"]
 
 VERSION = 1
+FEATURE_BATCH = 1
+FEATURES = FEATURE_BATCH
+"""The features this node offers (every one it can read)."""
 HELLO, CLAIM, ACCEPT, REFUSE = 1, 2, 3, 4
 HANDSHAKE_MAX_FRAME = 4096
 """No handshake message is larger; a bigger frame before the keys exist closes the link."""
@@ -66,6 +73,8 @@ class LocalIdentity:
     keyring: Keyring | None
     label: str
     max_frame: int
+    #: The features offered (FEATURES; 0 speaks as a node from before them).
+    features: int = FEATURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,13 @@ class Established:
     peer_base: int
     send_key: bytes | None
     receive_key: bytes | None
+    #: The features the peer offered (FEATURE_BATCH: it reads BATCH frames).
+    peer_features: int = 0
+
+    @property
+    def batches(self) -> bool:
+        """Whether frames to the peer may be sent in BATCH frames."""
+        return bool(self.peer_features & FEATURE_BATCH)
 
 
 def _pack(kind: int, body: Any) -> bytes:
@@ -117,6 +133,13 @@ def _max_frame(body: Any) -> int:
     value: int = _field(body, "m", int)
     if not MIN_FRAME <= value <= MAX_FRAME:
         raise LinkError("malformed", f"max frame {value} out of range")
+    return value
+
+
+def _features(body: Any) -> int:
+    value = body.get("x", 0)  # absent from older nodes: no features
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
+        raise LinkError("malformed", "handshake field 'x' of the wrong type")
     return value
 
 
@@ -176,6 +199,7 @@ class Handshake:
         self._claim = b""
         self._key: bytes | None = None
         self._peer: tuple[str, bytes, int] | None = None
+        self._peer_features = 0
         self.done: Established | None = None
 
     @property
@@ -189,7 +213,7 @@ class Handshake:
             return []
         local = self.local
         self._hello = _pack(HELLO, {"v": VERSION, "n": local.name, "b": local.boot, "c": self._nonce, "k": self.keyed,
-                                    "l": local.label, "m": local.max_frame})
+                                    "l": local.label, "m": local.max_frame, "x": local.features})
         return [self._hello]
 
     def receive(self, content: bytes) -> list[bytes]:
@@ -237,9 +261,11 @@ class Handshake:
             raise LinkError("wrong-node", f"dialled {self.expected_peer!r} but {name!r} answered")
         self._hello, self._acceptor_nonce = hello, nonce
         self._peer = (name, boot, max_frame)
+        self._peer_features = _features(body)
         local = self.local
         claim = _pack(CLAIM, {"v": VERSION, "n": local.name, "t": name, "b": local.boot, "c": self._nonce, "k": self.keyed,
-                              "l": local.label, "m": local.max_frame, "a": self._base(name), "s": self._stream(name)})
+                              "l": local.label, "m": local.max_frame, "a": self._base(name), "s": self._stream(name),
+                              "x": local.features})
         self._claim = claim
         proof = b""
         if local.keyring is not None:
@@ -263,7 +289,7 @@ class Handshake:
         if self._key is not None:
             send_key, receive_key = _session_keys(self._key, self._hello, self._claim, self._acceptor_nonce, self._nonce)
         name, _, max_frame = self._peer
-        self.done = Established(name, stream, max_frame, base, send_key, receive_key)
+        self.done = Established(name, stream, max_frame, base, send_key, receive_key, self._peer_features)
 
     # ------------------------------------------------------------------ acceptor
 
@@ -280,6 +306,7 @@ class Handshake:
         target: str = _field(inner, "t", str)
         peer_base = _base(inner)
         peer_stream = _sized(inner, "s", BOOT_SIZE)
+        features = _features(inner)
         key = self._verify(proof, claim)
         if target != self.local.name:
             raise LinkError("wrong-node", f"{name!r} dialled {target!r}, we are {self.local.name!r}",
@@ -296,7 +323,7 @@ class Handshake:
         if key is not None:
             reply_proof = _proof(key, _ACCEPTOR_TAG, self._hello, claim + fields)
             receive_key, send_key = _session_keys(key, self._hello, claim, self._nonce, nonce)
-        self.done = Established(name, peer_stream, max_frame, peer_base, send_key, receive_key)
+        self.done = Established(name, peer_stream, max_frame, peer_base, send_key, receive_key, features)
         return [_pack(ACCEPT, {"f": fields, "p": reply_proof})]
 
     def _verify(self, proof: bytes, claim: bytes) -> bytes | None:

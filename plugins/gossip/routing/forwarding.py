@@ -18,7 +18,8 @@ or on another node), and nodes that have gained a matching route since (the dead
 sessions adopted elsewhere) — and the publisher's acknowledgement waits for those instead.
 
 Receiving: a FORWARD frame becomes one `Broker.inject` (local sessions only, `$` topics
-refused there), started in the order frames arrive so order per publisher holds. A share
+refused there), started at once in the order frames arrive (no task unless it has to wait)
+so order per publisher holds. A share
 group the sender chose this node for but that has no member here any more goes on to a node
 that has one (at most `MAX_HOPS` times).
 """
@@ -39,6 +40,7 @@ from hookmq.mqtt.errors import ProtocolError
 from hookmq.ratelimit import LogLimiter
 
 from ..link import PeerGone
+from .eager import start_eagerly
 from .frames import FORWARD, Forward, FrameError, decode, encode_forward, encode_publish_body
 from .links import DataLinks
 from .remote import RemoteRoutes
@@ -275,10 +277,11 @@ class Forwarder:
 
     # ------------------------------------------------------------------ receiving
 
-    def receive(self, node: str, frame: Forward) -> Awaitable[None]:
-        """Deliver a forwarded message to local sessions; returns what the acknowledgement waits for."""
+    def receive(self, node: str, frame: Forward) -> Awaitable[None] | None:
+        """Deliver a forwarded message to local sessions, started now (in frame order); returns what
+        the acknowledgement waits for, or None when the delivery already finished (the usual case)."""
         self.received[node] += 1
-        return asyncio.get_running_loop().create_task(self._deliver(node, frame))
+        return start_eagerly(self._deliver(node, frame))
 
     async def _deliver(self, node: str, frame: Forward) -> None:
         try:
