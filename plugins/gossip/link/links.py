@@ -214,8 +214,11 @@ class Links:
         if not reliable:
             if peer is None:
                 self.totals["unreliable_dropped_no_peer"] += 1
-            elif peer.link.send_unreliable(kind, body) and peer.protocol is not None:
-                peer.protocol.schedule_flush()
+            elif peer.link.send_unreliable(kind, body):
+                if peer.protocol is not None:
+                    peer.protocol.schedule_flush()
+            else:
+                self._dropped(peer)
             return None
         future: asyncio.Future[None] = self._loop.create_future()
         if peer is None:
@@ -705,6 +708,14 @@ class Links:
             held += size
 
     # ------------------------------------------------------------------ helpers
+
+    def _dropped(self, peer: _Peer) -> None:
+        """An unreliable frame was dropped: say so now and then (counted per frame, logged at most once a second)."""
+        link = peer.link
+        why = "no connection" if not link.up else "reliable frames waiting" if link.outbox.unwritten else "send buffer full"
+        self.limiter.log(f"dropped {link.peer}", logging.WARNING,
+                         "link to %s: dropping unreliable (QoS 0) frames, %s (%d dropped so far)",
+                         link.peer, why, link.stats["unreliable_dropped"])
 
     def _notify(self, callbacks: list[UpCallback], name: str) -> None:
         for callback in list(callbacks):

@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 
 from .connection import LinkConnection
 from .errors import LinkError
-from .frames import ACK, NACK, PING, PONG, Control, Data, encode_control, encode_data
+from .frames import (
+    ACK,
+    FIRST_USER_KIND,
+    LAST_USER_KIND,
+    NACK,
+    PING,
+    PONG,
+    Control,
+    Data,
+    encode_control,
+    encode_data,
+)
 from .handshake import Established
 from .sequencing import Inbox, Outbox, Pending
 
@@ -78,6 +89,8 @@ class PeerLink:
         self.connection: LinkConnection | None = None
         self.peer_boot = b""
         self.peer_max_frame = limits.max_frame
+        #: The largest body one frame to the peer carries (a reliable frame's header is 10 bytes).
+        self.max_body = limits.max_frame - 10
         self.transport_buffered = 0
         self.stats: Counter[str] = Counter()
         self.rtt: float | None = None
@@ -124,7 +137,7 @@ class PeerLink:
 
     def check_size(self, body: bytes) -> None:
         """:raises ValueError: the body does not fit one frame of the peer."""
-        limit = min(self.peer_max_frame, self.limits.max_frame) - 10
+        limit = self.max_body
         if len(body) > limit:
             raise ValueError(f"a link frame body is at most {limit} bytes, not {len(body)}")
 
@@ -141,13 +154,17 @@ class PeerLink:
 
     def send_unreliable(self, kind: int, body: bytes) -> bool:
         """Frame an unreliable frame now, or drop it (no link, no room, reliable frames waiting)."""
-        self.check_size(body)
+        if len(body) > self.max_body or not FIRST_USER_KIND <= kind <= LAST_USER_KIND:
+            self.check_size(body)
+            encode_data(kind, None, body)  # raises ValueError for the kind
         connection = self.connection
-        if connection is None or connection.established is None or self.outbox.unwritten or self.room() <= 0:
-            self.stats["unreliable_dropped"] += 1
+        stats = self.stats
+        if (connection is None or connection.established is None or self.outbox.unwritten
+                or self.limits.send_buffer - self.transport_buffered - connection.out_bytes <= 0):
+            stats["unreliable_dropped"] += 1
             return False
-        connection.write(encode_data(kind, None, body))
-        self.stats["frames_sent"] += 1
+        connection.write(bytes((kind, 0)) + body)  # encode_data's unreliable form, inlined (per message)
+        stats["frames_sent"] += 1
         return True
 
     def _write_waiting(self) -> None:
@@ -215,6 +232,7 @@ class PeerLink:
     def _established(self, done: Established) -> None:
         self.peer_boot = done.peer_boot
         self.peer_max_frame = done.peer_max_frame
+        self.max_body = min(done.peer_max_frame, self.limits.max_frame) - 10
         self.inbox.connected(done.peer_boot, done.peer_base)
         self.stats["connects"] += 1
 

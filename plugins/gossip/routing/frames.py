@@ -141,7 +141,7 @@ def encode_routes_delta(routes: list[tuple[str, int]]) -> bytes:
 def encode_forward(forward_id: int, origin: str | None, shares: tuple[tuple[str, str], ...], hops: int,
                    publish: bytes) -> bytes:
     """The body of ``FORWARD``; ``publish`` is an encoded MQTT 5 PUBLISH."""
-    return _pack([forward_id, origin, [list(share) for share in shares], hops, publish])
+    return _pack([forward_id, origin, [list(share) for share in shares] if shares else [], hops, publish])
 
 
 def encode_publish_body(packet: Publish) -> bytes:
