@@ -18,10 +18,10 @@ or on another node), and nodes that have gained a matching route since (the dead
 sessions adopted elsewhere) — and the publisher's acknowledgement waits for those instead.
 
 Receiving: a FORWARD frame becomes one `Broker.inject` (local sessions only, `$` topics
-refused there), started at once in the order frames arrive (no task unless it has to wait)
-so order per publisher holds. A share
-group the sender chose this node for but that has no member here any more goes on to a node
-that has one (at most `MAX_HOPS` times).
+refused there), started at once, in the order frames arrive, so order per publisher holds;
+it becomes a task only if it has to wait (`eager.start_eagerly`). A share group the sender
+chose this node for but that has no member here any more goes on to a node that has one (at
+most `MAX_HOPS` times).
 """
 
 from __future__ import annotations
