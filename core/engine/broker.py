@@ -403,7 +403,8 @@ class Broker:
         return self.router.routes(destination)
 
     async def inject(self, packet: Publish, origin: str | None = None,
-                     shares: Iterable[ShareKey] = ()) -> InjectResult:
+                     shares: Iterable[ShareKey] = (), identity: bytes | None = None,
+                     redelivered: bool = False) -> InjectResult:
         """Deliver a message that arrived from elsewhere to this broker's sessions only.
 
         ``packet`` is the message as its publisher sent it: topic, payload, QoS, retain flag
@@ -416,13 +417,19 @@ class Broker:
         this returns once the message is as safe as a local publish would make it (stored
         where ``durability = "ack_after_write"`` asks).
 
+        ``identity`` (the sending node's name for the message, cluster-wide unique) is stored
+        with each session's copy; a ``redelivered`` message (sent again after a node's crash)
+        skips the sessions that hold a copy with the same identity already, so a message a
+        crashed node had stored is not queued twice.
+
         This is the one engine entry point for messages from another node: an invalid or a
         `$` topic raises `ProtocolError` 0x90, so a peer cannot forge this broker's `$SYS`.
         """
         _refuse_reserved_topic(packet.topic)
         message = Message.from_publish(packet, origin, time.time(), self.settings.max_message_expiry)
+        message.identity = identity
         self.stats.messages_received += 1
-        result = await self.router.inject(message, tuple(shares))
+        result = await self.router.inject(message, tuple(shares), redelivered)
         if packet.qos and self.persistence.must_wait:
             await self.persistence.barrier()
         return result

@@ -67,7 +67,10 @@ _PINGRESP = b"\xd0\x00"
 #: First bytes of the acknowledgements the handlers write (`Client.send_ack`).
 _PUBACK, _PUBREC, _PUBREL, _PUBCOMP = 0x40, 0x50, 0x62, 0x70
 
-#: One acknowledgement waiting: (store operation number, QoS, packet id, reason code, forwarding acks).
+#: The "QoS" of a queued PUBREL (QoS 2 towards the client, sent once its "pubrel" state is stored).
+_RELEASE = 3
+
+#: One acknowledgement waiting: (store operation number, QoS or _RELEASE, packet id, reason code, forwarding acks).
 _PendingAck = tuple[int, int, int, int, "list[Awaitable[Any]] | None"]
 
 #: What a packet handler returns: None when it is done, else what must be awaited before the next packet.
@@ -319,8 +322,7 @@ class ConnectionHandler:
         assert session is not None
         if qos == 2:
             if packet.packet_id in session.incoming_qos2:
-                client.send_ack(_PUBREC, packet.packet_id)
-                return None
+                return self._acknowledge_duplicate(packet.packet_id)
             if len(session.incoming_qos2) >= settings.receive_maximum:
                 raise ProtocolError(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
                                     "more unacknowledged QoS 2 messages than Receive Maximum")
@@ -351,7 +353,9 @@ class ConnectionHandler:
         session = self.session
         assert session is not None
         if qos == 2 and packet.packet_id in session.incoming_qos2:
-            client.send_ack(_PUBREC, packet.packet_id)
+            waiting = self._acknowledge_duplicate(packet.packet_id)
+            if waiting is not None:
+                await waiting
             return
         if qos == 2 and len(session.incoming_qos2) >= settings.receive_maximum:
             raise ProtocolError(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
@@ -374,12 +378,23 @@ class ConnectionHandler:
         persistence = self.parts.persistence
         if qos == 2 and reason < 0x80:
             session.hold_qos2((packet_id,))
-            persistence.incoming(session, packet_id, True)
+            if not acks:
+                persistence.incoming(session, packet_id, True)
+            # else stored once the forwards are acknowledged (`_release_acks`): a publisher that
+            # resends after this node's crash must find its message not yet received.
         queue = self._acks
         if (queue is not None and queue.pending) or acks or (
                 persistence.must_wait and persistence.issued != recorded_before):
             return self._queue_ack(persistence.issued, qos, packet_id, reason, acks or None)
         self.client.send_ack(_PUBACK if qos == 1 else _PUBREC, packet_id, reason)
+        return None
+
+    def _acknowledge_duplicate(self, packet_id: int) -> Waiting:
+        """A QoS 2 resend of an id not yet released: PUBREC again, never ahead of the first copy's."""
+        queue = self._acks
+        if queue is not None and queue.pending:
+            return self._queue_ack(self.parts.persistence.issued, 2, packet_id, 0, None)
+        self.client.send_ack(_PUBREC, packet_id)
         return None
 
     def _queue_ack(self, target: int, qos: int, packet_id: int, reason: int,
@@ -421,7 +436,14 @@ class ConnectionHandler:
                 await persistence.barrier(target)
                 if acks:
                     await _forwarded(acks)
+                    if qos == 2 and reason < 0x80:
+                        persistence.incoming(session, packet_id, True)
+                        await persistence.barrier(persistence.issued)
             except (StorageFailed, _ForwardFailed) as exc:
+                if qos == _RELEASE:  # not sent: the "pubrel" state is in memory, resent at reconnect
+                    pending.popleft()
+                    sent.set()
+                    continue
                 log.warning("not acknowledging %s's message: %s", client.client_id, exc)
                 reason = ReasonCode.UNSPECIFIED_ERROR
                 if qos == 2:
@@ -432,7 +454,7 @@ class ConnectionHandler:
                     sent.set()
                     continue
             pending.popleft()
-            client.send_ack(_PUBACK if qos == 1 else _PUBREC, packet_id, reason)
+            client.send_ack(_PUBACK if qos == 1 else _PUBREC if qos == 2 else _PUBREL, packet_id, reason)
             sent.set()
 
     async def _stored_before_ack(self, recorded_before: int) -> bool:
@@ -501,7 +523,14 @@ class ConnectionHandler:
                 return self._qos_complete(packet.packet_id)
             return None
         out.state = AWAIT_PUBCOMP
-        self.parts.persistence.save_outgoing(session, out)
+        persistence = self.parts.persistence
+        recorded_before = persistence.issued
+        persistence.save_outgoing(session, out)
+        if (self._acks is not None and self._acks.pending) or (
+                persistence.must_wait and persistence.issued != recorded_before):
+            # PUBREL only once "pubrel" is durable: a crash after it must not resend the PUBLISH,
+            # which the client (having released the id) would take as a new message.
+            return self._queue_ack(persistence.issued, _RELEASE, packet.packet_id, 0, None)
         self.client.send_ack(_PUBREL, packet.packet_id)
         return None
 

@@ -184,6 +184,8 @@ class Delivery:
             return False
         del session.inflight[packet_id]
         self.persistence.outgoing_done(session, packet_id)
+        if out.message.identity is not None:
+            session.note_completed(out.message.identity)
         if (session.queue or len(session.inflight) >= client.protocol.send_quota) and session.client is client:
             self.fill_window(session)
         return True

@@ -25,7 +25,7 @@ WireKey = tuple[int, int, bool, tuple[int, ...], int | None]
 class Message:
     """One application message inside the broker; treat it as immutable once routed."""
 
-    __slots__ = ("_wire", "expiry_at", "origin", "payload", "properties", "qos", "retain", "topic")
+    __slots__ = ("_wire", "expiry_at", "identity", "origin", "payload", "properties", "qos", "retain", "topic")
 
     def __init__(
         self,
@@ -36,6 +36,7 @@ class Message:
         properties: Properties = NO_PROPERTIES,
         expiry_at: float | None = None,
         origin: str | None = None,
+        identity: bytes | None = None,
     ) -> None:
         self.topic = topic
         self.payload = payload
@@ -47,6 +48,8 @@ class Message:
         self.expiry_at = expiry_at
         #: Client id of the publisher (None for the broker itself), for no-local.
         self.origin = origin
+        #: Cluster-wide identity given by the node that forwarded it (None for a local publish).
+        self.identity = identity
         self._wire: dict[WireKey, Wire] | None = None
 
     @classmethod

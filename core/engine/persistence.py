@@ -574,7 +574,7 @@ def session_from_state(state: SessionState, now: float) -> Session:
 def _stored(message: Message, qos: int, retain: bool, ids: tuple[int, ...]) -> StoredMessage:
     """The store's form of a message as one subscriber receives it."""
     publish = message.to_publish(qos, retain, 0, None, ids)
-    return StoredMessage(publish, time.time(), message.expiry_at)
+    return StoredMessage(publish, time.time(), message.expiry_at, message.identity)
 
 
 def _message(stored: StoredMessage) -> Message:
@@ -585,7 +585,8 @@ def _message(stored: StoredMessage) -> Message:
         from dataclasses import replace
 
         props = replace(props, subscription_identifiers=())
-    return Message(publish.topic, publish.payload, publish.qos, publish.retain, props, stored.expiry_at)
+    return Message(publish.topic, publish.payload, publish.qos, publish.retain, props, stored.expiry_at,
+                   identity=stored.identity)
 
 
 def _record(session: Session) -> SessionRecord:

@@ -77,6 +77,8 @@ class InjectResult:
     delivered: int
     #: Share groups the sender asked this broker to serve that have no local member here (any more).
     unplaced: tuple[ShareKey, ...] = ()
+    #: Sessions a redelivered message skipped because they already held it (same identity).
+    already_held: int = 0
 
 
 class Router:
@@ -198,24 +200,42 @@ class Router:
             delivered += self._deliver_shared(key, members, message, None, False)
         return delivered
 
-    async def inject(self, message: Message, shares: tuple[ShareKey, ...] = ()) -> InjectResult:
+    async def inject(self, message: Message, shares: tuple[ShareKey, ...] = (),
+                     redelivered: bool = False) -> InjectResult:
         """Deliver a message from elsewhere to local sessions only (never to a destination).
 
         Ordinary subscriptions all get it; of the share groups, only those in ``shares``, each
-        to one local member. The retained set is left alone.
+        to one local member. The retained set is left alone. A ``redelivered`` message with an
+        identity skips the sessions that already hold it (its first delivery reached them).
         """
+        held = 0
         if self.hooks.enabled("on_select_subscribers"):
             delivered = await self._route_selected(None, message, None, forward=False, shares=shares)
         else:
             matches = self.trie.match(message.topic)
-            delivered = self._deliver_overlapping(matches.direct, message, False) if matches.direct else 0
+            direct = matches.direct
+            if redelivered and message.identity is not None and direct:
+                kept = self._not_holding(direct, message.identity)
+                held, direct = len(direct) - len(kept), kept
+            delivered = self._deliver_overlapping(direct, message, False) if direct else 0
             if shares:
                 for key in shares:
                     members = matches.shared.get(key)
                     if members:
                         delivered += self._deliver_shared(key, members, message, None, False)
         unplaced = tuple(key for key in shares if not self._has_local_member(key, message.topic)) if shares else ()
-        return InjectResult(delivered, unplaced)
+        return InjectResult(delivered, unplaced, held)
+
+    def _not_holding(self, entries: list[SubscriberEntry], identity: bytes) -> list[SubscriberEntry]:
+        """The entries whose session does not hold a message with ``identity`` already."""
+        sessions = self._sessions
+        kept = []
+        for entry in entries:
+            session = sessions.get(entry.client_id)
+            if session is not None and session.holds(identity):
+                continue
+            kept.append(entry)
+        return kept
 
     def _has_local_member(self, key: ShareKey, topic: str) -> bool:
         members = self.trie.match(topic).shared.get(key, ())

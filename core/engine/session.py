@@ -77,6 +77,9 @@ class _NoQueue(deque[Any]):
     __hash__ = object.__hash__  # type: ignore[assignment]
 
 
+#: How many identities of completed messages from other nodes a session keeps (`Session.note_completed`).
+COMPLETED_IDENTITIES = 1024
+
 #: Shared by every session with nothing queued (see `_NoQueue`) and with no QoS 2 message held.
 NO_QUEUE: deque[Queued] = _NoQueue()
 NO_PACKET_IDS: AbstractSet[int] = frozenset()
@@ -106,6 +109,9 @@ class Session:
     next_packet_id: int = 1
     #: The connection currently attached to the session, if any.
     client: Client | None = None
+    #: Identities of the last `COMPLETED_IDENTITIES` messages from other nodes this session completed
+    #: (None until the first): a redelivery after a node's crash may come after the first copy completed.
+    completed: deque[bytes] | None = None
 
     @property
     def persistent(self) -> bool:
@@ -141,6 +147,21 @@ class Session:
         held = self.incoming_qos2
         if isinstance(held, set):
             held.discard(packet_id)
+
+    def holds(self, identity: bytes) -> bool:
+        """Whether a message with this cluster-wide identity is inflight, queued or recently completed here.
+
+        A scan: for redeliveries only (`Router.inject`), never on the message path.
+        """
+        return (any(out.message.identity == identity for out in self.inflight.values())
+                or any(item.message.identity == identity for item in self.queue)
+                or (self.completed is not None and identity in self.completed))
+
+    def note_completed(self, identity: bytes) -> None:
+        """A message with this identity completed (the last `COMPLETED_IDENTITIES` are kept)."""
+        if self.completed is None:
+            self.completed = deque(maxlen=COMPLETED_IDENTITIES)
+        self.completed.append(identity)
 
     def restore_queued(self, items: Iterable[Queued]) -> None:
         """Put messages read back from a store at the end of the queue (no bound: the store kept it)."""

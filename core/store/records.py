@@ -37,6 +37,9 @@ class StoredMessage:
     received_at: float
     #: Wall-clock time after which the message must not be delivered; ``None`` = never.
     expiry_at: float | None = None
+    #: The cluster-wide identity of a message that came from another node (``None``: none given),
+    #: kept with the session's copy so that a redelivery after a node's crash is recognised.
+    identity: bytes | None = None
 
     def is_expired(self, now: float) -> bool:
         """Whether the message's expiry time has passed at wall-clock ``now``."""

@@ -204,20 +204,24 @@ def _read_properties(src: _Reader) -> Properties:
     return Properties(**values)
 
 
-def _write_publish(out: _Writer, publish: Publish) -> None:
-    out.uint(publish.qos | publish.retain << 2 | publish.dup << 3)
+#: In a stored message's flag bits: an identity follows the message (records before identities never set it).
+_HAS_IDENTITY = 0x10
+
+
+def _write_publish(out: _Writer, publish: Publish, extra_bits: int = 0) -> None:
+    out.uint(publish.qos | publish.retain << 2 | publish.dup << 3 | extra_bits)
     out.uint(publish.packet_id)
     out.text(publish.topic)
     out.blob(publish.payload)
     _write_properties(out, publish.properties)
 
 
-def _read_publish(src: _Reader) -> Publish:
+def _read_publish(src: _Reader) -> tuple[int, Publish]:
     bits = src.uint()
     packet_id = src.uint()
     topic = src.text()
     payload = src.blob()
-    return Publish(
+    return bits, Publish(
         topic=topic,
         payload=payload,
         qos=bits & 0x03,
@@ -231,13 +235,17 @@ def _read_publish(src: _Reader) -> Publish:
 def _write_message(out: _Writer, message: StoredMessage) -> None:
     out.double(message.received_at)
     out.optional_double(message.expiry_at)
-    _write_publish(out, message.publish)
+    _write_publish(out, message.publish, 0 if message.identity is None else _HAS_IDENTITY)
+    if message.identity is not None:
+        out.blob(message.identity)
 
 
 def _read_message(src: _Reader) -> StoredMessage:
     received_at = src.double()
     expiry_at = src.optional_double()
-    return StoredMessage(publish=_read_publish(src), received_at=received_at, expiry_at=expiry_at)
+    bits, publish = _read_publish(src)
+    identity = src.blob() if bits & _HAS_IDENTITY else None
+    return StoredMessage(publish=publish, received_at=received_at, expiry_at=expiry_at, identity=identity)
 
 
 def _finish(src: _Reader) -> None:

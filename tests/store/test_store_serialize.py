@@ -53,7 +53,8 @@ publishes = st.builds(
     properties=properties,
 )
 times = st.floats(0, 4e9, allow_nan=False)
-messages = st.builds(StoredMessage, publish=publishes, received_at=times, expiry_at=maybe(st.none(), times))
+messages = st.builds(StoredMessage, publish=publishes, received_at=times, expiry_at=maybe(st.none(), times),
+                     identity=maybe(st.none(), st.binary(max_size=32)))
 wills = st.builds(Will, topic=texts, payload=st.binary(max_size=50), qos=st.integers(0, 2), retain=st.booleans(), properties=properties)
 sessions = st.builds(
     SessionRecord,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable
@@ -78,6 +79,8 @@ class Forwarder:
         self.remote = remote
         self.name = name
         self._next_id = 0
+        #: Random per process: with the forward id it makes each forwarded message's identity unique cluster-wide.
+        self._boot = os.urandom(8)
         self._pending: dict[int, _Pending] = {}
         self.forwarded: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
@@ -105,8 +108,9 @@ class Forwarder:
             return None
         self._next_id += 1
         pending = _Pending(self._next_id, asyncio.get_running_loop().create_future())
+        identity = message.identity or self._boot + pending.forward_id.to_bytes(8, "big")
         for node, shares in destinations.items():
-            self._offer(pending, node, encode_forward(pending.forward_id, message.origin, shares, 0, publish))
+            self._offer(pending, node, encode_forward(pending.forward_id, message.origin, shares, 0, publish, identity))
         return self._settle(pending)
 
     def _offer(self, pending: _Pending, node: str, body: bytes) -> None:
@@ -250,7 +254,8 @@ class Forwarder:
             self._settle(scratch)
 
     def _body(self, frame: Forward, shares: tuple[ShareKey, ...]) -> bytes:
-        return encode_forward(frame.forward_id, frame.origin, shares, frame.hops + 1, encode_publish_body(frame.publish))
+        return encode_forward(frame.forward_id, frame.origin, shares, frame.hops + 1, encode_publish_body(frame.publish),
+                              frame.identity)
 
     def _route_nodes(self, topic: str) -> set[str]:
         matches = self.broker.trie.match(topic)
@@ -272,7 +277,8 @@ class Forwarder:
         pending.waiting.add(marker)
         self._pending.setdefault(pending.forward_id, pending)
         task = asyncio.get_running_loop().create_task(
-            self.broker.inject(frame.publish, origin=frame.origin, shares=(key,)))
+            self.broker.inject(frame.publish, origin=frame.origin, shares=(key,), identity=frame.identity,
+                               redelivered=True))
         task.add_done_callback(partial(self._acknowledged, pending, marker))
 
     # ------------------------------------------------------------------ receiving
@@ -285,7 +291,9 @@ class Forwarder:
 
     async def _deliver(self, node: str, frame: Forward) -> None:
         try:
-            result = await self.broker.inject(frame.publish, origin=frame.origin, shares=frame.shares)
+            # hops > 0: sent again (re-routed after a node's crash, or passed on): skip who holds it already.
+            result = await self.broker.inject(frame.publish, origin=frame.origin, shares=frame.shares,
+                                              identity=frame.identity, redelivered=frame.hops > 0)
         except ProtocolError as error:  # a `$` or invalid topic: a peer cannot forge this broker's $SYS
             self.stats["refused"] += 1
             _limited.log("refused forward", logging.WARNING, "refused a message from node %s: %s", node, error)

@@ -13,9 +13,13 @@ kind                      body
 ``ROUTES_CHUNK``  33      ``[snapshot_id, [[filter, count], ...]]``: part of it
 ``ROUTES_END``    34      ``[snapshot_id]``: filters not named since BEGIN are gone
 ``ROUTES_DELTA``  35      ``[[filter, count], ...]``: filters whose count changed (0: gone)
-``FORWARD``       36      ``[forward_id, origin, [[group, filter], ...], hops, publish]``
+``FORWARD``       36      ``[forward_id, origin, [[group, filter], ...], hops, publish(, identity)]``
 ``RETAINED``      37      ``[[topic, version, publish or nil], ...]``: retained states (nil: cleared)
 ========================  ==========================================================
+
+A QoS 1/2 ``FORWARD`` carries the message's ``identity`` (at most `MAX_IDENTITY` bytes, given by
+the node that first forwarded it and kept when it is re-routed): the receiving node stores it
+with each session's copy, so a copy sent again after a node's crash is recognised there.
 
 A ``count`` is how many local sessions hold the filter (for ``$share/<group>/<filter>``: how
 many members the group has on the sender), so deltas are absolute values: applying one twice,
@@ -53,6 +57,8 @@ KINDS = frozenset({ROUTES_BEGIN, ROUTES_CHUNK, ROUTES_END, ROUTES_DELTA, FORWARD
 MAX_BODY = 268_435_460
 #: Filters are MQTT strings: at most 65 535 UTF-8 bytes.
 MAX_FILTER = 65_535
+#: A message identity is short (the first forwarder's boot nonce and its forward id).
+MAX_IDENTITY = 64
 
 RouteCounts = tuple[tuple[str, int], ...]
 
@@ -99,6 +105,8 @@ class Forward:
     shares: tuple[tuple[str, str], ...]
     hops: int
     publish: Publish
+    #: The message's cluster-wide identity (QoS 1/2), None from a sender that gives none.
+    identity: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +147,12 @@ def encode_routes_delta(routes: list[tuple[str, int]]) -> bytes:
 
 
 def encode_forward(forward_id: int, origin: str | None, shares: tuple[tuple[str, str], ...], hops: int,
-                   publish: bytes) -> bytes:
+                   publish: bytes, identity: bytes | None = None) -> bytes:
     """The body of ``FORWARD``; ``publish`` is an encoded MQTT 5 PUBLISH."""
-    return _pack([forward_id, origin, [list(share) for share in shares] if shares else [], hops, publish])
+    fields = [forward_id, origin, [list(share) for share in shares] if shares else [], hops, publish]
+    if identity is not None:
+        fields.append(identity)
+    return _pack(fields)
 
 
 def encode_publish_body(packet: Publish) -> bytes:
@@ -232,6 +243,12 @@ def _publish(value: object) -> Publish:
 
 
 def _forward(value: object) -> Forward:
+    identity: bytes | None = None
+    if isinstance(value, list) and len(value) == 6:
+        identity = value[5]
+        if not isinstance(identity, bytes) or len(identity) > MAX_IDENTITY:
+            raise FrameError("expected a message identity as bytes")
+        value = value[:5]
     forward_id, origin, shares, hops, publish = _array(value, 5)
     if origin is not None:
         origin = _str(origin)
@@ -241,7 +258,7 @@ def _forward(value: object) -> Forward:
     for share in shares:
         group, topic_filter = _array(share, 2)
         keys.append((_str(group), _str(topic_filter)))
-    return Forward(_int(forward_id), origin, tuple(keys), _int(hops, 0, 255), _publish(publish))
+    return Forward(_int(forward_id), origin, tuple(keys), _int(hops, 0, 255), _publish(publish), identity)
 
 
 def _retained(value: object) -> tuple[RetainedState, ...]:

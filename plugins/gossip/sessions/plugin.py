@@ -438,7 +438,13 @@ class ClusterSessions:
         for client_id in mine:
             if await store.adopt_from(client_id, self.name, owner_of[client_id] or "") is None:
                 continue  # the client reconnected somewhere first
+            already = await self._held_identities(client_id) if queued.get(client_id) else set()
             for message in queued.get(client_id, []):
+                if message.identity is not None and message.identity in already:
+                    # The dead node had stored it before it could acknowledge the forward: queued
+                    # again it would reach the client twice (at QoS 2 under a new packet id).
+                    self.counts["orphaned_messages_already_held"] += 1
+                    continue
                 await store.queue_append(client_id, message, settings.max_queued_messages, settings.queue_drop_policy)
                 self.counts["orphaned_messages_queued"] += 1
             if await self.broker.load_stored_session(client_id):
@@ -449,6 +455,16 @@ class ClusterSessions:
             log.info("Adopted %d session(s) of failed node %s", len(adopted), dead)
             self._tell("adoption", dead, tuple(adopted))
         return adopted
+
+    async def _held_identities(self, client_id: str) -> set[bytes]:
+        """Identities of the messages the store holds for ``client_id`` (inflight and queued)."""
+        try:
+            outgoing = await self.store.load_outgoing(client_id)
+            queued = await self.store.queue_peek(client_id)
+        except StoreError:
+            return set()
+        messages = [record.message for record in outgoing] + queued
+        return {message.identity for message in messages if message.identity is not None}
 
     async def _send_orphaned(self, dead: str, held: list[Forward], orphans: list[str], live: list[str]) -> None:
         """Each handed-back message, in the form each matching orphaned session takes it, to that session's adopter."""
@@ -536,7 +552,7 @@ def _for_session(frame: Forward, client_id: str, subscriptions: list[Subscriptio
     props = replace(publish.properties, subscription_identifiers=tuple(identifiers), message_expiry_interval=None)
     queued = Publish(publish.topic, publish.payload, min(publish.qos, best.options.qos),
                      publish.retain and best.options.retain_as_published, False, 0, props)
-    return StoredMessage(queued, now, expiry_at)
+    return StoredMessage(queued, now, expiry_at, frame.identity)
 
 
 def _chunks(messages: list[tuple[str, StoredMessage]]) -> list[tuple[list[tuple[str, StoredMessage]], bool]]:
