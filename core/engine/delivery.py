@@ -183,9 +183,10 @@ class Delivery:
         if out is None or out.qos != expect:
             return False
         del session.inflight[packet_id]
-        self.persistence.outgoing_done(session, packet_id)
-        if out.message.identity is not None:
-            session.note_completed(out.message.identity)
+        identity = out.message.identity
+        self.persistence.outgoing_done(session, packet_id, identity)
+        if identity is not None:
+            session.note_completed(identity)
         if (session.queue or len(session.inflight) >= client.protocol.send_quota) and session.client is client:
             self.fill_window(session)
         return True

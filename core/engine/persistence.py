@@ -237,6 +237,10 @@ class Persistence:
         client_id = session.client_id
         outgoing = await store.load_outgoing(client_id)
         _restore_messages(session, outgoing, await store.load_incoming(client_id), await store.queue_peek(client_id))
+        load_completed = getattr(store, "load_completed", None)  # see `outgoing_done`
+        if load_completed is not None:
+            for identity in await load_completed(client_id):
+                session.note_completed(identity)
         for record in outgoing:
             self._applied_saves.add((client_id, record.packet_id))
 
@@ -416,11 +420,15 @@ class Persistence:
             key = (client_id, packet_id)
             self._record(save, key)
 
-    def outgoing_done(self, session: Session, packet_id: int) -> None:
+    def outgoing_done(self, session: Session, packet_id: int, identity: bytes | None = None) -> None:
         """An inflight message completed or was dropped.
 
         When its saves are still waiting to be applied, they are cancelled and nothing is
-        written: a message the client acknowledged before it was stored needs no storing.
+        written: a message the client acknowledged before it was stored needs no storing. A
+        completed message from another node (``identity``) is deleted with its identity noted,
+        where the store keeps those (``complete_outgoing``, a cluster's shared store): a copy
+        re-routed after its first node's crash is then recognised by whichever node loads the
+        session.
         """
         if self.active and session.persistent:
             store = self.store
@@ -429,7 +437,11 @@ class Persistence:
             key = (client_id, packet_id)
             for op in self._unapplied_saves.pop(key, ()):
                 op.cancel()
-            if key in self._applied_saves:
+            complete = getattr(store, "complete_outgoing", None) if identity is not None else None
+            if complete is not None:
+                self._applied_saves.discard(key)
+                self._record(lambda: complete(client_id, packet_id, identity))
+            elif key in self._applied_saves:
                 self._applied_saves.discard(key)
                 self._record(lambda: store.delete_outgoing(client_id, packet_id))
 

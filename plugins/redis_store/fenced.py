@@ -25,6 +25,7 @@ key                            type    content
 ``P{c:<cid>}:outorder``        zset    packet id scored by first-save time (resend order)
 ``P{c:<cid>}:in``              set     incoming QoS 2 packet ids awaiting PUBREL
 ``P{c:<cid>}:queue``           list    offline queue, head = oldest
+``P{c:<cid>}:done``            list    identities of the last `COMPLETED_KEPT` completed messages from other nodes
 ``P fenced:sessions``          set     client ids with a session record
 ``P fenced:subscribers``       set     client ids that have (or had) subscriptions
 =============================  ======  ====================================================
@@ -145,6 +146,9 @@ for i = 1, #popped do result[i + 1] = popped[i] end
 return result
 """
 
+#: Identities of completed messages kept per session (as many as a session keeps in memory).
+COMPLETED_KEPT = 1024
+
 FencedCallback = Callable[[str, int, int], None]
 """``callback(client_id, epoch carried, epoch held)``: a write of ``client_id`` was refused."""
 
@@ -177,7 +181,7 @@ class FencedKeys(KeyLayout):
 
     def client_keys(self, client_id: str) -> tuple[str, ...]:
         """The per-client keys a deleted session loses (its record's key apart; the owner hash stays)."""
-        return tuple(self.client_key(client_id, kind) for kind in ("subs", "out", "outorder", "in", "queue"))
+        return tuple(self.client_key(client_id, kind) for kind in ("subs", "out", "outorder", "in", "queue", "done"))
 
     def owner(self, client_id: str) -> str:
         """Hash: owner node and epoch."""
@@ -393,6 +397,22 @@ class FencedRedisStore(RedisStore):
             ("HDEL", keys.outgoing(client_id), packet_id),
             ("ZREM", keys.outgoing_order(client_id), packet_id),
         ])
+
+    async def complete_outgoing(self, client_id: str, packet_id: int, identity: bytes) -> None:
+        """`delete_outgoing`, and the completed message's identity kept (the last `COMPLETED_KEPT`), fenced."""
+        keys = self.keys
+        done = keys.client_key(client_id, "done")
+        await self._fenced(client_id, "complete_outgoing", [
+            ("HDEL", keys.outgoing(client_id), packet_id),
+            ("ZREM", keys.outgoing_order(client_id), packet_id),
+            ("LPUSH", done, identity),
+            ("LTRIM", done, 0, COMPLETED_KEPT - 1),
+        ])
+
+    async def load_completed(self, client_id: str) -> list[bytes]:
+        """The identities `complete_outgoing` kept, oldest first."""
+        found = await self._read(lambda r: list(reversed(r[0])), ("LRANGE", self.keys.client_key(client_id, "done"), 0, -1))
+        return cast("list[bytes]", found)
 
     async def save_incoming(self, client_id: str, packet_id: int) -> None:
         """SADD, fenced."""

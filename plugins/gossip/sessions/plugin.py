@@ -457,14 +457,15 @@ class ClusterSessions:
         return adopted
 
     async def _held_identities(self, client_id: str) -> set[bytes]:
-        """Identities of the messages the store holds for ``client_id`` (inflight and queued)."""
+        """Identities of the messages the store holds for ``client_id`` (inflight, queued, recently completed)."""
         try:
             outgoing = await self.store.load_outgoing(client_id)
             queued = await self.store.queue_peek(client_id)
+            completed = await self.store.load_completed(client_id)
         except StoreError:
             return set()
         messages = [record.message for record in outgoing] + queued
-        return {message.identity for message in messages if message.identity is not None}
+        return {message.identity for message in messages if message.identity is not None} | set(completed)
 
     async def _send_orphaned(self, dead: str, held: list[Forward], orphans: list[str], live: list[str]) -> None:
         """Each handed-back message, in the form each matching orphaned session takes it, to that session's adopter."""

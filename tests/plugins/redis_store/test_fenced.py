@@ -11,7 +11,7 @@ import pytest_asyncio
 import redis
 
 from hookmq.mqtt.packets import Publish
-from hookmq.plugins.redis_store.fenced import FencedRedisStore
+from hookmq.plugins.redis_store.fenced import COMPLETED_KEPT, FencedRedisStore
 from hookmq.plugins.redis_store.settings import RedisStoreSettings
 from hookmq.store.records import OutgoingRecord, SessionRecord, StoredMessage, SubscriptionRecord
 from hookmq.testing.redis import RedisServer
@@ -139,3 +139,30 @@ async def test_the_owner_pops_its_queue_within_the_bound(two_nodes: tuple[Fenced
         assert dropped == (message(b"\x00") if n == 3 else None)
     assert [m.publish.payload for m in await a.queue_pop("q", 2)] == [b"\x01", b"\x02"]
     assert [m.publish.payload for m in await a.queue_pop("q")] == [b"\x03"]
+
+
+async def test_a_completed_messages_identity_is_kept_fenced_bounded_and_deleted_with_the_session(
+        two_nodes: tuple[FencedRedisStore, FencedRedisStore]) -> None:
+    a, b = two_nodes
+    await a.claim("i", "A")
+    await a.save_session(SessionRecord("i", 5, False, 300))
+    forwarded = StoredMessage(Publish("q/t", b"x", 2), 1.0, identity=b"node2/1")
+    await a.save_outgoing("i", OutgoingRecord(3, forwarded))
+    await a.flush()
+    assert [r.message.identity for r in await b.load_outgoing("i")] == [b"node2/1"]
+    await a.complete_outgoing("i", 3, b"node2/1")
+    await a.flush()
+    assert await b.load_outgoing("i") == []
+    assert await b.load_completed("i") == [b"node2/1"]
+    for n in range(COMPLETED_KEPT + 5):
+        await a.complete_outgoing("i", 4, b"n%d" % n)
+    await a.flush()
+    kept = await b.load_completed("i")
+    assert len(kept) == COMPLETED_KEPT and kept[0] == b"n5" and kept[-1] == b"n%d" % (COMPLETED_KEPT + 4)
+    await b.claim("i", "B")
+    await a.complete_outgoing("i", 5, b"stale")  # the old owner's write is refused like any other
+    await a.flush()
+    assert b"stale" not in await b.load_completed("i")
+    await b.delete_session("i")
+    await b.flush()
+    assert await b.load_completed("i") == []

@@ -26,6 +26,7 @@ from hookmq.testing.raw import RawClient
 from hookmq.testing.redis import RedisServer
 
 TOTAL = 3000
+NOTEWORTHY = ("failed", "Routes of node", "Adopted", "handed", "uspect", "WARNING", "ERROR", "Link down", "Link up")
 PERSISTENT = Properties(session_expiry_interval=600)
 
 
@@ -183,6 +184,10 @@ async def test_kill_nine_of_the_subscribers_node_then_the_publishers_loses_no_ac
               f"{duplicates} duplicates, {len(missing())} acknowledged but missing, "
               f"{time.monotonic() - started:.1f} s")
         receiving.cancel()
+        if repeated or missing():
+            for node in (node1, node2, node3):  # what the nodes said about failures, routes and adoption
+                said = [line for _, line in node.output() if any(word in line for word in NOTEWORTHY)]
+                print(f"--- {node.name}:\n" + "\n".join(said[-40:]))
         assert missing() == []
         if qos == 2:
             assert repeated == []
