@@ -11,7 +11,7 @@ import pytest
 from session_nodes import bounded, disconnect_reason, messages
 from session_processes import SessionNode, until
 
-from hookmq.mqtt.packets import Properties, Puback, Publish, Will
+from hookmq.mqtt.packets import Properties, Puback, Pubcomp, Publish, Pubrec, Pubrel, Will
 from hookmq.testing.raw import RawClient
 from hookmq.testing.redis import RedisServer
 
@@ -127,6 +127,56 @@ async def test_messages_held_for_a_killed_node_reach_its_adopted_session(cluster
     assert connack.session_present  # type: ignore[attr-defined]
     got = await messages(back, 20, timeout=15)
     assert sorted(int(m.payload) for m in got) == list(range(20))  # none lost; QoS 1 allows no more than that
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("level", [4, 5])
+async def test_inflight_both_ways_resumed_on_another_process_completes_each_message_once(
+        cluster: StartCluster, level: int) -> None:
+    """A persistent session with a QoS 1 PUBLISH unacknowledged, a QoS 2 one unreceived, one
+    awaiting PUBCOMP and a QoS 2 id from the client awaiting PUBREL moves from node1 to node2:
+    node2 resends each in its state with its packet id, and each completes there once."""
+    node1, node2 = await cluster(2)
+    persistent = PERSISTENT if level == 5 else Properties()
+    watcher, _ = await connect(node2, "watch-up")
+    await watcher.subscribe("up/#", 2)
+    old, _ = await connect(node1, "d", level, clean_start=False, properties=persistent)
+    await old.subscribe("q/#", 2)
+    await old.send(Publish("up/t", b"half", 2, packet_id=9))  # QoS 2 in: PUBREC, never released on node1
+    assert (await old.expect(Pubrec)).packet_id == 9
+    publisher, _ = await connect(node1, "pub")
+    for payload, qos in ((b"one", 1), (b"two", 2), (b"three", 2)):
+        await publisher.publish(f"q/{payload.decode()}", payload, qos=qos)
+    one, two, three = [await old.receive_message(ack=False) for _ in range(3)]
+    assert [(m.payload, m.qos) for m in (one, two, three)] == [(b"one", 1), (b"two", 2), (b"three", 2)]
+    await old.send(Pubrec(two.packet_id))  # "two" goes on to PUBREL; "one" and "three" stay unacknowledged
+    assert (await old.expect(Pubrel)).packet_id == two.packet_id
+    new, connack = await connect(node2, "d", level, clean_start=False, properties=persistent)
+    assert connack.reason_code == 0 and connack.session_present  # type: ignore[attr-defined]
+    assert await disconnect_reason(old) == (0x8E if level == 5 else None)
+    resent = [await new.recv(10) for _ in range(3)]  # in the order they were first sent
+    assert isinstance(resent[0], Publish) and (resent[0].payload, resent[0].packet_id, resent[0].dup) == (
+        b"one", one.packet_id, True)
+    assert isinstance(resent[1], Pubrel) and resent[1].packet_id == two.packet_id
+    assert isinstance(resent[2], Publish) and (resent[2].payload, resent[2].packet_id, resent[2].dup) == (
+        b"three", three.packet_id, True)
+    await new.send(Puback(one.packet_id))
+    await new.send(Pubcomp(two.packet_id))
+    await new.send(Pubrec(three.packet_id))
+    assert (await new.expect(Pubrel)).packet_id == three.packet_id
+    await new.send(Pubcomp(three.packet_id))
+    await new.send(Pubrel(9))  # the id received on node1 is known on node2: released once
+    assert (await new.expect(Pubcomp)).reason_code == 0
+    [up] = await messages(watcher, 1, timeout=10)
+    assert up.payload == b"half"  # routed once, when node1 received it
+    assert await new.nothing_within(1.0) and await watcher.nothing_within(0.5)
+    await new.disconnect()
+    # Completed on node2, so nothing is left anywhere: back on node1 nothing comes again.
+    back, connack = await connect(node1, "d", level, clean_start=False, properties=persistent)
+    assert connack.session_present  # type: ignore[attr-defined]
+    assert await back.nothing_within(1.5)
+    await back.send(Pubrel(9))  # released already: unknown now (v5 says so; v3.1.1 has no code for it)
+    assert (await back.expect(Pubcomp)).reason_code == (0x92 if level == 5 else 0)
 
 
 @pytest.mark.timeout(120)
