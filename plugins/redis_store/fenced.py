@@ -173,11 +173,13 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class FencedKeys(KeyLayout):
-    """Every per-client key under the client id's hash tag (``P{c:<cid>}:<kind>``), plus the owner and the indexes."""
+    """The store's tagged layout (every per-client key ``P{c:<cid>}:<kind>``, by `KeyLayout.client_key`), plus the owner and the indexes.
 
-    def client_key(self, client_id: str, kind: str) -> str:
-        """``P{c:<cid>}:<kind>``: every key of one client id lands in the same Redis Cluster slot."""
-        return f"{self.prefix}{self.client_tag(client_id)}:{kind}"
+    Always tagged, on one Redis as on a Redis Cluster: a fenced script touches one client's
+    keys only, so they must share a slot whatever the client id (empty, or with ``{``/``}``).
+    """
+
+    tagged: bool = True
 
     def client_keys(self, client_id: str) -> tuple[str, ...]:
         """The per-client keys a deleted session loses (its record's key apart; the owner hash stays)."""
@@ -205,7 +207,7 @@ class FencedRedisStore(RedisStore):
                  config: Any = None) -> None:
         """Prepare a store; ``config`` (the broker's) lets the cluster find it with :func:`fenced_store_of`."""
         super().__init__(options, storage)
-        self.keys: FencedKeys = FencedKeys(self.options.prefix)
+        self.keys: FencedKeys = FencedKeys(self.options.prefix, tagged=True)
         #: The epoch this process holds for each client id it claimed (or adopted).
         self.epochs: dict[str, int] = {}
         #: Writes refused because another node holds a newer epoch, per kind of write.
