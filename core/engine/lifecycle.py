@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING
 
 from ..mqtt.packets import NO_PROPERTIES, Connect, Properties, Publish, Will
 from ..mqtt.reason_codes import ReasonCode
+from ..ratelimit import LogLimiter
+from ..store.errors import StoreError
 from ..store.records import SessionState
 from .message import Message
-from .persistence import session_from_state, state_of
+from .persistence import StorageFailed, session_from_state, state_of
 from .session import Session
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from .stats import Stats
 
 log = logging.getLogger("hookmq.broker")
+#: Refusals while the store cannot be read repeat with every reconnecting client.
+_limited = LogLimiter(log)
 
 
 class Refused(Exception):
@@ -150,11 +154,20 @@ class SessionLifecycle:
         return self.persistence.shared and session.client is None
 
     async def _load_stored_session(self, client_id: str, stale: Session | None) -> Session | None:
-        """Read a session from the store, replacing this process's older copy of it."""
+        """Read a session from the store, replacing this process's older copy of it.
+
+        Raises `Refused` (Server unavailable) while the store cannot be read or earlier writes
+        wait for their retry: a CONNECT then gets a CONNACK that says so, never a silent close.
+        """
+        try:
+            session = await self.persistence.load_session(client_id)
+        except (StorageFailed, StoreError) as error:
+            _limited.log("store unreadable", logging.WARNING,
+                         "refusing %s: its session cannot be read from the store now (%s)", client_id, error)
+            raise Refused(ReasonCode.SERVER_UNAVAILABLE) from error
         if stale is not None:
             await self.router.forget(client_id)
             self.registry.sessions.pop(client_id, None)
-        session = await self.persistence.load_session(client_id)
         if session is not None:
             await self.router.install(session)
         return session
