@@ -1,7 +1,9 @@
 """Delivering one message to one session: send now, queue, or drop; the inflight window.
 
 This is the per-message hot path: everything here is synchronous, writes into the subscribers'
-transport buffers, and allocates no task per message. The router calls `deliver` once per
+transport buffers, and allocates no task per message (a QoS 2 message from another node for a
+persistent session under ``ack_after_write`` is written once its save is stored, by the
+broker's one deferred-calls task). The router calls `deliver` once per
 receiving session; the connection handler calls `complete` when an acknowledgement frees an
 inflight slot; the session lifecycle calls `resume` after CONNACK.
 
@@ -12,9 +14,11 @@ writes through their attached clients.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
+from .persistence import StorageFailed
 from .session import AWAIT_ACK, AWAIT_PUBCOMP, Outgoing, Queued, Session, ShareKey
 
 if TYPE_CHECKING:
@@ -89,12 +93,29 @@ class Delivery:
         packet_id = session.allocate_packet_id()
         out = Outgoing(packet_id, message, qos, retain, ids, share)
         session.inflight[packet_id] = out
-        self.send_outgoing(client, out, now)
-        self.persistence.save_outgoing(session, out)  # after sending: a reload resends it with DUP
+        persistence = self.persistence
+        if qos == 2 and message.identity is not None and persistence.must_wait and session.persistent:
+            # A QoS 2 message from another node is stored before the client sees it: if this node
+            # dies before acknowledging the forward, the copy sent again is recognised by the
+            # session's stored identity; one the client saw unstored would reach it twice.
+            persistence.save_outgoing(session, out)
+            self.deferred.call(self._send_once_stored, client=client, session=session, out=out,
+                               target=persistence.issued)
+        else:
+            self.send_outgoing(client, out, now)
+            persistence.save_outgoing(session, out)  # after sending: a reload resends it with DUP
         self.stats.messages_sent += 1
         if self.hooks.enabled("on_qos_publish"):
             self.deferred.notify("on_qos_publish", client=client,
                                  packet=message.to_publish(qos, retain, packet_id, now, ids), resends=0)
+
+    async def _send_once_stored(self, client: Client, session: Session, out: Outgoing, target: int) -> None:
+        """Send ``out`` once its save is stored (in order: the deferred calls run one by one)."""
+        with contextlib.suppress(StorageFailed):  # the store failing: sent anyway (the forward waits unacknowledged)
+            await self.persistence.barrier(target)
+        if (session.client is client and not client.detached and session.inflight.get(out.packet_id) is out
+                and out.sends == 0 and not out.awaiting_resend):
+            self.send_outgoing(client, out, time.time())
 
     def send_outgoing(self, client: Client, out: Outgoing, now: float, dup: bool = False) -> None:
         """Write a QoS 1/2 message (or its PUBREL) that holds an inflight slot."""

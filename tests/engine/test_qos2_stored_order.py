@@ -119,3 +119,27 @@ async def test_an_injected_message_keeps_its_identity_and_a_redelivery_skips_who
     assert (await broker.inject(first, identity=b"node-a/1", redelivered=True)).already_held == 1
     assert await no_message(sub, 0.2)
     assert (await broker.inject(first, identity=b"node-a/1")).delivered == 1
+
+
+async def test_a_qos2_message_from_another_node_reaches_the_client_only_once_stored(
+        start_broker: StartBroker, connect: Connect, tmp_path: Path) -> None:
+    broker = await durable_broker(start_broker, tmp_path)
+    store: Any = broker.persistence.store
+    gate = asyncio.Event()
+    save_outgoing = store.save_outgoing
+
+    async def held_save(client_id: str, record: OutgoingRecord) -> None:
+        await gate.wait()
+        await save_outgoing(client_id, record)
+
+    store.save_outgoing = held_save
+    sub, _ = await connect(broker, "sub", clean_start=False, properties=PERSISTENT)
+    await sub.subscribe("q/#", 2)
+    injected = asyncio.ensure_future(broker.inject(Publish("q/1", b"one", 2), identity=b"node-a/7"))
+    assert await no_message(sub, 0.3)  # seen unstored, a copy sent again after this node's crash would be new to it
+    assert not injected.done()  # nor is the forward acknowledged
+    gate.set()
+    delivered = await sub.recv()
+    assert isinstance(delivered, Publish) and (delivered.payload, delivered.dup) == (b"one", False)
+    assert (await bounded(injected)).delivered == 1
+    assert [r.message.identity for r in await store.load_outgoing("sub")] == [b"node-a/7"]
