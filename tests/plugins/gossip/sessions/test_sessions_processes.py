@@ -271,3 +271,41 @@ async def test_two_nodes_killed_at_once_their_sessions_are_adopted_and_wills_sen
         assert await watcher.nothing_within(2.0)  # each will once
     adopted = sum(node.count("Adopted 1 session(s)") + 2 * node.count("Adopted 2 session(s)") for node in (node3, node4))
     assert adopted == 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_the_adopter_killed_while_adopting_its_sessions_go_to_the_third_node_once(cluster: StartCluster) -> None:
+    """node1 dies with six persistent sessions (wills after 1 s); as soon as node2 has declared it
+    failed — while it adopts its share (it waits for the others' handed-back messages first) —
+    node2 is killed too. node3 ends up with all six, each adopted once: every client finds its
+    session and its queued message on node3, and every will is published once."""
+    node1, node2, node3 = await cluster(3)
+    watcher, _ = await connect(node3, "watch-wills")
+    await watcher.subscribe("wills/#", 1)
+    client_ids = [f"orphan-{n}" for n in range(6)]
+    for client_id in client_ids:
+        will = Will(f"wills/{client_id}", client_id.encode(), 1, False, properties=Properties(will_delay_interval=1))
+        client, _ = await connect(node1, client_id, clean_start=False, will=will, properties=PERSISTENT)
+        await client.subscribe(f"for/{client_id}", 1)
+    await asyncio.sleep(0.5)
+    node1.kill()
+    assert await until(lambda: node2.logged("A node has failed: node1"), 40)
+    node2.kill()
+    print(f"\nnode2 killed after it adopted: {[line for _, line in node2.output() if 'Adopted' in line] or 'nothing'}")
+    assert await until(lambda: node3.logged("A node has failed: node2"), 40)
+    got = await messages(watcher, 6, timeout=60)
+    assert sorted(m.payload.decode() for m in got) == client_ids
+    assert await watcher.nothing_within(2.0)  # each will once
+    publisher, _ = await connect(node3, "pub-orphans")
+    for client_id in client_ids:
+        await publisher.publish(f"for/{client_id}", client_id.encode(), qos=1)
+    for client_id in client_ids:
+        back, connack = await connect(node3, client_id, clean_start=False, properties=PERSISTENT)
+        assert connack.session_present  # type: ignore[attr-defined]
+        [queued] = await messages(back, 1, timeout=10)
+        assert queued.payload == client_id.encode()
+        assert await back.nothing_within(0.5)
+    adopted = sum(n * node3.count(f"Adopted {n} session(s)") for n in range(1, 7))
+    print(f"node3 adopted {adopted}: {[line for _, line in node3.output() if 'Adopted' in line]}")
+    assert adopted == 6  # its share of node1's, then node2's share (from node1 or node2): each once
