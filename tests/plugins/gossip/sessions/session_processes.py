@@ -37,16 +37,19 @@ async def until(predicate: Callable[[], object], timeout: float, step: float = 0
 class SessionNode(Process):
     """A hookmq broker process: cluster mode (profile local), MQTT on a loopback port, Redis store with ack_after_write."""
 
-    def __init__(self, tmp: Path, name: str, redis_url: str | None, members: list[str] | None = None) -> None:
+    def __init__(self, tmp: Path, name: str, redis_url: str | None, members: list[str] | None = None, *,
+                 address: str = "127.0.0.1", prefix: list[str] | None = None) -> None:
+        """``address`` and ``prefix`` (``ip netns exec NS``) put the node in a network namespace of a test's own."""
         self.name = name
+        self.address = address
         self.mqtt_port = free_port()
         lines = [
             'disabled_plugins = ["dashboard"]',
             "[cluster]",
             "mode = true",
             "port = 0",
-            'bind = "127.0.0.1"',
-            'advertise = "127.0.0.1"',
+            f'bind = "{address}"',
+            f'advertise = "{address}"',
             f'node_name = "{name}"',
             'profile = "local"',
             f"members = {json.dumps(members or [])}",
@@ -55,7 +58,7 @@ class SessionNode(Process):
             "[[listeners]]",
             'name = "tcp"',
             'type = "tcp"',
-            f'address = "127.0.0.1:{self.mqtt_port}"',
+            f'address = "{address}:{self.mqtt_port}"',
             "[log]",
             'level = "INFO"',
         ]
@@ -64,7 +67,8 @@ class SessionNode(Process):
                       "[plugins.redis_store]", f'url = "{redis_url}"']
         config = tmp / f"{name}.toml"
         config.write_text("\n".join(lines) + "\n")
-        super().__init__([sys.executable, "-m", "hookmq", "-c", str(config)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        super().__init__([*(prefix or []), sys.executable, "-m", "hookmq", "-c", str(config)],
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def logged(self, text: str) -> bool:
         """Whether an output line contains ``text``."""
@@ -75,12 +79,12 @@ class SessionNode(Process):
         return sum(text in line for _, line in self.output())
 
     async def gossip_address(self, timeout: float = 30.0) -> str:
-        """``127.0.0.1:PORT`` of its gossip, from the ``Local member`` line (waits for it)."""
+        """``ADDRESS:PORT`` of its gossip, from the ``Local member`` line (waits for it)."""
         found: list[str] = []
 
         def local_member() -> bool:
             for _, line in self.output():
-                if "Local member 127.0.0.1:" in line:
+                if f"Local member {self.address}:" in line:
                     found.append(line.rsplit(" ", 1)[1])
                     return True
             return False
@@ -95,7 +99,7 @@ class SessionNode(Process):
         end = loop.time() + timeout
         while loop.time() < end:
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.mqtt_port)
+                _, writer = await asyncio.open_connection(self.address, self.mqtt_port)
             except OSError:
                 await asyncio.sleep(0.1)
                 continue
