@@ -82,3 +82,22 @@ async def test_inflight_resumed_across_nodes_in_both_directions(redis_server: Re
     await new.send(Pubrel(9))  # the QoS 2 packet id published on A is still known on B
     pubcomp = await new.expect(Pubcomp)
     assert pubcomp.reason_code == 0
+
+
+async def test_a_session_moved_to_another_node_still_knows_what_it_completed(
+        redis_server: RedisServer, start_nodes: StartNodes) -> None:
+    """Identities of completed messages from other nodes travel with the session through Redis: a
+    copy re-routed to the new owner after a crash is recognised there, not delivered again."""
+    a, b = await start_nodes(["A", "B"], redis_server.url)
+    old = await a.client("k", clean_start=False, properties=PERSISTENT)
+    await old.subscribe("k/t", 2)
+    assert (await a.broker.inject(Publish("k/t", b"once", 2), identity=b"C/boot/1")).delivered == 1
+    [got] = await messages(old, 1)  # completed: PUBREC, PUBREL, PUBCOMP
+    assert got.payload == b"once"
+    assert await eventually(lambda: not a.broker.sessions["k"].inflight)
+    new, connack = await bounded(RawClient.connect("127.0.0.1", b.port, "k", 5, clean_start=False,
+                                                   properties=PERSISTENT))
+    assert connack.session_present
+    again = await b.broker.inject(Publish("k/t", b"once", 2), identity=b"C/boot/1", redelivered=True)
+    assert (again.delivered, again.already_held) == (0, 1)
+    assert await new.nothing_within(0.3)
