@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -333,7 +334,11 @@ class ConnectionHandler:
         acks: list[Awaitable[Any]] | None = [] if qos and router.has_destinations else None
         reason = self._refusal(packet)
         if reason is None:
-            reason = router.publish_now(client, packet, acks)
+            if qos == 2 and persistence.keeps_pending(session):
+                identity, redelivered = self._pending_identity(session, packet.packet_id, acks is not None)
+                reason = router.publish_now(client, packet, acks, identity, redelivered)
+            else:
+                reason = router.publish_now(client, packet, acks)
         if not qos:
             return None
         return self._acknowledge(session, packet.packet_id, qos, reason, recorded_before, acks)
@@ -365,7 +370,11 @@ class ConnectionHandler:
         acks: list[Awaitable[Any]] | None = [] if parts.router.has_destinations and qos else None
         reason = await self._admit_publish(packet)
         if reason is None:
-            reason = await parts.router.publish_from(client, packet, acks)
+            if qos == 2 and persistence.keeps_pending(session):
+                identity, redelivered = self._pending_identity(session, packet.packet_id, acks is not None)
+                reason = await parts.router.publish_from(client, packet, acks, identity, redelivered)
+            else:
+                reason = await parts.router.publish_from(client, packet, acks)
         if not qos:
             return
         waiting = self._acknowledge(session, packet.packet_id, qos, reason, recorded_before, acks)
@@ -388,6 +397,27 @@ class ConnectionHandler:
             return self._queue_ack(persistence.issued, qos, packet_id, reason, acks or None)
         self.client.send_ack(_PUBACK if qos == 1 else _PUBREC, packet_id, reason)
         return None
+
+    def _pending_identity(self, session: Session, packet_id: int, forwarding: bool) -> tuple[bytes | None, bool]:
+        """The identity of a QoS 2 message about to be forwarded, stored as pending before it leaves.
+
+        Until its forwards are acknowledged (`_release_acks` then stores the id as received),
+        the store holds the id with this identity: a node that loads the session after this
+        one's crash sends the publisher's resend again under it, as a redelivery that sessions
+        already holding the message skip. A resend of such an id here is that case: the
+        identity comes back (and is redelivered).
+        """
+        resend = session.resend_identities
+        identity: bytes | None
+        if resend and packet_id in resend:
+            identity, redelivered = resend.pop(packet_id), True
+        elif forwarding:
+            identity, redelivered = os.urandom(16), False
+        else:
+            return None, False  # not forwarded: nothing to name (it stays on this node)
+        if forwarding:
+            self.parts.persistence.incoming_pending(session, packet_id, identity)
+        return identity, redelivered
 
     def _acknowledge_duplicate(self, packet_id: int) -> Waiting:
         """A QoS 2 resend of an id not yet released: PUBREC again, never ahead of the first copy's."""

@@ -25,7 +25,8 @@ WireKey = tuple[int, int, bool, tuple[int, ...], int | None]
 class Message:
     """One application message inside the broker; treat it as immutable once routed."""
 
-    __slots__ = ("_wire", "expiry_at", "identity", "origin", "payload", "properties", "qos", "retain", "topic")
+    __slots__ = ("_wire", "expiry_at", "identity", "origin", "payload", "properties", "qos", "redelivered", "retain",
+                 "topic")
 
     def __init__(
         self,
@@ -50,6 +51,8 @@ class Message:
         self.origin = origin
         #: Cluster-wide identity given by the node that forwarded it (None for a local publish).
         self.identity = identity
+        #: Sent again after a node's crash: sessions holding a copy with the same identity skip it.
+        self.redelivered = False
         self._wire: dict[WireKey, Wire] | None = None
 
     @classmethod

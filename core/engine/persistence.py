@@ -241,6 +241,9 @@ class Persistence:
         if load_completed is not None:
             for identity in await load_completed(client_id):
                 session.note_completed(identity)
+        load_pending = getattr(store, "load_incoming_pending", None)  # see `incoming_pending`
+        if load_pending is not None:
+            session.resend_identities = await load_pending(client_id) or None
         for record in outgoing:
             self._applied_saves.add((client_id, record.packet_id))
 
@@ -444,6 +447,21 @@ class Persistence:
             elif key in self._applied_saves:
                 self._applied_saves.discard(key)
                 self._record(lambda: store.delete_outgoing(client_id, packet_id))
+
+    def keeps_pending(self, session: Session) -> bool:
+        """Whether a QoS 2 id forwarded from this session is stored as pending first (`incoming_pending`)."""
+        return self.must_wait and session.persistent and hasattr(self.store, "save_incoming_pending")
+
+    def incoming_pending(self, session: Session, packet_id: int, identity: bytes) -> None:
+        """A QoS 2 id from the client whose message is being forwarded under ``identity``, not yet received.
+
+        Stores that keep these (``save_incoming_pending``, a cluster's shared store) replace it
+        with the received id (`incoming`) or drop it when released.
+        """
+        save = getattr(self.store, "save_incoming_pending", None)
+        if self.active and session.persistent and save is not None:
+            client_id = session.client_id
+            self._record(lambda: save(client_id, packet_id, identity))
 
     def incoming(self, session: Session, packet_id: int, added: bool) -> None:
         """A QoS 2 packet id from the client awaiting PUBREL (added) or released."""

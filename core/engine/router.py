@@ -116,11 +116,14 @@ class Router:
 
     # ------------------------------------------------------------------ publishing
 
-    async def publish_from(self, client: Client, packet: Publish, acks: list[Awaitable[Any]] | None = None) -> int:
+    async def publish_from(self, client: Client, packet: Publish, acks: list[Awaitable[Any]] | None = None,
+                           identity: bytes | None = None, redelivered: bool = False) -> int:
         """Route a client's PUBLISH after the `on_publish` hook; returns the ack reason code.
 
         ``acks`` (when given) collects what forwarding plugins returned for the publisher's
-        acknowledgement to wait on.
+        acknowledgement to wait on. ``identity`` names the message cluster-wide; a
+        ``redelivered`` one (a publisher's resend after its node's crash) skips the sessions,
+        here and on other nodes, that hold a copy with that identity.
         """
         hooks = self.hooks
         if hooks.enabled("on_publish"):
@@ -130,6 +133,8 @@ class Router:
                 return rejected.reason_code
         self.stats.messages_received += 1
         message = Message.from_publish(packet, client.client_id, time.time(), self.settings.max_message_expiry)
+        if identity is not None:
+            message.identity, message.redelivered = identity, redelivered
         delivered = await self.publish(client, message, acks)
         if hooks.enabled("on_published"):
             await hooks.notify("on_published", client=client, packet=packet)
@@ -157,7 +162,8 @@ class Router:
             return await self._route_selected(client, message, acks, forward=True, shares=None)
         return self.route(message, acks)
 
-    def publish_now(self, client: Client, packet: Publish, acks: list[Awaitable[Any]] | None = None) -> int:
+    def publish_now(self, client: Client, packet: Publish, acks: list[Awaitable[Any]] | None = None,
+                    identity: bytes | None = None, redelivered: bool = False) -> int:
         """`publish_from` without awaiting: for when none of `Router.PUBLISH_HOOKS` is implemented.
 
         The connection handler calls it from the read event itself (no coroutine per
@@ -166,6 +172,8 @@ class Router:
         """
         self.stats.messages_received += 1
         message = Message.from_publish(packet, client.client_id, time.time(), self.settings.max_message_expiry)
+        if identity is not None:
+            message.identity, message.redelivered = identity, redelivered
         if message.topic.startswith("$"):
             log.warning("dropped a message to the reserved topic %r", message.topic)
             return ReasonCode.NO_MATCHING_SUBSCRIBERS
@@ -178,6 +186,8 @@ class Router:
         matches = self.trie.match(message.topic)
         delivered = 0
         direct = matches.direct
+        if direct and message.redelivered and message.identity is not None:
+            direct = self._not_holding(direct, message.identity)
         if direct:
             if len(direct) == 1:
                 entry = direct[0]

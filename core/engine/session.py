@@ -112,6 +112,10 @@ class Session:
     #: Identities of the last `COMPLETED_IDENTITIES` messages from other nodes this session completed
     #: (None until the first): a redelivery after a node's crash may come after the first copy completed.
     completed: deque[bytes] | None = None
+    #: QoS 2 packet ids the client published on a node that died before storing them as received,
+    #: with the identity that node gave the message (read from the store): a resend goes out again
+    #: under that identity, as a redelivery (None: none).
+    resend_identities: dict[int, bytes] | None = None
 
     @property
     def persistent(self) -> bool:

@@ -24,6 +24,7 @@ key                            type    content
 ``P{c:<cid>}:out``             hash    packet id -> outgoing inflight record
 ``P{c:<cid>}:outorder``        zset    packet id scored by first-save time (resend order)
 ``P{c:<cid>}:in``              set     incoming QoS 2 packet ids awaiting PUBREL
+``P{c:<cid>}:inpend``          hash    incoming QoS 2 packet id -> identity, forwarded and not yet received
 ``P{c:<cid>}:queue``           list    offline queue, head = oldest
 ``P{c:<cid>}:done``            list    identities of the last `COMPLETED_KEPT` completed messages from other nodes
 ``P fenced:sessions``          set     client ids with a session record
@@ -183,7 +184,8 @@ class FencedKeys(KeyLayout):
 
     def client_keys(self, client_id: str) -> tuple[str, ...]:
         """The per-client keys a deleted session loses (its record's key apart; the owner hash stays)."""
-        return tuple(self.client_key(client_id, kind) for kind in ("subs", "out", "outorder", "in", "queue", "done"))
+        return tuple(self.client_key(client_id, kind)
+                     for kind in ("subs", "out", "outorder", "in", "inpend", "queue", "done"))
 
     def owner(self, client_id: str) -> str:
         """Hash: owner node and epoch."""
@@ -416,13 +418,30 @@ class FencedRedisStore(RedisStore):
         found = await self._read(lambda r: list(reversed(r[0])), ("LRANGE", self.keys.client_key(client_id, "done"), 0, -1))
         return cast("list[bytes]", found)
 
+    async def save_incoming_pending(self, client_id: str, packet_id: int, identity: bytes) -> None:
+        """HSET the id with its message's identity, fenced: forwarded, not yet received (`save_incoming` confirms)."""
+        await self._fenced(client_id, "save_incoming_pending",
+                           [("HSET", self.keys.client_key(client_id, "inpend"), packet_id, identity)])
+
+    async def load_incoming_pending(self, client_id: str) -> dict[int, bytes]:
+        """The pending ids and their identities."""
+        found = await self._read(lambda r: {int(pid): identity for pid, identity in r[0].items()},
+                                 ("HGETALL", self.keys.client_key(client_id, "inpend")))
+        return cast("dict[int, bytes]", found)
+
     async def save_incoming(self, client_id: str, packet_id: int) -> None:
-        """SADD, fenced."""
-        await self._fenced(client_id, "save_incoming", [("SADD", self.keys.incoming(client_id), packet_id)])
+        """SADD (and the pending entry gone), fenced."""
+        await self._fenced(client_id, "save_incoming", [
+            ("SADD", self.keys.incoming(client_id), packet_id),
+            ("HDEL", self.keys.client_key(client_id, "inpend"), packet_id),
+        ])
 
     async def delete_incoming(self, client_id: str, packet_id: int) -> None:
-        """SREM, fenced."""
-        await self._fenced(client_id, "delete_incoming", [("SREM", self.keys.incoming(client_id), packet_id)])
+        """SREM (and any pending entry), fenced."""
+        await self._fenced(client_id, "delete_incoming", [
+            ("SREM", self.keys.incoming(client_id), packet_id),
+            ("HDEL", self.keys.client_key(client_id, "inpend"), packet_id),
+        ])
 
     # -- offline queue -----------------------------------------------------------------------
 

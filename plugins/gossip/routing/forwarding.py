@@ -109,8 +109,9 @@ class Forwarder:
         self._next_id += 1
         pending = _Pending(self._next_id, asyncio.get_running_loop().create_future())
         identity = message.identity or self._boot + pending.forward_id.to_bytes(8, "big")
+        hops = 1 if message.redelivered else 0  # a publisher's resend after a crash: receivers skip who holds it
         for node, shares in destinations.items():
-            self._offer(pending, node, encode_forward(pending.forward_id, message.origin, shares, 0, publish, identity))
+            self._offer(pending, node, encode_forward(pending.forward_id, message.origin, shares, hops, publish, identity))
         return self._settle(pending)
 
     def _offer(self, pending: _Pending, node: str, body: bytes) -> None:

@@ -166,3 +166,23 @@ async def test_a_completed_messages_identity_is_kept_fenced_bounded_and_deleted_
     await b.delete_session("i")
     await b.flush()
     assert await b.load_completed("i") == []
+
+
+async def test_a_pending_qos2_id_keeps_its_identity_until_received_or_released(
+        two_nodes: tuple[FencedRedisStore, FencedRedisStore]) -> None:
+    a, b = two_nodes
+    await a.claim("p", "A")
+    await a.save_incoming_pending("p", 7, b"I7")
+    await a.save_incoming_pending("p", 8, b"I8")
+    await a.flush()
+    assert await b.load_incoming_pending("p") == {7: b"I7", 8: b"I8"}
+    assert await b.load_incoming("p") == []  # pending is not received
+    await a.save_incoming("p", 7)  # its forwards acknowledged: received, no longer pending
+    await a.delete_incoming("p", 8)  # released (or refused): gone either way
+    await a.flush()
+    assert await b.load_incoming_pending("p") == {}
+    assert await b.load_incoming("p") == [7]
+    await b.claim("p", "B")
+    await a.save_incoming_pending("p", 9, b"stale")  # refused like any write of the old owner
+    await a.flush()
+    assert await b.load_incoming_pending("p") == {}

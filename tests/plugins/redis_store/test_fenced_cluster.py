@@ -47,7 +47,7 @@ def test_the_fenced_keys_are_the_tagged_layouts_keys(redis_cluster: ClusterSetup
         for client_id in ODD_IDS:
             keys = [fenced.owner(client_id), fenced.session(client_id), *fenced.client_keys(client_id)]
             assert keys == [layout.client_key(client_id, kind) for kind in
-                            ("owner", "session", "subs", "out", "outorder", "in", "queue", "done")]
+                            ("owner", "session", "subs", "out", "outorder", "in", "inpend", "queue", "done")]
             assert len({client.execute_command("CLUSTER", "KEYSLOT", key) for key in keys}) == 1, client_id
 
 

@@ -101,3 +101,39 @@ async def test_a_session_moved_to_another_node_still_knows_what_it_completed(
     again = await b.broker.inject(Publish("k/t", b"once", 2), identity=b"C/boot/1", redelivered=True)
     assert (again.delivered, again.already_held) == (0, 1)
     assert await new.nothing_within(0.3)
+
+
+async def test_a_qos2_id_forwarded_but_not_yet_received_is_resent_as_a_redelivery(
+        redis_server: RedisServer, start_nodes: StartNodes) -> None:
+    """The publisher's node stores a forwarded QoS 2 id as pending (with the message's identity)
+    before the forward leaves, and as received once it is acknowledged. A node that loads the
+    session with an id still pending (its node died in between) sends the publisher's resend
+    again under that identity: a session that already got the message skips it."""
+    a, b = await start_nodes(["A", "B"], redis_server.url)
+    sub = await b.client("s2", clean_start=False, properties=PERSISTENT)
+    await sub.subscribe("r/t", 2)
+    await eventually(lambda: any(r.topic_filter == "r/t" for r in a.broker.routes("B")))
+    pub = await a.client("p2", clean_start=False, properties=PERSISTENT)
+    await pub.send(Publish("r/t", b"first", 2, packet_id=5))
+    assert isinstance(await pub.recv(), Pubrec)
+    [got] = await messages(sub, 1)
+    assert got.payload == b"first"
+    store = a.broker.persistence.store
+    await store.flush()
+    assert await store.load_incoming("p2") == [5] and await store.load_incoming_pending("p2") == {}
+    # As if A had died after B got message 6 and before storing it as received: pending, with its identity.
+    identity = b"A-identity-of-6"
+    assert (await b.broker.inject(Publish("r/t", b"sixth", 2), identity=identity)).delivered == 1
+    [sixth] = await messages(sub, 1)
+    assert sixth.payload == b"sixth"
+    await store.save_incoming_pending("p2", 6, identity)
+    await store.flush()
+    await pub.disconnect()
+    moved = await b.client("p2", clean_start=False, properties=PERSISTENT)
+    await moved.send(Publish("r/t", b"sixth", 2, dup=True, packet_id=6))  # the resend after the crash
+    assert isinstance(await moved.recv(), Pubrec)
+    assert await sub.nothing_within(0.5)  # B's subscriber had it: not again
+    await moved.send(Publish("r/t", b"seventh", 2, packet_id=7))  # a new message goes through as always
+    assert isinstance(await moved.recv(), Pubrec)
+    [seventh] = await messages(sub, 1)
+    assert seventh.payload == b"seventh"
