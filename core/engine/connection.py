@@ -23,6 +23,7 @@ with the task that releases them. Who changes it: this handler alone; it changes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -336,12 +337,25 @@ class ConnectionHandler:
         if reason is None:
             if qos == 2 and persistence.keeps_pending(session):
                 identity, redelivered = self._pending_identity(session, packet.packet_id, acks is not None)
+                if acks is not None:
+                    return self._forward_once_pending(session, packet, acks, identity, redelivered, recorded_before)
                 reason = router.publish_now(client, packet, acks, identity, redelivered)
             else:
                 reason = router.publish_now(client, packet, acks)
         if not qos:
             return None
         return self._acknowledge(session, packet.packet_id, qos, reason, recorded_before, acks)
+
+    async def _forward_once_pending(self, session: Session, packet: Publish, acks: list[Awaitable[Any]],
+                                    identity: bytes | None, redelivered: bool, recorded_before: int) -> None:
+        """Route a QoS 2 message once its id is stored as pending: a crash after a forward left finds it so."""
+        parts = self.parts
+        with contextlib.suppress(StorageFailed):  # a failing store: the acknowledgement says so
+            await parts.persistence.barrier()
+        reason = parts.router.publish_now(self.client, packet, acks, identity, redelivered)
+        waiting = self._acknowledge(session, packet.packet_id, 2, reason, recorded_before, acks)
+        if waiting is not None:
+            await waiting
 
     async def _on_publish_hooked(self, packet: Publish) -> None:
         """`_on_publish` when a plugin implements a hook on the way (ACL, `on_publish`, ...): awaited in order."""
@@ -372,6 +386,9 @@ class ConnectionHandler:
         if reason is None:
             if qos == 2 and persistence.keeps_pending(session):
                 identity, redelivered = self._pending_identity(session, packet.packet_id, acks is not None)
+                if acks is not None:
+                    with contextlib.suppress(StorageFailed):  # routed once the pending id is stored
+                        await persistence.barrier()
                 reason = await parts.router.publish_from(client, packet, acks, identity, redelivered)
             else:
                 reason = await parts.router.publish_from(client, packet, acks)
