@@ -6,6 +6,10 @@
   measured in one alternating run; ``baseline`` is the name `--baseline-hookmq` gives one.
   ``hookmq:wN`` (also ``hookmq@PYTHON:wN``) runs it with ``[server] workers = N``
   (``hookmq --workers N``); its CPU is the parent's and the workers' together.
+- ``hookmq:xN`` and ``hookmq:nN``: N hookmq cluster nodes on 127.0.0.1 (the gossip plugin's
+  :mod:`hookmq.plugins.gossip.bench.compare_cluster`), the workload's clients placed on them by
+  :mod:`.placement`: publishers on node 1 and subscribers on the others (``x``, cross-node), or
+  the clients in turn on each node (``n``, scale-out); memory and CPU are the nodes' together.
 - mosquitto: the Debian ``mosquitto`` binary with a generated configuration.
 - amqtt: installed from PyPI into a virtual environment of its own under the cache directory on
   first use (its pinned dependencies must not meet ours), started by a tiny launcher that keeps
@@ -28,7 +32,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
+from .placement import split_cluster
+from .plan import ClientPlan
 from .runner import Target
 
 BROKERS = ("hookmq", "mosquitto", "amqtt")
@@ -63,6 +70,30 @@ asyncio.run(main())
 """
 
 
+class Broker(Protocol):
+    """What ``compare`` needs of a started broker: where to connect, how to place clients, how to stop it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def target(self) -> Target: ...
+
+    @property
+    def settle(self) -> float:
+        """Seconds between setup and the timed phase (a cluster's routes spreading)."""
+        ...
+
+    def place(self, plans: list[ClientPlan]) -> list[ClientPlan]:
+        """The workload's connections, each given the port it connects to."""
+        ...
+
+    def stop(self) -> None: ...
+
+
 class BrokerUnavailable(Exception):
     """A broker cannot be installed or started; the message says exactly what is missing."""
 
@@ -82,6 +113,15 @@ class RunningBroker:
     def target(self) -> Target:
         """Where the load generator connects, with the PID for memory readings."""
         return Target(self.name, "127.0.0.1", self.port, self.process.pid)
+
+    @property
+    def settle(self) -> float:
+        """No wait: one process has every route at once."""
+        return 0.0
+
+    def place(self, plans: list[ClientPlan]) -> list[ClientPlan]:
+        """Every connection on the one port."""
+        return plans
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not gone within the stop timeout."""
@@ -107,9 +147,12 @@ def cache_dir() -> Path:
     return Path(base) / "hookmq-bench"
 
 
-def start_broker(name: str, workdir: Path, amqtt_version: str = AMQTT_VERSION) -> RunningBroker:
-    """Start broker ``name`` (one of :data:`BROKERS`, or another hookmq build) and wait until it accepts connections."""
+def start_broker(name: str, workdir: Path, amqtt_version: str = AMQTT_VERSION) -> Broker:
+    """Start broker ``name`` (one of :data:`BROKERS`, another hookmq build, or a cluster) and wait until it accepts connections."""
     workdir.mkdir(parents=True, exist_ok=True)
+    cluster = split_cluster(name)
+    if cluster is not None:
+        return _start_cluster(name, workdir, *cluster)
     port = free_port()
     base, workers = split_workers(name)
     if base == "hookmq":
@@ -130,6 +173,22 @@ def start_broker(name: str, workdir: Path, amqtt_version: str = AMQTT_VERSION) -
     if workers > 1:
         _wait_for_listeners(broker, workers)
     return broker
+
+
+def _start_cluster(name: str, workdir: Path, base: str, layout: str, size: int) -> Broker:
+    if base != "hookmq":
+        raise BrokerUnavailable(f"{name}: a cluster runs this build's hookmq only (hookmq:{layout}{size})")
+    try:
+        from ..plugins.gossip.bench.compare_cluster import start_cluster
+    except ImportError as error:
+        raise BrokerUnavailable(f"{name}: the gossip plugin is not installed (hookmq[gossip]): {error}") from error
+    from .. import __version__
+    from ..buildinfo import build
+
+    try:
+        return start_cluster(name, workdir, layout, size, f"{__version__} ({build()})", QUEUE_LIMIT)
+    except RuntimeError as error:
+        raise BrokerUnavailable(f"{name}: {error}") from error
 
 
 def split_workers(name: str) -> tuple[str, int]:
@@ -186,6 +245,9 @@ _OTHER_HOOKMQ: dict[str, str] = {}
 
 def known_broker(name: str) -> bool:
     """Whether ``name`` is a broker `start_broker` can run."""
+    cluster = split_cluster(name)
+    if cluster is not None:
+        return cluster[0] == "hookmq"
     base, workers = split_workers(name)
     if workers > 1 or base != name:
         return base == "hookmq" or base in _OTHER_HOOKMQ or base.startswith(HOOKMQ_AT)

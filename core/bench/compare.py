@@ -10,6 +10,7 @@ when ``amqtt_device`` is set.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 import time
@@ -86,8 +87,10 @@ def _measure(
         _say(f"{name}: skipped for the rest of the run: {error}")
         return None
     comparison.versions[name] = broker.version
+    if broker.settle > options.settle:
+        options = dataclasses.replace(options, settle=broker.settle)
     try:
-        return run_workload(workload, broker.target, options)
+        return run_workload(workload, broker.target, options, broker.place)
     finally:
         broker.stop()
 

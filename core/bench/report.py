@@ -104,13 +104,26 @@ def group_runs(results: Sequence[WorkloadResult]) -> dict[tuple[str, str], Runs]
     return grouped
 
 
+#: hookmq run another way (``hookmq:w2`` workers, ``hookmq:x2``/``hookmq:n2`` a cluster).
+VARIANT_PREFIX = "hookmq:"
+OTHER_BROKERS = ("mosquitto", "amqtt")
+
+
+def ratio_columns(brokers: Sequence[str]) -> list[tuple[str, str]]:
+    """The (ours, theirs) ratio columns: ``hookmq/<peer>`` for every other broker or build, then each variant
+    (``hookmq:w2``, ``hookmq:x2`` …) over ``hookmq``, then each variant over mosquitto and amqtt."""
+    variants = [b for b in brokers if b.startswith(VARIANT_PREFIX)]
+    single = "hookmq" in brokers
+    columns = [("hookmq", peer) for peer in brokers if single and peer != "hookmq" and peer not in variants]
+    columns += [(variant, "hookmq") for variant in variants if single]
+    columns += [(variant, peer) for variant in variants for peer in brokers if peer in OTHER_BROKERS]
+    return columns
+
+
 def markdown_table(results: Sequence[WorkloadResult], brokers: Sequence[str]) -> str:
-    """One row per workload figure; a ``hookmq/<peer>`` ratio column per peer broker."""
-    peers = [b for b in brokers if b != "hookmq"] if "hookmq" in brokers else []
-    # hookmq with workers (hookmq:w2) against the other brokers too
-    extra = [(ours, peer) for ours in brokers if ours.startswith("hookmq:w") for peer in brokers
-             if peer in ("mosquitto", "amqtt")]
-    header = ["workload", "figure", *brokers, *(f"hookmq/{peer}" for peer in peers), *(f"{a}/{b}" for a, b in extra)]
+    """One row per workload figure; a ratio column per pair of :func:`ratio_columns`."""
+    extra = ratio_columns(brokers)
+    header = ["workload", "figure", *brokers, *(f"{a}/{b}" for a, b in extra)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     by_key = group_runs(results)
     for workload, kind in _workloads_in_order(results):
@@ -118,8 +131,6 @@ def markdown_table(results: Sequence[WorkloadResult], brokers: Sequence[str]) ->
             arrow = "↑" if headline.higher_is_better else "↓"
             row = [workload, f"{headline.label} {arrow}"]
             row += [_cell(by_key.get((workload, broker), []), headline.key) for broker in brokers]
-            ours = by_key.get((workload, "hookmq"), [])
-            row += [_ratio(ours, by_key.get((workload, peer), []), headline.key) for peer in peers]
             row += [_ratio(by_key.get((workload, a), []), by_key.get((workload, b), []), headline.key) for a, b in extra]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"

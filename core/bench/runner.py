@@ -11,6 +11,7 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -21,18 +22,30 @@ from .sysinfo import read_context_switches, read_cpu_seconds, read_cpu_wait_seco
 from .worker import raise_fd_limit, run_worker
 from .workloads import Workload, WorkloadResult, summarise
 
+#: Puts a workload's connections on the nodes of a cluster (``ClientPlan.port``).
+Placement = Callable[[list[ClientPlan]], list[ClientPlan]]
 _SPAWN_ALLOWANCE = 30.0  # seconds a worker may take to start and import before its setup begins
 _TEARDOWN_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A broker to drive: a name for reports, its address and (optionally) its PID for memory."""
+    """A broker to drive: a name for reports, its address and (optionally) its PID for memory and CPU.
+
+    ``other_pids``: the other processes of the same broker (the nodes of a ``hookmq:x2`` cluster),
+    whose memory and CPU are added to the first's.
+    """
 
     name: str
     host: str
     port: int
     pid: int | None = None
+    other_pids: tuple[int, ...] = ()
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """Every process of the broker (none when the PID is unknown)."""
+        return () if self.pid is None else (self.pid, *self.other_pids)
 
     @classmethod
     def from_url(cls, url: str, name: str | None = None, pid: int | None = None) -> Target:
@@ -63,20 +76,20 @@ class RunOptions:
     settle: float = 0.0
 
 
-def run_workload(workload: Workload, target: Target, options: RunOptions) -> WorkloadResult:
-    """Run ``workload`` once against ``target`` and summarise it."""
+def run_workload(workload: Workload, target: Target, options: RunOptions, place: Placement | None = None) -> WorkloadResult:
+    """Run ``workload`` once against ``target`` and summarise it; ``place`` puts its clients on a cluster's nodes."""
     run_id = secrets.token_hex(3)
     clients = workload.client_plans(run_id, target.host)
     if options.timed_connect and workload.kind in ("pairs", "filters"):
         clients = [c if c.role == "holder" else dataclasses.replace(c, session_in_run=True) for c in clients]
-    return run_clients(workload, clients, target, options)
+    return run_clients(workload, place(clients) if place else clients, target, options)
 
 
 def run_clients(workload: Workload, clients: list[ClientPlan], target: Target, options: RunOptions) -> WorkloadResult:
     """Run these connections (a workload's own, or placed on several brokers by ``ClientPlan.port``) and summarise."""
     raise_fd_limit()
     plans = _split(clients, options, workload, target)
-    rss_before = read_rss_kib(target.pid)
+    rss_before = _rss_kib(target)
     coordinator = _Coordinator(plans, options, workload, target)
     reports, rss_after = coordinator.run()
     result = summarise(workload, target.name, reports, rss_before, rss_after)
@@ -100,6 +113,28 @@ def add_cpu_figures(result: WorkloadResult, broker_cpu_s: float | None, loadgen_
     result.metrics["loadgen_cpu_s"] = loadgen_cpu_s
     result.metrics["broker_cpu_share"] = broker_cpu_s / wall if broker_cpu_s is not None and wall > 0 else None
     result.metrics["loadgen_cpu_share"] = loadgen_cpu_s / wall if wall > 0 else None
+
+
+def _summed(read: Callable[[int | None], float | None], target: Target) -> float | None:
+    """``read`` summed over the broker's processes; None if any of them is unknown (or no PID)."""
+    values = [read(pid) for pid in target.pids]
+    if not values or any(value is None for value in values):
+        return None
+    return sum(value for value in values if value is not None)
+
+
+def _rss_kib(target: Target) -> int | None:
+    """The broker's resident memory, all its processes together."""
+    total = _summed(read_rss_kib, target)
+    return None if total is None else int(total)
+
+
+def _summed_switches(target: Target) -> tuple[int, int] | None:
+    """(voluntary, involuntary) context switches summed over the broker's processes, or None."""
+    counts = [read_context_switches(pid) for pid in target.pids]
+    if not counts or any(count is None for count in counts):
+        return None
+    return sum(c[0] for c in counts if c), sum(c[1] for c in counts if c)
 
 
 def _split(clients: list[ClientPlan], options: RunOptions, workload: Workload, target: Target) -> list[WorkerPlan]:
@@ -160,18 +195,18 @@ class _Coordinator:
                 self.ready.wait(self.options.setup_timeout + _SPAWN_ALLOWANCE)
             except threading.BrokenBarrierError:
                 return self._collect(deadline=time.monotonic() + 5.0, show=False), None
-            cpu_before = read_cpu_seconds(self.target.pid)
-            wait_before = read_cpu_wait_seconds(self.target.pid)
-            switches_before = read_context_switches(self.target.pid)
+            cpu_before = _summed(read_cpu_seconds, self.target)
+            wait_before = _summed(read_cpu_wait_seconds, self.target)
+            switches_before = _summed_switches(self.target)
             reports = self._collect(time.monotonic() + self.options.run_timeout + _SPAWN_ALLOWANCE, True)
-            cpu_after = read_cpu_seconds(self.target.pid)
-            wait_after = read_cpu_wait_seconds(self.target.pid)
-            switches_after = read_context_switches(self.target.pid)
+            cpu_after = _summed(read_cpu_seconds, self.target)
+            wait_after = _summed(read_cpu_wait_seconds, self.target)
+            switches_after = _summed_switches(self.target)
             if switches_before is not None and switches_after is not None:
                 self.broker_switches = (switches_after[0] - switches_before[0], switches_after[1] - switches_before[1])
             if wait_before is not None and wait_after is not None:
                 self.broker_wait_s = wait_after - wait_before
-            rss_after = read_rss_kib(self.target.pid)
+            rss_after = _rss_kib(self.target)
             if cpu_before is not None and cpu_after is not None:
                 self.broker_cpu_s = cpu_after - cpu_before
             with contextlib.suppress(threading.BrokenBarrierError):

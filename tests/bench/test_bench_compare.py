@@ -59,3 +59,51 @@ def test_compare_includes_amqtt_installed_on_first_use() -> None:
     assert comparison.unavailable == {}
     (result,) = comparison.results
     assert (result.broker, result.received, result.complete) == ("amqtt", 60, True)
+
+
+def test_compare_with_a_cross_node_cluster_delivers_every_message(tmp_path: Path) -> None:
+    brokers = ["hookmq", "hookmq:x2"]
+
+    comparison = run_comparison(brokers, [Workload("pairs", clients=3, messages=20, qos=1)], OPTIONS)
+    markdown = write_outputs(comparison, brokers, tmp_path, {"command": "test"})
+
+    assert comparison.unavailable == {}
+    assert sorted((r.broker, r.received, r.complete) for r in comparison.results) == [
+        ("hookmq", 60, True), ("hookmq:x2", 60, True)]
+    (cluster,) = (r for r in comparison.results if r.broker == "hookmq:x2")
+    assert cluster.metrics["broker_cpu_s"] is not None
+    assert "| hookmq:x2/hookmq |" in markdown.splitlines()[0]
+
+
+@pytest.mark.slow
+def test_compare_with_both_cluster_layouts_delivers_every_message_across_the_nodes(tmp_path: Path) -> None:
+    brokers = ["hookmq", "hookmq:x2", "hookmq:n2"]
+    workloads = [Workload("pairs", clients=3, messages=20, qos=1), Workload("fanout", clients=2, messages=10)]
+
+    comparison = run_comparison(brokers, workloads, OPTIONS)
+    markdown = write_outputs(comparison, brokers, tmp_path, {"command": "test"})
+
+    assert comparison.unavailable == {}
+    assert sorted((r.broker, r.workload, r.received, r.complete) for r in comparison.results) == [
+        ("hookmq", "fanout q0 1->2 x10", 20, True),
+        ("hookmq", "pairs q1 3x20", 60, True),
+        ("hookmq:n2", "fanout q0 1->2 x10", 20, True),
+        ("hookmq:n2", "pairs q1 3x20", 60, True),
+        ("hookmq:x2", "fanout q0 1->2 x10", 20, True),
+        ("hookmq:x2", "pairs q1 3x20", 60, True),
+    ]
+    assert "| hookmq:x2/hookmq | hookmq:n2/hookmq |" in markdown.splitlines()[0]
+    assert "2 nodes" in comparison.versions["hookmq:x2"]
+
+
+def test_a_cluster_broker_is_two_linked_node_processes_stopped_together(tmp_path: Path) -> None:
+    broker = start_broker("hookmq:x2", tmp_path)
+    try:
+        pids = broker.target.pids
+        assert len(pids) == 2 and all(Path(f"/proc/{pid}").exists() for pid in pids)
+        plans = broker.place(Workload("pairs", clients=1).client_plans("r", "127.0.0.1"))
+        assert len({plan.port for plan in plans}) == 2
+    finally:
+        broker.stop()
+    assert not any(Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+                   for pid in pids)

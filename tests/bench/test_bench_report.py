@@ -33,9 +33,9 @@ def test_hookmq_with_workers_gets_its_own_ratio_to_mosquitto() -> None:
     table = report.markdown_table(results, ["hookmq", "hookmq:w2", "mosquitto"])
 
     header, _, row = table.splitlines()
-    assert header == ("| workload | figure | hookmq | hookmq:w2 | mosquitto | hookmq/hookmq:w2 | hookmq/mosquitto "
+    assert header == ("| workload | figure | hookmq | hookmq:w2 | mosquitto | hookmq/mosquitto | hookmq:w2/hookmq "
                       "| hookmq:w2/mosquitto |")
-    assert row == "| pairs q0 2x2 | msg/s ↑ | 3,000 | 4,500 | 1,500 | 0.67 | 2.00 | 3.00 |"
+    assert row == "| pairs q0 2x2 | msg/s ↑ | 3,000 | 4,500 | 1,500 | 2.00 | 1.50 | 3.00 |"
 
 
 def test_missing_broker_and_incomplete_run_are_marked() -> None:
@@ -92,3 +92,20 @@ def test_json_and_chart_are_written(tmp_path: Path) -> None:
         assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
     else:
         assert "matplotlib" in problem
+
+
+def test_cluster_variants_get_ratios_to_hookmq_and_mosquitto() -> None:
+    brokers = ["hookmq", "hookmq:x2", "hookmq:n2", "mosquitto"]
+    results = [_result("hookmq", 3000.0), _result("hookmq:x2", 2400.0), _result("hookmq:n2", 4500.0),
+               _result("mosquitto", 1500.0)]
+
+    header, _, row = report.markdown_table(results, brokers).splitlines()
+
+    assert header == ("| workload | figure | hookmq | hookmq:x2 | hookmq:n2 | mosquitto | hookmq/mosquitto "
+                      "| hookmq:x2/hookmq | hookmq:n2/hookmq | hookmq:x2/mosquitto | hookmq:n2/mosquitto |")
+    assert row == "| pairs q0 2x2 | msg/s ↑ | 3,000 | 2,400 | 4,500 | 1,500 | 2.00 | 0.80 | 1.50 | 1.60 | 3.00 |"
+
+
+def test_without_hookmq_alone_a_variant_is_only_compared_with_the_other_brokers() -> None:
+    assert report.ratio_columns(["hookmq:x2", "mosquitto", "amqtt"]) == [("hookmq:x2", "mosquitto"),
+                                                                         ("hookmq:x2", "amqtt")]

@@ -33,7 +33,7 @@ from typing import Any
 
 from .processes import HookmqNode, wait_until
 
-__all__ = ["PARTS", "ClusterBench", "ClusterSettings", "measure"]
+__all__ = ["PARTS", "ClusterBench", "ClusterSettings", "Nodes", "measure"]
 
 PARTS = ("throughput", "latency", "scaleout", "join", "takeover")
 #: Seconds a node may take to start, and a pair of nodes to join and bring their links up.
@@ -125,7 +125,7 @@ def measure(workdir: Path, settings: ClusterSettings, parts: Sequence[str] = PAR
     say = progress or (lambda _text: None)
     bench = ClusterBench(settings, len(os.sched_getaffinity(0)))
     started = time.monotonic()
-    with _Nodes(workdir) as nodes:
+    with Nodes(workdir) as nodes:
         if "throughput" in parts or "latency" in parts or "takeover" in parts or "join" in parts:
             single = nodes.cluster("S", 1)[0]
             pair = nodes.cluster("P", 2)
@@ -144,7 +144,7 @@ def measure(workdir: Path, settings: ClusterSettings, parts: Sequence[str] = PAR
     return bench
 
 
-class _Nodes:
+class Nodes:
     """The node processes of a run: started here, every one stopped on the way out."""
 
     def __init__(self, workdir: Path) -> None:
@@ -152,13 +152,14 @@ class _Nodes:
         self.tag = uuid.uuid4().hex[:4]
         self.running: list[HookmqNode] = []
 
-    def __enter__(self) -> _Nodes:
+    def __enter__(self) -> Nodes:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
 
     def stop_all(self) -> None:
+        """SIGTERM to every node, then wait for each (killing what outlives the grace)."""
         for node in self.running:
             node.terminate()
         for node in self.running:
@@ -166,16 +167,18 @@ class _Nodes:
         self.running.clear()
 
     def start(self, name: str, members: Sequence[str] = (), extra: Sequence[str] = ()) -> HookmqNode:
+        """One node named ``name`` + the run's tag, joined to ``members``; returns once it listens for MQTT."""
         node = HookmqNode(self.workdir, f"{name}{self.tag}", members=members, cluster={"runner": "thread"},
                           log_level="INFO", extra=extra)
         self.running.append(node)
         node.mqtt_port(START_TIMEOUT)
         return node
 
-    def cluster(self, prefix: str, size: int) -> list[HookmqNode]:
-        """``size`` nodes, each joined to the first, links up between every two."""
-        first = self.start(f"{prefix}1")
-        nodes = [first] + [self.start(f"{prefix}{index}", [first.endpoint]) for index in range(2, size + 1)]
+    def cluster(self, prefix: str, size: int, extra: Sequence[str] = ()) -> list[HookmqNode]:
+        """``size`` nodes, each joined to the first, links up between every two; ``extra``: more TOML lines for each."""
+        first = self.start(f"{prefix}1", extra=extra)
+        nodes = [first] + [self.start(f"{prefix}{index}", [first.endpoint], extra)
+                           for index in range(2, size + 1)]
         if not wait_until(lambda: all(linked(a, b) for a in nodes for b in nodes if a is not b), START_TIMEOUT):
             raise RuntimeError(f"cluster {prefix}: the links did not come up:\n{nodes[-1].text()}")
         return nodes
@@ -274,7 +277,7 @@ def _latency(bench: ClusterBench, single: HookmqNode, pair: list[HookmqNode], sa
                     f"p99 {row.figures.get('p99_ms', 0):.2f} ms ({result.received}/{result.expected})")
 
 
-def _scaleout(bench: ClusterBench, nodes: _Nodes, say: Callable[[str], None]) -> None:
+def _scaleout(bench: ClusterBench, nodes: Nodes, say: Callable[[str], None]) -> None:
     from hookmq.bench.runner import Target, run_clients
     from hookmq.bench.workloads import Workload
 
@@ -299,7 +302,7 @@ def _scaleout(bench: ClusterBench, nodes: _Nodes, say: Callable[[str], None]) ->
 # ---------------------------------------------------------------------------------------- join and takeover
 
 
-def _join(bench: ClusterBench, nodes: _Nodes, anchor: HookmqNode, say: Callable[[str], None]) -> None:
+def _join(bench: ClusterBench, nodes: Nodes, anchor: HookmqNode, say: Callable[[str], None]) -> None:
     settings = bench.settings
     for index in range(settings.join_trials):
         database = nodes.workdir / f"join-{nodes.tag}-{index}.sqlite3"
@@ -342,7 +345,7 @@ async def _subscribe_filters(port: int, client_id: str, count: int, timeout: flo
         await client.disconnect()
 
 
-async def _time_join(nodes: _Nodes, name: str, storage: list[str], anchor: HookmqNode, client_id: str,
+async def _time_join(nodes: Nodes, name: str, storage: list[str], anchor: HookmqNode, client_id: str,
                      settings: ClusterSettings) -> tuple[dict[str, float], str]:
     """Restart the node with its filters, joined to ``anchor``; publish on the anchor until a message arrives."""
     from hookmq.testing.raw import RawClient
