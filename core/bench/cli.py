@@ -78,7 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--brokers", default=",".join(BROKERS),
         help="compare: comma-separated brokers: hookmq, mosquitto, amqtt, or hookmq@PYTHON "
-        "(hookmq run by another interpreter or virtual environment); a :wN suffix (hookmq:w2) runs it with N workers",
+        "(hookmq run by another interpreter or virtual environment); a :wN suffix (hookmq:w2) runs it with N workers; "
+        "hookmq:xN is N cluster nodes with the publishers on node 1 and the subscribers on the others (cross-node), "
+        "hookmq:nN N nodes with the clients in turn on each (scale-out)",
     )
     out.add_argument(
         "--baseline-hookmq", metavar="PYTHON",
@@ -203,7 +205,7 @@ def _compare(args: argparse.Namespace, workloads: Sequence[Workload], options: R
     unknown = sorted(b for b in set(brokers) if not known_broker(b))
     if unknown:
         print(f"hookmq bench: unknown broker(s) {', '.join(unknown)}; choose from {', '.join(BROKERS)} "
-              "or hookmq@PYTHON", file=sys.stderr)
+              "or hookmq@PYTHON, hookmq:wN, hookmq:xN, hookmq:nN (N >= 2 for a cluster)", file=sys.stderr)
         return 2
     comparison = run_comparison(
         brokers, workloads, options, args.amqtt_version, args.rounds, args.amqtt_rounds, args.amqtt_device

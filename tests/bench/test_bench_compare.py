@@ -95,15 +95,3 @@ def test_compare_with_both_cluster_layouts_delivers_every_message_across_the_nod
     assert "| hookmq:x2/hookmq | hookmq:n2/hookmq |" in markdown.splitlines()[0]
     assert "2 nodes" in comparison.versions["hookmq:x2"]
 
-
-def test_a_cluster_broker_is_two_linked_node_processes_stopped_together(tmp_path: Path) -> None:
-    broker = start_broker("hookmq:x2", tmp_path)
-    try:
-        pids = broker.target.pids
-        assert len(pids) == 2 and all(Path(f"/proc/{pid}").exists() for pid in pids)
-        plans = broker.place(Workload("pairs", clients=1).client_plans("r", "127.0.0.1"))
-        assert len({plan.port for plan in plans}) == 2
-    finally:
-        broker.stop()
-    assert not any(Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
-                   for pid in pids)
