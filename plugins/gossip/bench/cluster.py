@@ -278,6 +278,7 @@ def _latency(bench: ClusterBench, single: HookmqNode, pair: list[HookmqNode], sa
 
 
 def _scaleout(bench: ClusterBench, nodes: Nodes, say: Callable[[str], None]) -> None:
+    from hookmq.bench.placement import spread
     from hookmq.bench.runner import Target, run_clients
     from hookmq.bench.workloads import Workload
 
@@ -290,8 +291,7 @@ def _scaleout(bench: ClusterBench, nodes: Nodes, say: Callable[[str], None]) -> 
         for size in order[shift:] + order[:shift]:
             members = clusters[size]
             ports = [node.mqtt_port() for node in members]
-            plans = workload.client_plans(uuid.uuid4().hex[:6], members[0].address)
-            placed = [dataclasses.replace(plan, port=ports[number % size]) for number, plan in enumerate(plans)]
+            placed = spread(workload.client_plans(uuid.uuid4().hex[:6], members[0].address), ports)
             result = run_clients(workload, placed, Target(members[0].name, members[0].address, ports[0]),
                                  _options(settings))
             row = _record(bench, "scale-out", f"{size} node{'s' if size > 1 else ''}", index, result,
