@@ -29,6 +29,7 @@ from ..mqtt.trie import SubscriberEntry, SubscriptionTrie
 from ..store.records import SessionState
 from .banner import log_banner
 from .client import Client
+from .collector import tune_collector
 from .connection import ConnectionHandler
 from .connlog import ConnectionLog
 from .deadlines import ConnectDeadlines
@@ -210,6 +211,7 @@ class Broker:
     async def serve(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly."""
         await self.start()
+        tune_collector()
         loop = asyncio.get_running_loop()
         stop_requested = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
