@@ -336,19 +336,20 @@ class ConnectionHandler:
         reason = self._refusal(packet)
         if reason is None:
             if qos == 2 and persistence.keeps_pending(session):
-                identity, redelivered = self._pending_identity(session, packet.packet_id, acks is not None)
-                if acks is not None:
-                    return self._forward_once_pending(session, packet, acks, identity, redelivered, recorded_before)
-                reason = router.publish_now(client, packet, acks, identity, redelivered)
-            else:
-                reason = router.publish_now(client, packet, acks)
+                identity, redelivered = self._pending_identity(session, packet.packet_id)
+                return self._route_once_pending(session, packet, acks, identity, redelivered, recorded_before)
+            reason = router.publish_now(client, packet, acks)
         if not qos:
             return None
         return self._acknowledge(session, packet.packet_id, qos, reason, recorded_before, acks)
 
-    async def _forward_once_pending(self, session: Session, packet: Publish, acks: list[Awaitable[Any]],
-                                    identity: bytes | None, redelivered: bool, recorded_before: int) -> None:
-        """Route a QoS 2 message once its id is stored as pending: a crash after a forward left finds it so."""
+    async def _route_once_pending(self, session: Session, packet: Publish, acks: list[Awaitable[Any]] | None,
+                                  identity: bytes, redelivered: bool, recorded_before: int) -> None:
+        """Route a QoS 2 message once its id is stored as pending: a crash after a copy left finds it so.
+
+        A copy leaves by a forward or by a write to a local persistent subscriber (which, the
+        message having an identity, is itself written only once that copy is stored).
+        """
         parts = self.parts
         with contextlib.suppress(StorageFailed):  # a failing store: the acknowledgement says so
             await parts.persistence.barrier()
@@ -385,10 +386,9 @@ class ConnectionHandler:
         reason = await self._admit_publish(packet)
         if reason is None:
             if qos == 2 and persistence.keeps_pending(session):
-                identity, redelivered = self._pending_identity(session, packet.packet_id, acks is not None)
-                if acks is not None:
-                    with contextlib.suppress(StorageFailed):  # routed once the pending id is stored
-                        await persistence.barrier()
+                identity, redelivered = self._pending_identity(session, packet.packet_id)
+                with contextlib.suppress(StorageFailed):  # routed once the pending id is stored
+                    await persistence.barrier()
                 reason = await parts.router.publish_from(client, packet, acks, identity, redelivered)
             else:
                 reason = await parts.router.publish_from(client, packet, acks)
@@ -415,25 +415,24 @@ class ConnectionHandler:
         self.client.send_ack(_PUBACK if qos == 1 else _PUBREC, packet_id, reason)
         return None
 
-    def _pending_identity(self, session: Session, packet_id: int, forwarding: bool) -> tuple[bytes | None, bool]:
-        """The identity of a QoS 2 message about to be forwarded, stored as pending before it leaves.
+    def _pending_identity(self, session: Session, packet_id: int) -> tuple[bytes, bool]:
+        """The identity of a QoS 2 message about to be routed, stored as pending before any copy leaves.
 
-        Until its forwards are acknowledged (`_release_acks` then stores the id as received),
-        the store holds the id with this identity: a node that loads the session after this
-        one's crash sends the publisher's resend again under it, as a redelivery that sessions
-        already holding the message skip. A resend of such an id here is that case: the
-        identity comes back (and is redelivered).
+        Given here, at the publisher's node, whether the message is forwarded or only
+        delivered on this node: until the id is stored as received (`_acknowledge`, or
+        `_release_acks` once forwards are acknowledged), the store holds it with this
+        identity, so a node that loads the session after this one's crash sends the
+        publisher's resend again under it, as a redelivery that sessions already holding or
+        having completed the message skip — a local subscriber's session too, whose copy is
+        stored with the identity before it is written. A resend of such an id here is that
+        case: the identity comes back (and is redelivered).
         """
         resend = session.resend_identities
-        identity: bytes | None
         if resend and packet_id in resend:
             identity, redelivered = resend.pop(packet_id), True
-        elif forwarding:
-            identity, redelivered = os.urandom(16), False
         else:
-            return None, False  # not forwarded: nothing to name (it stays on this node)
-        if forwarding:
-            self.parts.persistence.incoming_pending(session, packet_id, identity)
+            identity, redelivered = os.urandom(16), False
+        self.parts.persistence.incoming_pending(session, packet_id, identity)
         return identity, redelivered
 
     def _acknowledge_duplicate(self, packet_id: int) -> Waiting:

@@ -85,6 +85,13 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def pid(self) -> int:
+        """The server's process id (a test pauses it with SIGSTOP to stall every client's writes)."""
+        if self._process is None:
+            raise RedisServerError("redis-server is not running")
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         """Whether the process is alive."""
         return self._process is not None and self._process.poll() is None

@@ -14,6 +14,8 @@ with the session so that a copy re-routed after the subscriber's node died is re
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +23,17 @@ from pathlib import Path
 import pytest
 from session_processes import SessionNode, until
 
-from hookmq.mqtt.packets import Properties, Puback, Pubcomp, Publish, Pubrec, Pubrel
+from hookmq.mqtt.packets import (
+    Properties,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Subscribe,
+    Subscription,
+    SubscriptionOptions,
+)
 from hookmq.testing.raw import RawClient
 from hookmq.testing.redis import RedisServer
 
@@ -75,6 +87,7 @@ class Subscriber:
         self.qos = qos
         self.deliveries: list[int] = []  # what the application saw, in order (duplicates included)
         self.awaiting_release: set[int] = set()  # QoS 2 packet ids PUBRECed, not yet released
+        self.publishes: list[tuple[int, int, bool]] = []  # every PUBLISH received: packet id, number, DUP
         self.client: RawClient | None = None
         self.moved = asyncio.Event()
 
@@ -97,6 +110,7 @@ class Subscriber:
     async def _handle(self, packet: object) -> None:
         assert self.client is not None
         if isinstance(packet, Publish):
+            self.publishes.append((packet.packet_id, int(packet.payload), packet.dup))
             if packet.qos == 2:
                 if packet.packet_id not in self.awaiting_release:  # method B: a DUP of an unreleased id is not new
                     self.deliveries.append(int(packet.payload))
@@ -136,7 +150,7 @@ async def publish_all(qos: int, node2: SessionNode, node3: SessionNode, acked: l
                         pass
                 break
             except (EOFError, ConnectionError, OSError):
-                assert node is node2, "node3 failed the publisher"
+                assert node is node2, f"{node3.name} failed the publisher"
                 node = node3
                 client = await connect(node3, "pub")
                 if acked and acked[-1] == number:  # PUBREC came, PUBCOMP did not: release on node3
@@ -192,5 +206,104 @@ async def test_kill_nine_of_the_subscribers_node_then_the_publishers_loses_no_ac
         if qos == 2:
             assert repeated == []
     finally:
+        for node in (node1, node2, node3):
+            node.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_kill_nine_of_the_node_of_both_publisher_and_subscriber_duplicates_no_qos2_message(
+        tmp_path: Path, durable_redis: RedisServer) -> None:
+    """Publisher and subscriber on node1 (delivery on the publisher's own node, no forward); both move to node2."""
+    node1, node2, node3 = await start_cluster(tmp_path, durable_redis.url)
+    try:
+        subscriber = Subscriber(2)
+        receiving = asyncio.ensure_future(subscriber.run(node1, node2))
+        await asyncio.sleep(0.5)
+        acked: list[int] = []
+        started = time.monotonic()
+        publishing = asyncio.ensure_future(publish_all(2, node1, node2, acked, -1, asyncio.Event()))
+        assert await until(lambda: len(subscriber.deliveries) >= TOTAL // 3, 120)
+        node1.kill()
+        print(f"\nkill -9 node1 after {len(subscriber.deliveries)} deliveries, {len(acked)} acknowledged")
+        await asyncio.wait_for(subscriber.moved.wait(), 60)
+        await asyncio.wait_for(publishing, 300)
+        missing = lambda: sorted(set(acked) - set(subscriber.deliveries))  # noqa: E731
+        await until(lambda: not missing(), 20)
+        seen: set[int] = set()
+        repeated = [n for n in subscriber.deliveries if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+        print(f"QoS 2 on the publisher's node: {len(acked)} acknowledged, {len(set(subscriber.deliveries))} distinct "
+              f"received, {len(repeated)} duplicates {repeated[:20]}, {len(missing())} acknowledged but missing "
+              f"{missing()[:20]}, {time.monotonic() - started:.1f} s")
+        receiving.cancel()
+        if repeated or missing():
+            for node in (node1, node2, node3):
+                said = [line for _, line in node.output() if any(word in line for word in NOTEWORTHY)]
+                print(f"--- {node.name}:\n" + "\n".join(said[-40:]))
+        assert missing() == []
+        assert repeated == []
+    finally:
+        for node in (node1, node2, node3):
+            node.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_a_local_qos2_message_is_not_seen_unstored_by_a_persistent_subscriber_of_a_node_killed_meanwhile(
+        tmp_path: Path, durable_redis: RedisServer) -> None:
+    """The window made wide: Redis paused (SIGSTOP) with a write in flight, a QoS 2 PUBLISH on the publisher's node.
+
+    Seen by its local persistent subscriber before anything of it is stored, a kill -9 of node1
+    then leaves Redis knowing neither the copy nor the received id: the publisher's resend on
+    node2 is routed as new and the subscriber gets it twice. Stored as pending with its identity
+    first (and the subscriber's copy stored before it is written), nothing reaches the
+    subscriber while Redis is paused, and the resend arrives once.
+    """
+    node1, node2, node3 = await start_cluster(tmp_path, durable_redis.url)
+    paused = False
+    try:
+        subscriber = Subscriber(2)
+        receiving = asyncio.ensure_future(subscriber.run(node1, node2))
+        await until(lambda: subscriber.client is not None, 10)
+        await asyncio.sleep(0.5)
+        publisher = await connect(node1, "pub")
+        writer = await connect(node1, "writer")  # its SUBSCRIBE puts a store write in flight while Redis is paused
+        for number in range(1, 4):
+            packet = Publish("crash/n", str(number).encode(), 2, packet_id=number)
+            await publisher.send(packet)
+            await publisher.expect(Pubrec, 10)
+            await publisher.send(Pubrel(number))
+            await publisher.expect(Pubcomp, 10)
+        assert await until(lambda: len(subscriber.deliveries) == 3, 10)
+        os.kill(durable_redis.pid, signal.SIGSTOP)
+        paused = True
+        await writer.send(Subscribe(1, (Subscription("stall/#", SubscriptionOptions(qos=1)),)))
+        await asyncio.sleep(0.3)
+        # A QoS 1 message first (written before it is stored, as QoS 1 may be): the subscriber's
+        # packet ids move on here, so node2 gives the resent message an id the subscriber holds
+        # no unreleased copy of; a client cannot take it for the same message.
+        await publisher.send(Publish("crash/n", b"100", 1, packet_id=5))
+        await publisher.send(Publish("crash/n", b"4", 2, packet_id=4))
+        seen_unstored = await until(lambda: 4 in subscriber.deliveries, 1.5)
+        node1.kill()
+        os.kill(durable_redis.pid, signal.SIGCONT)
+        paused = False
+        print(f"\nmessage 4 {'reached' if seen_unstored else 'did not reach'} the subscriber while Redis was paused")
+        await asyncio.wait_for(subscriber.moved.wait(), 60)
+        publisher = await connect(node2, "pub")
+        await publisher.send(Publish("crash/n", b"4", 2, dup=True, packet_id=4))
+        await publisher.expect(Pubrec, 30)
+        await publisher.send(Pubrel(4))
+        await publisher.expect(Pubcomp, 30)
+        assert await until(lambda: 4 in subscriber.deliveries, 20)
+        await asyncio.sleep(1.0)  # a second copy would come meanwhile
+        print(f"received {subscriber.deliveries}; PUBLISHes (id, number, dup): {subscriber.publishes}")
+        receiving.cancel()
+        qos2 = [number for number in subscriber.deliveries if number != 100]  # 100 was never acknowledged
+        assert qos2 == [1, 2, 3, 4], "a QoS 2 message reached the subscriber twice"
+        assert not seen_unstored
+    finally:
+        if paused:
+            os.kill(durable_redis.pid, signal.SIGCONT)
         for node in (node1, node2, node3):
             node.stop()
