@@ -67,13 +67,19 @@ numbers its own from 32: the tests leave those to it (never record, hold or fail
 
 def pause_dialing(broker: Broker, peer: str) -> None:
     """Stop ``broker`` redialling ``peer`` (so a raw dialer posing as ``broker`` keeps its place)."""
-    dialer = links(broker)._peers[peer].dialer
-    assert dialer is not None
-    dialer.cancel()
+    state = links(broker)._peers[peer]
+    assert state.dialer is not None
+    state.dialer.cancel()
+    # A pending stand-in: a membership event (an alive update, a refutation) starts a new dialer
+    # only when the last one is done, and would otherwise replace the raw dialer mid-test.
+    state.dialer = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
 
 
 def resume_dialing(broker: Broker) -> None:
     """Dial every member again (what membership's next event would do)."""
+    for state in links(broker)._peers.values():
+        if state.dialer is not None and not isinstance(state.dialer, asyncio.Task):
+            state.dialer.cancel()  # the stand-in pause_dialing left
     links(broker).start()
 
 
