@@ -7,7 +7,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from link_helpers import (
@@ -28,15 +28,6 @@ from hookmq.plugins.gossip import cluster_of
 from hookmq.plugins.gossip.link.frames import ACK, PREAMBLE, Data, encode_control, encode_data
 
 SECRET = base64.b64decode(KEY)
-
-
-@pytest.fixture
-async def started() -> AsyncIterator[list[Broker]]:
-    brokers: list[Broker] = []
-    yield brokers
-    for broker in reversed(brokers):
-        with contextlib.suppress(Exception):
-            await broker.stop()
 
 
 async def still_works(a: Broker, b: Broker, handler: Recorder, body: bytes) -> None:

@@ -9,7 +9,6 @@ import logging
 import os
 import time
 import tracemalloc
-from collections.abc import AsyncIterator
 
 import pytest
 from link_helpers import (
@@ -32,15 +31,6 @@ from hookmq.plugins.gossip.api import ClusterEvent
 from hookmq.plugins.gossip.link import LinkError, LinkOverloaded, Links, PeerGone, RemoteFailure
 from hookmq.plugins.gossip.link.frames import encode_data
 from hookmq.plugins.gossip.membership import EventKind
-
-
-@pytest.fixture
-async def started() -> AsyncIterator[list[Broker]]:
-    brokers: list[Broker] = []
-    yield brokers
-    for broker in reversed(brokers):
-        with contextlib.suppress(Exception):
-            await broker.stop()
 
 
 def current_protocol(broker: Broker, peer: str) -> object:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from link_helpers import KEY, Recorder, eventually, gossip_port, links, node_con
 
 from hookmq.engine import Broker
 from hookmq.plugins.gossip.link import unix_endpoint
-
-
-@pytest.fixture
-async def started() -> AsyncIterator[list[Broker]]:
-    brokers: list[Broker] = []
-    yield brokers
-    for broker in reversed(brokers):
-        with contextlib.suppress(Exception):
-            await broker.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import pytest
 from routing_memory_links import MemoryNetwork
-from routing_nodes import Node, bounded, broker_config, eventually, routes_settled
+from routing_nodes import Node, bounded, broker_config, cluster_table, eventually, routes_settled
 
 from hookmq import hookimpl
 from hookmq.engine import Broker
@@ -93,12 +93,6 @@ async def start_nodes(network: MemoryNetwork) -> AsyncIterator[StartNodes]:
     for broker in reversed(brokers):
         with contextlib.suppress(TimeoutError):
             await bounded(broker.stop(), 10)
-
-
-def cluster_table(name: str, members: list[str]) -> dict[str, Any]:
-    """A cluster node on 127.0.0.1 with memberlist's `local` timings, membership in the broker's loop."""
-    return {"mode": True, "port": 0, "bind": "127.0.0.1", "advertise": "127.0.0.1", "node_name": name,
-            "profile": "local", "members": members, "runner": "loop", "leave_timeout": 1.0}
 
 
 def gossip_port(broker: Broker) -> int:
