@@ -15,7 +15,8 @@ protocol of the data links), `announce`, `forwarding`, `shares`, `retained`, `pl
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
+
+from ..parts import BrokerParts
 
 if TYPE_CHECKING:
     from .links import DataLinks
@@ -24,12 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = ["install_routing", "routing_of", "uninstall_routing"]
 
-_routings: WeakKeyDictionary[Any, ClusterRouting] = WeakKeyDictionary()
+_routings: BrokerParts[ClusterRouting] = BrokerParts("routing")
 
 
 def routing_of(broker: Any) -> ClusterRouting | None:
     """The cluster routing of a broker, or None when it has none."""
-    return _routings.get(broker)
+    return _routings.of(broker)
 
 
 async def install_routing(broker: Any, cluster: Any, links: DataLinks, name: str,
@@ -37,22 +38,12 @@ async def install_routing(broker: Any, cluster: Any, links: DataLinks, name: str
     """Start routing for ``broker`` over ``links`` and register its hooks with the broker's plugin manager."""
     from .plugin import ClusterRouting
 
-    routing = ClusterRouting(broker, cluster, links, name, store, **options)
-    await routing.start()
-    broker.hooks.pm.register(routing, name=f"gossip.routing.{name}")
-    _routings[broker] = routing
-    return routing
+    return await _routings.install(broker, ClusterRouting(broker, cluster, links, name, store, **options), name)
 
 
 async def uninstall_routing(broker: Any) -> None:
     """Unregister and stop a broker's routing (the broker is stopping)."""
-    routing = _routings.pop(broker, None)
-    if routing is None:
-        return
-    pm = broker.hooks.pm
-    if pm.is_registered(routing):
-        pm.unregister(routing)
-    await routing.stop()
+    await _routings.uninstall(broker)
 
 
 def versioned_store_for(config: Any) -> VersionedStore | None:

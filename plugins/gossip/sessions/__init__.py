@@ -7,19 +7,20 @@ adoption rule), `plugin` (the hooks, wired to membership, the links and the fenc
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
+
+from ..parts import BrokerParts
 
 if TYPE_CHECKING:
     from .plugin import ClusterSessions
 
 __all__ = ["fenced_store_for", "install_sessions", "sessions_of", "uninstall_sessions"]
 
-_sessions: WeakKeyDictionary[Any, ClusterSessions] = WeakKeyDictionary()
+_sessions: BrokerParts[ClusterSessions] = BrokerParts("sessions")
 
 
 def sessions_of(broker: Any) -> ClusterSessions | None:
     """The cluster sessions of a broker, or None when it has none."""
-    return _sessions.get(broker)
+    return _sessions.of(broker)
 
 
 def fenced_store_for(broker: Any) -> Any:
@@ -36,19 +37,9 @@ async def install_sessions(broker: Any, cluster: Any, links: Any, name: str, sto
     """Start cluster sessions for ``broker`` and register its hooks with the broker's plugin manager."""
     from .plugin import ClusterSessions
 
-    sessions = ClusterSessions(broker, cluster, links, name, store, **options)
-    await sessions.start()
-    broker.hooks.pm.register(sessions, name=f"gossip.sessions.{name}")
-    _sessions[broker] = sessions
-    return sessions
+    return await _sessions.install(broker, ClusterSessions(broker, cluster, links, name, store, **options), name)
 
 
 async def uninstall_sessions(broker: Any) -> None:
     """Unregister and stop a broker's cluster sessions (the broker is stopping)."""
-    sessions = _sessions.pop(broker, None)
-    if sessions is None:
-        return
-    pm = broker.hooks.pm
-    if pm.is_registered(sessions):
-        pm.unregister(sessions)
-    await sessions.stop()
+    await _sessions.uninstall(broker)
