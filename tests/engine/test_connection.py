@@ -4,18 +4,55 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from engine_helpers import Connect, StartBroker
 
 from hookmq import hookimpl
-from hookmq.engine.connection import PUBLISH_WAITS
+from hookmq.engine.connection import PUBLISH_WAITS, RETAINED_PUBLISH_WAITS, ConnectionHandler
 from hookmq.engine.router import Router
 from hookmq.mqtt.codec import encode
 from hookmq.mqtt.packets import Puback, Publish
 
 
 def test_every_hook_a_publish_may_wait_for_sends_it_the_hooked_way() -> None:
-    assert Router.PUBLISH_HOOKS <= PUBLISH_WAITS
+    assert Router.PUBLISH_HOOKS <= PUBLISH_WAITS | RETAINED_PUBLISH_WAITS
     assert "on_acl_check" in PUBLISH_WAITS
+    # Only the router's retain step calls these, so only a retained PUBLISH has to wait for them.
+    assert {"on_retain_message"} == RETAINED_PUBLISH_WAITS
+    assert not PUBLISH_WAITS & RETAINED_PUBLISH_WAITS
+
+
+async def test_a_retain_hook_takes_only_retained_messages_the_hooked_way(
+        start_broker: StartBroker, connect: Connect, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, bytes, int]] = []
+    hooked: list[bytes] = []
+
+    class RetainWatcher:
+        @hookimpl
+        async def on_retain_message(self, client: object, packet: Publish, stored: bool, version: int) -> None:
+            await asyncio.sleep(0)  # a real wait: the PUBACK must come after it
+            seen.append((packet.topic, packet.payload, version))
+
+    original = ConnectionHandler._on_publish_hooked
+
+    def counting(self: ConnectionHandler, packet: Publish) -> object:
+        hooked.append(packet.payload)
+        return original(self, packet)
+
+    monkeypatch.setattr(ConnectionHandler, "_on_publish_hooked", counting)
+    broker = await start_broker(extra_plugins={"retain-watcher": RetainWatcher()})
+    subscriber, _ = await connect(broker, "sub")
+    await subscriber.subscribe("r/#", qos=1)
+    publisher, _ = await connect(broker, "pub")
+    await publisher.send(Publish("r/plain", b"plain", 1, packet_id=1))
+    assert (await publisher.expect(Puback)).packet_id == 1
+    await publisher.send(Publish("r/kept", b"kept", 1, retain=True, packet_id=2))
+    assert (await publisher.expect(Puback)).packet_id == 2
+    # The hook ran before the PUBACK, for the retained message only, which took the hooked path alone.
+    assert seen == [("r/kept", b"kept", broker.retained.version("r/kept"))]
+    assert hooked == [b"kept"]
+    payloads = sorted([(await subscriber.receive_message()).payload for _ in range(2)])
+    assert payloads == [b"kept", b"plain"]
 
 
 async def test_an_idle_connection_holds_no_task(start_broker: StartBroker, connect: Connect) -> None:
