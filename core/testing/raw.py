@@ -127,10 +127,22 @@ class RawClient:
 
     async def subscribe(self, topic_filter: str, qos: int = 0, properties: Properties = NO_PROPERTIES,
                         **options: Any) -> Suback:
-        """SUBSCRIBE to one filter and return the SUBACK."""
+        """SUBSCRIBE to one filter and return the SUBACK.
+
+        A broker may start sending the subscription's messages before its SUBACK (MQTT 3.1.1
+        and 5.0, 3.8.4); PUBLISH packets that come first stay queued, in order, for `recv`.
+        """
         opts = SubscriptionOptions(qos, **options)
         await self.send(Subscribe(self.packet_id(), (Subscription(topic_filter, opts),), properties))
-        return await self.expect(Suback)
+        early: list[Packet] = []
+        while True:
+            packet = await self.recv()
+            if isinstance(packet, Suback):
+                self._pending[:0] = early
+                return packet
+            if not isinstance(packet, Publish):
+                raise AssertionError(f"expected Suback, got {packet!r}")
+            early.append(packet)
 
     async def unsubscribe(self, *topic_filters: str) -> Unsuback:
         """UNSUBSCRIBE and return the UNSUBACK."""
