@@ -36,6 +36,9 @@ log = logging.getLogger("hookmq.client")
 #: The v3 CONNACK "unacceptable protocol version" answer, for a CONNECT we could not read.
 _CONNACK_V3_BAD_VERSION = b"\x20\x02\x00\x01"
 
+#: The accepting CONNACK of MQTT 3.1.1 by session present (what `encode` gives; 3.1 has no session present flag).
+_CONNACK_V4_ACCEPTED = (b"\x20\x02\x00\x00", b"\x20\x02\x01\x00")
+
 
 #: The hooks a CONNECT waits for when a plugin implements them (the handshake then runs in a task).
 CONNECT_WAITS = frozenset({"on_connect", "on_connect_authenticate", "on_session_established"})
@@ -169,10 +172,17 @@ async def establish(client: Client, parts: Parts, connect: Connect, refusal: int
 def _accepted(client: Client, parts: Parts, connect: Connect, session: Session, session_present: bool,
               auth: Properties | None) -> None:
     """The session is attached: the connection is established, CONNACK says so, the log too."""
-    client.protocol.established(connect, parts.settings)
+    protocol = client.protocol
+    protocol.established(connect, parts.settings)
     client.established = True
-    client.send(Connack(reason_code=0, session_present=session_present,
-                        properties=_connack_properties(client, parts, connect, session, auth)))
+    level = protocol.level
+    hooks = parts.hooks
+    if level < 5 and not (hooks.enabled("on_packet_encode") or hooks.enabled("on_packet_sent")):
+        # The common CONNACK from bytes, no packet object: `Client.send` would encode exactly these.
+        client.write_bytes(_CONNACK_V4_ACCEPTED[1 if level == 4 and session_present else 0])
+    else:
+        client.send(Connack(reason_code=0, session_present=session_present,
+                            properties=_connack_properties(client, parts, connect, session, auth)))
     parts.connection_log.connected(client, session_present)
 
 

@@ -299,3 +299,27 @@ async def test_a_connection_that_ends_before_connect_is_cleaned_up(start_broker:
         await asyncio.sleep(0.01)
     assert not broker._connections
     assert "never" not in broker.sessions
+
+
+@pytest.mark.parametrize("level", [3, 4])
+@pytest.mark.parametrize("session_present", [False, True])
+def test_the_accepting_connack_written_from_bytes_is_what_encode_gives(level: int, session_present: bool) -> None:
+    from hookmq.engine import handshake
+
+    written = handshake._CONNACK_V4_ACCEPTED[1 if level == 4 and session_present else 0]
+    assert written == encode(Connack(reason_code=0, session_present=session_present), level)
+
+
+async def test_a_resumed_session_is_told_it_is_present(start_broker: StartBroker) -> None:
+    broker = await start_broker()
+    first, connack = await RawClient.connect("127.0.0.1", port_of(broker), "again", 4, clean_start=False)
+    assert not connack.session_present
+    await first.close()
+    for _ in range(100):
+        if broker.sessions["again"].client is None:
+            break
+        await asyncio.sleep(0.01)
+    second, connack = await RawClient.connect("127.0.0.1", port_of(broker), "again", 4, clean_start=False)
+    assert connack.session_present
+    assert broker.connected["again"].conn.is_pushing()
+    await second.close()
