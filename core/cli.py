@@ -334,6 +334,12 @@ def run_async(coroutine: Coroutine[Any, Any, Any]) -> Any:
     try:
         import uvloop
     except ImportError:
+        on_uvloop = False
+    else:
+        on_uvloop = True
+    # Not from inside the `except`: the broker would run with the ImportError as the exception
+    # being handled, and mypyc-compiled coroutines took it for their own (every connection failed).
+    if not on_uvloop:
         return asyncio.run(coroutine)
     return uvloop.run(coroutine)
 

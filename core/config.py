@@ -196,7 +196,8 @@ class ClusterSettings(BaseModel):
         "kept) while its data link still hears from it; it is dropped once the link has been silent that long, "
         "and kept if it is alive again. Keep it longer than link_ping_interval and shorter than membership's "
         "quickest verdict on a silent node (a probe interval + the minimum suspicion: about 4 s with `local`), so that a "
-        "node that really went silent is dropped the moment it is declared failed. 0 drops it at once.",
+        "node that really went silent is dropped the moment it is declared failed (a longer one is warned about at "
+        "start). 0 drops it at once.",
     )
 
     @field_validator("members")

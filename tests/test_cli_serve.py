@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -59,8 +59,8 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 class BrokerProcess:
     """A `hookmq` process whose standard error is collected line by line."""
 
-    def __init__(self, *args: str, cwd: Path | None = None) -> None:
-        self.process = subprocess.Popen([*HOOKMQ, *args], stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=cwd)
+    def __init__(self, *args: str, cwd: Path | None = None, command: Sequence[str] = HOOKMQ) -> None:
+        self.process = subprocess.Popen([*command, *args], stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=cwd)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -102,8 +102,8 @@ def broker_process() -> Iterator[type[BrokerProcess]]:
     started: list[BrokerProcess] = []
 
     class Tracked(BrokerProcess):
-        def __init__(self, *args: str, cwd: Path | None = None) -> None:
-            super().__init__(*args, cwd=cwd)
+        def __init__(self, *args: str, cwd: Path | None = None, command: Sequence[str] = HOOKMQ) -> None:
+            super().__init__(*args, cwd=cwd, command=command)
             started.append(self)
 
     yield Tracked
@@ -250,6 +250,30 @@ def test_a_real_broker_logs_each_connection_and_not_the_websocket_library(broker
     library = [line for line in broker.lines if "hookmq.transport.websocket" in line]
     assert library == []
     assert not any("404 Not Found" in line for line in broker.lines)
+
+
+#: `python -m hookmq` on a Python where uvloop cannot be imported (it is optional off Linux).
+HOOKMQ_WITHOUT_UVLOOP = [sys.executable, "-c",
+                         "import sys; sys.modules['uvloop'] = None; from hookmq.cli import main; sys.exit(main())"]
+
+
+@needs_mosquitto
+def test_without_uvloop_the_broker_runs_on_asyncios_loop(broker_process: type[BrokerProcess]) -> None:
+    broker = broker_process(*LOOPBACK, "--disable-plugin", "dashboard", command=HOOKMQ_WITHOUT_UVLOOP)
+    broker.wait_for(r"build: hookmq .*, asyncio's own loop$")
+    tcp = int(broker.wait_for(r"tcp +tcp +mqtt://127\.0\.0\.1:(\d+)").group(1))
+    subscriber = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(tcp), "-t", "t", "-C", "1",
+                                   "-q", "1", "-W", "20"], stdout=subprocess.PIPE, text=True)
+    try:
+        broker.wait_for(r"connected: client_id=\S+ .*listener=tcp")
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(tcp), "-q", "1", "-t", "t", "-m", "on asyncio"],
+                       check=True, timeout=20)
+        out, _ = subscriber.communicate(timeout=30)
+    finally:
+        subscriber.kill()
+    assert out.strip() == "on asyncio"
+    assert broker.stop() == 0
+    assert not any("Traceback" in line or "ERROR" in line for line in broker.lines), "\n".join(broker.lines)
 
 
 @needs_mosquitto

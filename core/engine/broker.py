@@ -209,14 +209,36 @@ class Broker:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def serve(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop cleanly."""
-        await self.start()
-        tune_collector()
+        """Run until SIGINT or SIGTERM, then stop cleanly.
+
+        A signal during start-up lets the start finish (it is bounded) and then stops as usual,
+        so plugins stop in order (a cluster node leaves instead of being seen as failed); a
+        second signal then abandons the start.
+        """
         loop = asyncio.get_running_loop()
         stop_requested = asyncio.Event()
+        starting = asyncio.ensure_future(self.start())
+        abandoned: list[bool] = []
+
+        def on_signal() -> None:
+            if not starting.done():
+                if stop_requested.is_set():
+                    abandoned.append(True)
+                    starting.cancel()
+                else:
+                    log.info("stop requested during start-up: stopping once started (signal again to stop at once)")
+            stop_requested.set()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, stop_requested.set)
+                loop.add_signal_handler(signum, on_signal)
+        try:
+            await starting
+        except asyncio.CancelledError:
+            if not abandoned:
+                raise
+            return  # abandoned by a second signal; `start` undid what had started
+        tune_collector()
         try:
             await stop_requested.wait()
         finally:

@@ -31,6 +31,10 @@ from .settings import DashboardSettings
 log = logging.getLogger("hookmq.plugins.dashboard")
 
 
+#: Seconds aiohttp's keep-alive timer waits beyond the guard's `idle_timeout` (see `Dashboard.start`).
+AIOHTTP_KEEPALIVE_MARGIN = 5.0
+
+
 class Dashboard:
     """The dashboard of one broker. `start()` binds the HTTP server; `bound_address` says where."""
 
@@ -68,8 +72,12 @@ class Dashboard:
         api = Api(self.broker, self.history, self.hub, self.guard, self.registry,
                   lambda: self.ready, self.settings)
         app = api.application(first_middlewares=[self.connections.middleware()])
+        # The connection guard owns the idle timeout (and counts and logs it); aiohttp's own
+        # keep-alive timer, armed at the same moment with the same length, could fire first on a
+        # busy loop and close the connection uncounted, so it only backs the guard up, later.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
-                                    keepalive_timeout=self.settings.idle_timeout, logger=HttpErrorLogger())
+                                    keepalive_timeout=self.settings.idle_timeout + AIOHTTP_KEEPALIVE_MARGIN,
+                                    logger=HttpErrorLogger())
         await self._runner.setup()
         host, port = parse_address(self.settings.address)
         site = GuardedSite(self._runner, host, port, self.connections)

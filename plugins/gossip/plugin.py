@@ -23,11 +23,12 @@ from .link import LINK_META_KEY, LinkLimits, Links
 from .link.frames import PREAMBLE
 from .link.links import SHARED_PORT, UNIX_META_KEY
 from .membership import EventKind, MemberEvent, MembershipConfig, profile
+from .membership.formulas import suspicion_timeout
 from .metadata import ListenerEndpoint, NodeMetadata
 from .runner import GossipRunner
 from .wire import Keyring, WireCodec
 
-__all__ = ["ClusterPlugin", "default_node_name", "membership_config"]
+__all__ = ["ClusterPlugin", "default_node_name", "membership_config", "quickest_verdict"]
 
 log = logging.getLogger("hookmq.plugins.gossip")
 
@@ -59,6 +60,12 @@ def membership_config(settings: Any) -> MembershipConfig:
     """The profile named by ``[cluster] profile`` with the ``[cluster]`` overrides applied."""
     overrides = {key: getattr(settings, key) for key in TIMING_KEYS}
     return profile(settings.profile, expect=settings.expect, **overrides)
+
+
+def quickest_verdict(config: MembershipConfig) -> float:
+    """Seconds from a node going silent to the soonest it can be declared failed: one probe
+    interval to notice, then the shortest suspicion (a cluster of up to ten nodes)."""
+    return config.probe_interval + suspicion_timeout(config.suspicion_mult, 1, config.probe_interval)
 
 
 def link_limits(config: Any) -> LinkLimits:
@@ -125,6 +132,13 @@ class ClusterPlugin:
 
     async def start(self) -> None:
         """Bind, join the members (failures are logged; re-joining keeps trying), log the Go lines."""
+        verdict = quickest_verdict(self.config)
+        if self.settings.link_failure_hold >= verdict:
+            # Not an error: it only makes a crashed node's messages wait longer before they are dropped.
+            log.warning("[cluster] link_failure_hold (%g s) is not shorter than membership's quickest verdict on a "
+                        "silent node (%g s with profile %s): a node that crashed is still held for up to %g s "
+                        "after it is declared failed", self.settings.link_failure_hold, verdict,
+                        self.settings.profile, self.settings.link_failure_hold)
         if self.keyring is None:
             log.warning("[cluster] has no key: cluster traffic is neither authenticated nor encrypted (set key or key_file)")
             if not is_private(self.advertise) and not self.advertise.startswith("127.") and self.advertise != "::1":

@@ -11,7 +11,7 @@ import pytest
 from engine_helpers import Connect, StartBroker, port_of
 
 from hookmq import hookimpl
-from hookmq.engine.connection import PUBLISH_WAITS, RETAINED_PUBLISH_WAITS, ConnectionHandler
+from hookmq.engine.connection import PUBLISH_WAITS, RETAINED_PUBLISH_WAITS
 from hookmq.engine.router import Router
 from hookmq.mqtt.codec import encode
 from hookmq.mqtt.packets import (
@@ -39,9 +39,8 @@ def test_every_hook_a_publish_may_wait_for_sends_it_the_hooked_way() -> None:
 
 
 async def test_a_retain_hook_takes_only_retained_messages_the_hooked_way(
-        start_broker: StartBroker, connect: Connect, monkeypatch: pytest.MonkeyPatch) -> None:
+        start_broker: StartBroker, connect: Connect) -> None:
     seen: list[tuple[str, bytes, int]] = []
-    hooked: list[bytes] = []
 
     class RetainWatcher:
         @hookimpl
@@ -49,24 +48,35 @@ async def test_a_retain_hook_takes_only_retained_messages_the_hooked_way(
             await asyncio.sleep(0)  # a real wait: the PUBACK must come after it
             seen.append((packet.topic, packet.payload, version))
 
-    original = ConnectionHandler._on_publish_hooked
-
-    def counting(self: ConnectionHandler, packet: Publish) -> object:
-        hooked.append(packet.payload)
-        return original(self, packet)
-
-    monkeypatch.setattr(ConnectionHandler, "_on_publish_hooked", counting)
     broker = await start_broker(extra_plugins={"retain-watcher": RetainWatcher()})
     subscriber, _ = await connect(broker, "sub")
     await subscriber.subscribe("r/#", qos=1)
     publisher, _ = await connect(broker, "pub")
-    await publisher.send(Publish("r/plain", b"plain", 1, packet_id=1))
-    assert (await publisher.expect(Puback)).packet_id == 1
-    await publisher.send(Publish("r/kept", b"kept", 1, retain=True, packet_id=2))
-    assert (await publisher.expect(Puback)).packet_id == 2
-    # The hook ran before the PUBACK, for the retained message only, which took the hooked path alone.
+    # The hooked path is a task of the connection (the path without hooks makes none): count the
+    # tasks made while each message is handled (a task factory sees those of compiled code too).
+    loop = asyncio.get_running_loop()
+    made: list[str] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        name = getattr(coro, "__qualname__", None) or type(coro).__name__  # a compiled coroutine has a type name
+        if not name.startswith("StreamReader."):  # the test client's reads
+            made.append(name)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+    try:
+        await publisher.send(Publish("r/plain", b"plain", 1, packet_id=1))
+        assert (await publisher.expect(Puback)).packet_id == 1
+        plain_tasks = len(made)
+        await publisher.send(Publish("r/kept", b"kept", 1, retain=True, packet_id=2))
+        assert (await publisher.expect(Puback)).packet_id == 2
+        retained_tasks = len(made) - plain_tasks
+    finally:
+        loop.set_task_factory(None)
+    # The hook ran before the PUBACK, for the retained message only, which alone took the hooked path.
     assert seen == [("r/kept", b"kept", broker.retained.version("r/kept"))]
-    assert hooked == [b"kept"]
+    assert plain_tasks == 0, made
+    assert retained_tasks >= 1 and all("ConnectionHandler" in name for name in made), made
     payloads = sorted([(await subscriber.receive_message()).payload for _ in range(2)])
     assert payloads == [b"kept", b"plain"]
 

@@ -88,3 +88,94 @@ async def test_default_listeners_without_arguments() -> None:
         assert connack.reason_code == 0
         assert await proc.stop() == 0
         await client.close()
+
+
+#: A broker whose start-up waits in a plugin until that plugin is told to go on (a file appears),
+#: so a signal can be sent while it is still starting.
+SLOW_START = r'''
+import asyncio, logging, os, sys
+from hookmq import hookimpl
+from hookmq.config import Config
+from hookmq.engine import Broker
+
+gate = sys.argv[1]
+logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+
+class SlowStart:
+    @hookimpl
+    async def plugin_start(self, broker, settings):
+        print("plugin starting", flush=True)
+        for _ in range(600):
+            if os.path.exists(gate):
+                break
+            await asyncio.sleep(0.05)
+        print("plugin started", flush=True)
+
+    @hookimpl
+    async def plugin_stop(self, broker):
+        print("plugin stopped", flush=True)
+
+config = Config.from_mapping({"listeners": [{"name": "tcp", "type": "tcp", "address": "127.0.0.1:0"},
+                                            {"name": "ws", "type": "ws", "address": "127.0.0.1:0"}],
+                              "disabled_plugins": ["dashboard"]})
+asyncio.run(Broker(config, extra_plugins={"slow-start": SlowStart()}).serve())
+print("exited", flush=True)
+'''
+
+
+async def read_until(process: asyncio.subprocess.Process, text: str, seen: list[str]) -> None:
+    assert process.stdout is not None
+    async with asyncio.timeout(30):
+        while not any(text in line for line in seen):
+            line = (await process.stdout.readline()).decode(errors="replace")
+            if not line:
+                raise AssertionError(f"ended before {text!r}:\n" + "".join(seen))
+            seen.append(line)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_a_signal_during_start_up_stops_once_started(tmp_path: object, signum: int) -> None:
+    gate = f"{tmp_path}/go-on"
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", SLOW_START, gate,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    seen: list[str] = []
+    try:
+        await read_until(process, "plugin starting", seen)
+        process.send_signal(signum)
+        await read_until(process, "stop requested during start-up", seen)
+        open(gate, "w").close()
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        assert process.stdout is not None
+        seen.extend(line.decode(errors="replace") for line in (await process.stdout.read()).splitlines(True))
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = "".join(seen)
+    # Started, then stopped as a signal after start-up stops it: plugins told, no traceback.
+    events = [line.strip() for line in seen
+              if line.strip() in {"plugin started", "plugin stopped", "exited"} or line.strip().endswith(":stopping")]
+    assert events == ["plugin started", "INFO:hookmq.broker:stopping", "plugin stopped", "exited"], output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+
+
+async def test_a_second_signal_during_start_up_abandons_it(tmp_path: object) -> None:
+    gate = f"{tmp_path}/never"
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", SLOW_START, gate,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    seen: list[str] = []
+    try:
+        await read_until(process, "plugin starting", seen)
+        process.send_signal(signal.SIGINT)
+        await read_until(process, "stop requested during start-up", seen)
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        assert process.stdout is not None
+        seen.extend(line.decode(errors="replace") for line in (await process.stdout.read()).splitlines(True))
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = "".join(seen)
+    assert "plugin started" not in output and "plugin stopped" in output and "exited" in output, output
+    assert "Traceback" not in output, output

@@ -351,6 +351,12 @@
 
   // ---- cluster ------------------------------------------------------------------------------------
 
+  // A link's round trip: loopback and LAN links take well under a millisecond, which one
+  // decimal would show as "0 ms"; below 1 ms two significant digits are kept.
+  const fmtMs = (seconds) => {
+    const ms = seconds * 1000;
+    return ms > 0 && ms < 1 ? `${ms.toPrecision(2)} ms` : `${numberFormat.format(ms)} ms`;
+  };
   const fmtTime = (t) => (typeof t === "number" ? new Date(t * 1000).toLocaleTimeString() : "–");
 
   function renderMember(row, m) {
@@ -365,7 +371,7 @@
     cell(row, link ? `${fmt(link.queue_frames)} (${fmtBytes(link.queue_bytes)})` : "–");
     cell(row, m.local ? "–" : `${fmt(m.messages_forwarded)} / ${fmt(m.messages_received)}`);
     cell(row, link ? `${fmtBytes(link.bytes_sent)} / ${fmtBytes(link.bytes_received)}` : "–");
-    cell(row, link && typeof link.rtt_seconds === "number" ? `${fmt(link.rtt_seconds * 1000)} ms` : "–");
+    cell(row, link && typeof link.rtt_seconds === "number" ? fmtMs(link.rtt_seconds) : "–");
     cell(row, m.local ? "–" : fmt(m.routes));
     cell(row, figures && figures.fresh ? fmt(figures.clients) : "–");
     cell(row, figures && figures.fresh

@@ -31,6 +31,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -397,7 +398,7 @@ class Links:
     def _ensure_peer(self, name: str) -> _Peer:
         peer = self._peers.get(name)
         if peer is None:
-            peer = self._peers[name] = _Peer(PeerLink(name, self.limits))
+            peer = self._peers[name] = _Peer(PeerLink(name, self.limits, rtt_clock=time.perf_counter))
         return peer
 
     def _admit(self, name: str) -> str | None:

@@ -3,7 +3,8 @@
 :class:`PeerLink` owns the :class:`~.sequencing.Outbox` and :class:`~.sequencing.Inbox` that
 outlive connections, the current :class:`~.connection.LinkConnection` (or none), the send
 buffer's bound, keep-alive and round-trip time, and the per-peer counters. Time comes in as
-``now`` arguments; bytes go out through :meth:`take_output`.
+``now`` arguments (and, for the round trip only, from an injected ``rtt_clock``); bytes go out
+through :meth:`take_output`.
 
 The send buffer: bytes framed but not yet written by the transport plus bytes the transport
 still holds (reported with :meth:`set_transport_buffered`) stay under ``send_buffer``. A
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .connection import LinkConnection
@@ -79,8 +81,12 @@ class Received:
 class PeerLink:
     """Our side of the ordered stream to ``peer``; see the module docstring."""
 
-    def __init__(self, peer: str, limits: LinkLimits, stream: bytes | None = None) -> None:
+    def __init__(self, peer: str, limits: LinkLimits, stream: bytes | None = None,
+                 rtt_clock: Callable[[], float] | None = None) -> None:
         self.peer = peer
+        #: Times a ping and its answer (None: the ``now`` given). The event loop's clock, which
+        #: drives the rest, may have a millisecond's resolution (uvloop): a LAN round trip read 0.
+        self._rtt_clock = rtt_clock
         self.limits = limits
         #: The id of our numbering towards the peer (the handshake sends it; random unless given).
         self.stream = stream if stream is not None else os.urandom(8)
@@ -248,8 +254,10 @@ class PeerLink:
             self.stats["nacks_received"] += 1
         elif event.kind == PING:
             connection.write(encode_control(PONG, time=event.time))
-        elif event.kind == PONG and 0.0 <= now - event.time < 3600.0:
-            self.rtt = now - event.time
+        elif event.kind == PONG:
+            rtt = (self._rtt_clock() if self._rtt_clock is not None else now) - event.time
+            if 0.0 <= rtt < 3600.0:
+                self.rtt = rtt
 
     def finished(self, boot: bytes, seq: int, ok: bool) -> None:
         """The handler of the peer's reliable frame ``seq`` (from its ``boot``) finished."""
@@ -267,7 +275,7 @@ class PeerLink:
         if now - self._last_received > self.limits.idle_timeout:
             raise LinkError("timeout", f"nothing from {self.peer} for {now - self._last_received:.1f} s")
         if now >= self._next_ping:
-            connection.write(encode_control(PING, time=now))
+            connection.write(encode_control(PING, time=self._rtt_clock() if self._rtt_clock is not None else now))
             self._next_ping = now + self.limits.ping_interval
         return min(self._next_ping, self._last_received + self.limits.idle_timeout + 0.001)
 

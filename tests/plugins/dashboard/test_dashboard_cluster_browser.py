@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -60,6 +61,10 @@ async def test_the_cluster_panel_follows_a_node_that_joins_and_is_killed(tmp_pat
             await browser.wait_for(f"{ROW.format(name=json.dumps('beta'))}?.[5] === 'up'", timeout=30)
             cells = await row(browser, "beta")
             assert cells is not None and cells[1] == "alive" and cells[3] == await asyncio.to_thread(lambda: beta.gossip)
+            # The link's round trip once a ping came back: on loopback well under 1 ms, yet not shown as 0.
+            await browser.wait_for(f"{ROW.format(name=json.dumps('beta'))}?.[9].endsWith(' ms')", timeout=30)
+            rtt = (await row(browser, "beta") or [""] * 10)[9]
+            assert re.fullmatch(r"\d+(\.\d+)? ms", rtt) and float(rtt.split()[0]) > 0, rtt
             await browser.wait_for("document.getElementById('cluster-events').textContent.includes('beta join')")
             await browser.wait_for("document.getElementById('cluster-summary').textContent.startsWith('2 alive')")
 

@@ -25,7 +25,7 @@ from hookmq.plugins.gossip.addresses import choose_advertise, is_private, split_
 from hookmq.plugins.gossip.api import ClusterEvent
 from hookmq.plugins.gossip.membership import EventKind
 from hookmq.plugins.gossip.metadata import ListenerEndpoint, NodeMetadata
-from hookmq.plugins.gossip.plugin import default_node_name, membership_config
+from hookmq.plugins.gossip.plugin import default_node_name, membership_config, quickest_verdict
 
 KEY = base64.b64encode(os.urandom(32)).decode()
 
@@ -116,6 +116,19 @@ async def test_no_key_logs_a_warning(brokers: list[Broker], caplog: pytest.LogCa
     await start(brokers, cluster_config("lone", free_port()))
     assert any("neither authenticated nor encrypted" in record.getMessage() and record.levelno == logging.WARNING
                for record in caplog.records)
+
+
+async def test_a_failure_hold_as_long_as_the_quickest_verdict_is_warned_about(
+        brokers: list[Broker], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="hookmq.plugins.gossip")
+    settings = cluster_config("x", 1).cluster
+    assert quickest_verdict(membership_config(settings)) == 4.0  # local: a 1 s probe, then 3 s of suspicion
+    await start(brokers, cluster_config("default-hold", free_port()))
+    await start(brokers, cluster_config("long-hold", free_port(), link_failure_hold=4.0))
+    warnings = [record.getMessage() for record in caplog.records if "link_failure_hold" in record.getMessage()]
+    assert warnings == ["[cluster] link_failure_hold (4 s) is not shorter than membership's quickest verdict on a "
+                        "silent node (4 s with profile local): a node that crashed is still held for up to 4 s "
+                        "after it is declared failed"]
 
 
 @pytest.mark.parametrize(

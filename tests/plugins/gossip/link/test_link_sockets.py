@@ -331,7 +331,7 @@ async def test_the_operator_sees_up_down_queue_traffic_and_round_trip_time(start
     assert await eventually(lambda: links(a).all_stats()["node-b"]["queue_frames"] == 0
                             and links(a).all_stats()["node-b"]["queue_bytes"] == 0)
     rtt = at_a["rtt"]
-    assert isinstance(rtt, float) and 0.0 <= rtt < 5.0
+    assert isinstance(rtt, float) and 0.0 < rtt < 5.0  # timed finer than the loop clock: never 0 on loopback
     current_protocol(a, "node-b").abort()  # type: ignore[attr-defined]
     await eventually(lambda: links(a).stats("node-b")["connects"] == 2 and links(a).is_up("node-b"), 20)
     assert links(a).stats("node-b")["disconnects"] == 1 and links(b).stats("node-a")["disconnects"] == 1

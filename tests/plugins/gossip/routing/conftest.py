@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from routing_memory_links import MemoryNetwork
-from routing_nodes import Node, bounded, broker_config, cluster_table, eventually, routes_settled
+from routing_nodes import Node, StartNodes, bounded, broker_config, cluster_table, eventually, routes_settled
 
 from hookmq import hookimpl
 from hookmq.engine import Broker
 from hookmq.plugins.gossip import cluster_of, links_of
 from hookmq.plugins.gossip.routing import install_routing, routing_of, uninstall_routing
-
-
-class StartNodes(Protocol):
-    async def __call__(self, names: Sequence[str] = ("A", "B"), connect: bool = True, store_factory: Any = None,
-                       links: str = "memory", **config: Any) -> list[Node]: ...
 
 
 class _RoutingStarter:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cluster_nodes import bounded, broker_config, cluster_table, connected, eventually, messages
 
@@ -11,7 +12,7 @@ from hookmq.engine import Broker
 from hookmq.plugins.gossip.routing.plugin import ClusterRouting
 from hookmq.testing.raw import RawClient
 
-__all__ = ["Node", "bounded", "broker_config", "cluster_table", "eventually", "messages", "no_message",
+__all__ = ["Node", "StartNodes", "bounded", "broker_config", "cluster_table", "eventually", "messages", "no_message",
            "routes_settled"]
 
 
@@ -30,6 +31,13 @@ class Node:
 
     async def client(self, client_id: str, level: int = 5, **kwargs: Any) -> RawClient:
         return await connected(self.port, client_id, level, **kwargs)
+
+
+class StartNodes(Protocol):
+    """The `start_nodes` fixture: brokers started by name and joined by routing (see the conftest)."""
+
+    async def __call__(self, names: Sequence[str] = ("A", "B"), connect: bool = True, store_factory: Any = None,
+                       links: str = "memory", **config: Any) -> list[Node]: ...
 
 
 async def no_message(client: RawClient, seconds: float = 0.3) -> bool:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import StartNodes
-from routing_nodes import eventually, messages, no_message
+from routing_nodes import StartNodes, eventually, messages, no_message
 
 from hookmq.mqtt.packets import Puback
 from hookmq.plugins.auth.passwords import hash_password

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import StartNodes
-from routing_nodes import bounded, eventually, messages
+from routing_nodes import StartNodes, bounded, eventually, messages
 
 from hookmq.mqtt.packets import Puback, Publish
 from hookmq.plugins.gossip import plugin as gossip_plugin

@@ -6,9 +6,8 @@ import asyncio
 import time
 
 import pytest
-from conftest import StartNodes
 from routing_memory_links import MemoryNetwork
-from routing_nodes import bounded, eventually, messages, no_message
+from routing_nodes import StartNodes, bounded, eventually, messages, no_message
 
 from hookmq.mqtt.packets import Disconnect, Properties, Puback, Publish, Pubrec, Will
 

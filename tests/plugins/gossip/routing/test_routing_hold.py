@@ -7,8 +7,7 @@ until the links say it is gone, so the publisher's PUBACK still means "delivered
 
 from __future__ import annotations
 
-from conftest import StartNodes
-from routing_nodes import eventually, messages
+from routing_nodes import StartNodes, eventually, messages
 
 from hookmq.mqtt.packets import Puback, Publish
 from hookmq.plugins.gossip import cluster_of

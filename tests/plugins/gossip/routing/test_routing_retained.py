@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 import pytest
-from conftest import StartNodes
 from routing_memory_links import MemoryNetwork
-from routing_nodes import eventually, messages, no_message
+from routing_nodes import StartNodes, eventually, messages, no_message
 
 from hookmq import Message, RetainedVersion
 from hookmq.mqtt.packets import Properties

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import StartNodes
 from routing_memory_links import MemoryNetwork
-from routing_nodes import bounded, eventually, messages, no_message, routes_settled
+from routing_nodes import StartNodes, bounded, eventually, messages, no_message, routes_settled
 
 from hookmq.mqtt.packets import (
     Properties,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from conftest import StartNodes
 from routing_memory_links import MemoryNetwork
-from routing_nodes import eventually, messages, no_message
+from routing_nodes import StartNodes, eventually, messages, no_message
 
 from hookmq.mqtt.packets import Publish
 from hookmq.plugins.gossip.routing.shares import ShareChooser

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import StartNodes
-from routing_nodes import messages, no_message
+from routing_nodes import StartNodes, messages, no_message
 
 from hookmq.mqtt.packets import Publish
 from hookmq.plugins.gossip.routing.frames import FORWARD, ROUTES_DELTA, encode_forward, encode_publish_body
