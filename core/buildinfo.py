@@ -35,6 +35,11 @@ COMPILED_MODULES: tuple[str, ...] = (
     "hookmq.engine.connlog",
     "hookmq.engine.lifecycle",
     "hookmq.engine.handshake",
+    # The transport of TCP and TLS connections: every read event and write of a connection runs through it.
+    "hookmq.transport.descriptors",
+    "hookmq.transport.sockets",
+    "hookmq.transport.handlers",
+    "hookmq.transport.stream",
 )
 
 

@@ -140,7 +140,7 @@ class Broker:
                 self.retained.store(message, version)
             await self.hooks.per_plugin("plugin_start", broker=self)
             await self.lifecycle.install_loaded(loaded.sessions)
-            self.listeners = await start_listeners(self.config.listeners, self._serve_connection,
+            self.listeners = await start_listeners(self.config.listeners, self._open_connection,
                                                    log=self.connection_log.limiter)
         except BaseException:
             await self._undo_partial_start()
@@ -245,8 +245,8 @@ class Broker:
             log.info("stopping")
             await self.stop()
 
-    async def _serve_connection(self, conn: Connection) -> None:
-        """The listener handler: one client from CONNECT until it ends or is handed to the push path.
+    def _open_connection(self, conn: Connection) -> Awaitable[None] | None:
+        """The listener handler, called as a client is accepted: None when its read events serve it, else what to await.
 
         The client leaves `_connections` when its connection ends (`ConnectionHandler`), which
         for a pushing connection is after this returns.
@@ -254,7 +254,7 @@ class Broker:
         protocol = ProtocolState(self.settings, time.monotonic())
         client = Client(conn, protocol, self.stats, self.deferred, self)
         self._connections.add(client)
-        await ConnectionHandler(client, self._parts).run()
+        return ConnectionHandler(client, self._parts).open()
 
     async def flush_deferred(self) -> None:
         """Run the queued notifications and hooked writes now."""

@@ -18,7 +18,10 @@ from __future__ import annotations
 import gc
 
 #: Allocations (minus deallocations) of container objects between two young collections (the interpreter's default: 700).
-YOUNG_THRESHOLD = 10_000
+#: 100 000 rather than 10 000: the middle and full collections, which follow every 10th young one and walk
+#: every connection's objects, come ten times less often (0.89 x the broker CPU of a 10 000-connection burst,
+#: docs/benchmarks.md, "The connect path in the read event"); a young collection walks at most this many objects.
+YOUNG_THRESHOLD = 100_000
 
 
 def tune_collector() -> None:

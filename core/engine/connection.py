@@ -1,9 +1,12 @@
 """Serving one connection: the CONNECT handshake, then its packets, as they arrive.
 
-`ConnectionHandler.run` is the task of a new connection: it runs the CONNECT handshake
-(`hookmq.engine.handshake`). After CONNACK, a connection whose transport can push what it
-receives (`Connection.set_receiver`: TCP and TLS) gives up its task: each read event calls
-the `ConnectionHandler` itself from the transport's `data_received`, which decodes the bytes and
+`ConnectionHandler.open` starts serving a new connection. A connection whose transport can
+push what it receives (`Connection.set_receiver`: TCP and TLS) is served from its read events
+from the first byte on: the CONNECT handshake (`hookmq.engine.handshake`) runs in the read event
+that completes CONNECT, with no task, coroutine or read future, unless it must await a
+plugin's hook, enhanced authentication, a takeover or a store read (it then goes on in a
+task, and comes back to pushing after CONNACK). After CONNACK each read event calls the
+`ConnectionHandler` itself from the transport's `data_received`, which decodes the bytes and
 runs each packet's handler right there, so an idle connection holds no task and no coroutine,
 and a packet costs no wake-up of one. A handler that must wait (a plugin's hook, a full queue of
 acknowledgements, SUBSCRIBE and the rarer packets) returns an awaitable: the connection then
@@ -35,6 +38,7 @@ from ..mqtt.errors import ProtocolError, ProtocolViolation
 from ..mqtt.packets import (
     NO_PROPERTIES,
     Auth,
+    Connect,
     Disconnect,
     Packet,
     Pingreq,
@@ -94,28 +98,87 @@ class ConnectionHandler:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def run(self) -> None:
-        """Serve the connection from CONNECT until it ends or is handed to the push path; never raises."""
-        await self._guarded(self._serve())
+    def open(self) -> Awaitable[None] | None:
+        """Start serving a new connection: None when its read events do it (the transport pushes), else the coroutine to await.
+
+        The connection joins the broker's one connect timer at once. On a transport that pushes
+        (TCP, TLS) `_connecting` receives its first bytes and runs the handshake in the read
+        event itself; otherwise (WebSocket) the returned coroutine reads them.
+        """
+        client = self.client
+        self.parts.connect_deadlines.add(client)
+        if client.conn.set_receiver(self._connecting):
+            return None
+        return self._guarded(self._serve())
 
     async def _serve(self) -> bool:
         """CONNECT, CONNACK, the packets that came with CONNECT, then reading; True once handed over."""
         client = self.client
-        parts = self.parts
-        pending = await handshake.read_connect(client, parts)
+        pending = await handshake.read_connect(client, self.parts)
         if pending is None:
             return False
+        refusal = handshake.begin(client, self.parts, pending[0])
+        established = await self._establish(pending, refusal)
+        del pending  # what only the handshake needed is freed at CONNACK
+        return established and await self._read_loop()
+
+    async def _establish_then_read(self, pending: tuple[Connect, list[Packet]], refusal: int | None) -> bool:
+        """`_establish`, then reading until the connection ends or pushes again (True)."""
+        return await self._establish(pending, refusal) and await self._read_loop()
+
+    async def _establish(self, pending: tuple[Connect, list[Packet]], refusal: int | None) -> bool:
+        """The handshake after `handshake.begin`, awaiting what it must, then the packets that came with CONNECT.
+
+        False when the connection was refused.
+        """
         connect, rest = pending
-        self.session = await handshake.establish(client, parts, connect)
-        del pending, connect  # what only the handshake needed is freed at CONNACK
+        self.session = await handshake.establish(self.client, self.parts, connect, refusal)
         if self.session is None:
             return False
         if rest:
             waiting = self._handle(rest, 0)
             if waiting is not None:
                 await waiting
-        del rest
-        return await self._read_loop()
+        return True
+
+    def _connecting(self, data: bytes) -> None:
+        """A read event before CONNECT on a pushing connection (its receiver until CONNACK); never raises.
+
+        Once CONNECT is complete the handshake runs right here (`handshake.establish_now`) and
+        the handler becomes the receiver, unless something must be awaited (`handshake.waits`:
+        a plugin's hook, enhanced authentication, a takeover, a store read): then the connection
+        stops pushing and `_establish_then_read` goes on in a task, the bytes after CONNECT kept for it.
+        """
+        client = self.client
+        conn = client.conn
+        if not data:
+            conn.set_receiver(None)
+            self._spawn(_nothing_more())
+            return
+        parts = self.parts
+        try:
+            taken = handshake.take_connect(client, parts, data)
+            if taken is None:
+                return
+            connect, rest = taken
+            refusal = handshake.begin(client, parts, connect)
+            if handshake.waits(client, parts, connect):
+                conn.set_receiver(None)
+                self._spawn(self._establish_then_read(taken, refusal))
+                return
+            session = handshake.establish_now(client, parts, connect, refusal)
+            if session is None:
+                raise ClientClosed  # refused: the CONNACK said why
+            self.session = session
+            waiting = self._handle(rest, 0) if rest else None
+        except Exception as exc:
+            conn.set_receiver(None)
+            self._ended_by(exc)
+            self._spawn(_nothing_more())
+            return
+        if waiting is not None or client.detached or not conn.set_receiver(self):
+            conn.set_receiver(None)
+            self._spawn(self._catch_up(waiting))
 
     async def _guarded(self, body: Awaitable[bool]) -> None:
         """Await part of the connection's life; when the connection ends there, record why and clean up."""

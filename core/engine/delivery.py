@@ -214,6 +214,8 @@ class Delivery:
 
     def resume(self, session: Session) -> None:
         """After CONNACK: resend unacknowledged messages with DUP, then drain the queue."""
+        if not session.inflight and not session.queue:
+            return  # a new session, or one that left nothing behind: every connect of a clean client
         now = time.time()
         for out in list(session.inflight.values()):
             if out.state == AWAIT_ACK and out.sends == 0 and out.message.expired(now):

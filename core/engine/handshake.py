@@ -1,8 +1,11 @@
 """The CONNECT handshake of one connection: reading CONNECT, identifiers, authentication, CONNACK.
 
-The connection handler (`hookmq.engine.connection`) calls `read_connect` and `establish`
-from a connection's first bytes until CONNACK, then goes on with the session they attached.
-They are functions, not an object: a CONNECT should cost no more allocations than it must.
+The connection handler (`hookmq.engine.connection`) feeds a connection's first bytes to
+`take_connect` until CONNECT is complete, then calls `begin` and, unless `waits` says a hook,
+enhanced authentication or the session's attachment must be awaited, `establish_now`, all from
+the read event itself (no task, coroutine or read future per connection); otherwise
+`establish`, in a task. It goes on with the session they attached. They are functions, not an
+object: a CONNECT should cost no more allocations than it must.
 
 State owned: none that outlives a CONNECT (the properties an enhanced-authentication exchange
 ended with travel to CONNACK as a value). Who changes it: nobody; the handshake sets the
@@ -33,34 +36,57 @@ log = logging.getLogger("hookmq.client")
 #: The v3 CONNACK "unacceptable protocol version" answer, for a CONNECT we could not read.
 _CONNACK_V3_BAD_VERSION = b"\x20\x02\x00\x01"
 
+#: The accepting CONNACK of MQTT 3.1.1 by session present (what `encode` gives; 3.1 has no session present flag).
+_CONNACK_V4_ACCEPTED = (b"\x20\x02\x00\x00", b"\x20\x02\x01\x00")
 
-async def read_connect(client: Client, parts: Parts) -> tuple[Connect, list[Packet]] | None:
-    """Wait for the first packet, which must be CONNECT; None when the peer went away."""
-    # The connect timeout: the broker's one timer for every waiting connection aborts this one
-    # if it is still waiting then, and the read below sees the end of the stream.
-    parts.connect_deadlines.add(client)
+
+#: The hooks a CONNECT waits for when a plugin implements them (the handshake then runs in a task).
+CONNECT_WAITS = frozenset({"on_connect", "on_connect_authenticate", "on_session_established"})
+
+
+def take_connect(client: Client, parts: Parts, data: bytes) -> tuple[Connect, list[Packet]] | None:
+    """Feed bytes received before CONNECT: CONNECT and the packets after it, or None until it is complete.
+
+    Raises `ClientClosed` when the connection must end (an unreadable CONNECT, answered where
+    the protocol lets us answer; a first packet that is not CONNECT), the reason recorded.
+    """
+    parts.stats.bytes_received += len(data)
+    protocol = client.protocol
     try:
-        while True:
-            data = await client.conn.read()
-            if not data:
-                return None
-            parts.stats.bytes_received += len(data)
-            protocol = client.protocol
-            packets = protocol.feed(data)
-            if protocol.decoder.incomplete_packet_size != protocol.partial_reserved:
-                parts.partial_packets.hold(protocol)
-            if packets:
-                break
+        packets = protocol.feed(data)
     except ProtocolError as exc:
         _refuse_unreadable_connect(client, exc)
+        raise ClientClosed from exc
+    if protocol.decoder.incomplete_packet_size != protocol.partial_reserved:
+        parts.partial_packets.hold(protocol)
+    if not packets:
         return None
     first = packets[0]
     if not isinstance(first, Connect):
         client.error = f"first packet was {type(first).__name__}, not CONNECT"
         client.note_end("protocol-error", detail=client.error)
-        return None
+        raise ClientClosed
     parts.stats.packets_received += len(packets)
     return first, packets[1:]
+
+
+async def read_connect(client: Client, parts: Parts) -> tuple[Connect, list[Packet]] | None:
+    """Read until CONNECT arrived (`take_connect`) on a connection that does not push; None when it ends first.
+
+    The connect timeout: the broker's one timer for every waiting connection (which the
+    connection handler joined when the connection opened) aborts this one if it is still
+    waiting then, and the read below sees the end of the stream.
+    """
+    while True:
+        data = await client.conn.read()
+        if not data:
+            return None
+        try:
+            taken = take_connect(client, parts, data)
+        except ClientClosed:
+            return None
+        if taken is not None:
+            return taken
 
 
 def _refuse_unreadable_connect(client: Client, exc: ProtocolError) -> None:
@@ -73,15 +99,50 @@ def _refuse_unreadable_connect(client: Client, exc: ProtocolError) -> None:
         client.conn.write(encode(Connack(reason_code=exc.reason_code), 5))
 
 
-async def establish(client: Client, parts: Parts, connect: Connect) -> Session | None:
-    """Validate and authenticate CONNECT, attach the session and answer CONNACK; None when refused."""
-    settings = parts.settings
-    hooks = parts.hooks
+def begin(client: Client, parts: Parts, connect: Connect) -> int | None:
+    """Take the CONNECT's identity and protocol values, assign the client id: a refusal reason code or None.
+
+    The first step of `establish` and `establish_now` alike; it waits for nothing.
+    """
     client.connect = connect
     client.username = connect.username
     client.clean_start = connect.clean_start
-    client.protocol.accept_connect(connect, settings)
-    refusal = _assign_client_id(client, parts, connect)
+    client.protocol.accept_connect(connect, parts.settings)
+    return _assign_client_id(client, parts, connect)
+
+
+def waits(client: Client, parts: Parts, connect: Connect) -> bool:
+    """Whether establishing this CONNECT (after `begin`) may have to await: `establish` then, else `establish_now`.
+
+    It waits when a plugin implements a hook it calls (`CONNECT_WAITS`, the will's ACL check),
+    for enhanced authentication, and when attaching the session does (`SessionLifecycle.can_attach_now`).
+    """
+    hooks = parts.hooks
+    if hooks.any_enabled(CONNECT_WAITS) or connect.properties.authentication_method is not None:
+        return True
+    if connect.will is not None and hooks.enabled("on_acl_check"):
+        return True
+    return not parts.sessions.can_attach_now(client, connect)
+
+
+def establish_now(client: Client, parts: Parts, connect: Connect, refusal: int | None) -> Session | None:
+    """`establish` without a coroutine, when `waits` said it need not (just before): the session, None when refused."""
+    if refusal is None:
+        refusal = parts.sessions.refusal(client, connect)
+    if refusal is None and connect.will is not None:
+        refusal = _reserved_will_topic(connect.will.topic)  # no ACL hook: `waits` said so
+    if refusal is not None:
+        _refuse(client, refusal)
+        return None
+    session, session_present = parts.sessions.attach_now(client, connect)
+    _accepted(client, parts, connect, session, session_present, None)
+    parts.delivery.resume(session)
+    return session
+
+
+async def establish(client: Client, parts: Parts, connect: Connect, refusal: int | None) -> Session | None:
+    """Validate and authenticate CONNECT (after `begin`), attach the session and answer CONNACK; None when refused."""
+    hooks = parts.hooks
     # Every hook below is skipped when no plugin implements it: a CONNECT then costs no coroutine for it.
     if hooks.enabled("on_connect"):
         await hooks.notify("on_connect", client=client, connect=connect)
@@ -100,16 +161,29 @@ async def establish(client: Client, parts: Parts, connect: Connect) -> Session |
     except Refused as refused:
         _refuse(client, refused.reason_code)
         return None
-    client.protocol.established(connect, settings)
-    client.established = True
-    client.send(Connack(reason_code=0, session_present=session_present,
-                        properties=_connack_properties(client, parts, connect, session, auth)))
-    parts.connection_log.connected(client, session_present)
+    _accepted(client, parts, connect, session, session_present, auth)
     if hooks.enabled("on_session_established"):
         await hooks.notify("on_session_established", client=client, connect=connect,
                            session_present=session_present)
     parts.delivery.resume(session)
     return session
+
+
+def _accepted(client: Client, parts: Parts, connect: Connect, session: Session, session_present: bool,
+              auth: Properties | None) -> None:
+    """The session is attached: the connection is established, CONNACK says so, the log too."""
+    protocol = client.protocol
+    protocol.established(connect, parts.settings)
+    client.established = True
+    level = protocol.level
+    hooks = parts.hooks
+    if level < 5 and not (hooks.enabled("on_packet_encode") or hooks.enabled("on_packet_sent")):
+        # The common CONNACK from bytes, no packet object: `Client.send` would encode exactly these.
+        client.write_bytes(_CONNACK_V4_ACCEPTED[1 if level == 4 and session_present else 0])
+    else:
+        client.send(Connack(reason_code=0, session_present=session_present,
+                            properties=_connack_properties(client, parts, connect, session, auth)))
+    parts.connection_log.connected(client, session_present)
 
 
 def _assign_client_id(client: Client, parts: Parts, connect: Connect) -> int | None:
@@ -145,14 +219,20 @@ async def _authenticate(client: Client, parts: Parts, connect: Connect) -> tuple
     return ReasonCode.NOT_AUTHORIZED, None
 
 
+def _reserved_will_topic(topic: str) -> int | None:
+    """The refusal of a will on a `$` topic (see `_check_will_topic`), or None."""
+    return ReasonCode.TOPIC_NAME_INVALID if topic.startswith("$") else None
+
+
 async def _check_will_topic(client: Client, parts: Parts, topic: str) -> int | None:
     """A will is a publish the client arranges in advance: the same rules and ACL apply.
 
     A `$` topic is refused whatever the auth plugins say: those topics ($SYS) are the
     broker's own, and a forged retained will would stand in for its figures.
     """
-    if topic.startswith("$"):
-        return ReasonCode.TOPIC_NAME_INVALID
+    refusal = _reserved_will_topic(topic)
+    if refusal is not None:
+        return refusal
     hooks = parts.hooks
     if hooks.enabled("on_acl_check") and not await hooks.decide(
         "on_acl_check", client=client, topic=topic, write=True
@@ -243,4 +323,4 @@ def _connack_properties(client: Client, parts: Parts, connect: Connect, session:
     return Properties(**values)
 
 
-__all__ = ["establish", "read_connect"]
+__all__ = ["CONNECT_WAITS", "begin", "establish", "establish_now", "read_connect", "take_connect", "waits"]

@@ -117,14 +117,39 @@ class SessionLifecycle:
             if not lock.locked() and locks.get(client_id) is lock:
                 del locks[client_id]
 
+    def can_attach_now(self, client: Client, connect: Connect) -> bool:
+        """Whether `attach` would await nothing for this CONNECT, so `attach_now` may do it instead.
+
+        True for a new session that needs no store read (a clean start, or no store), and for
+        resuming a disconnected session held here (unless a shared store may have a later copy);
+        False when a plugin claims sessions, another attach or move of this client id is under
+        way (its lock is taken), a connection must be taken over, a session ended, or a store read.
+        """
+        if self.hooks.enabled("on_session_claim"):
+            return False
+        client_id = client.client_id
+        if client_id in self._attach_locks:
+            return False
+        session = self.registry.sessions.get(client_id)
+        if session is None:
+            return connect.clean_start or not self.persistence.may_load()
+        return session.client is None and not connect.clean_start and not self._changed_elsewhere(session)
+
+    def attach_now(self, client: Client, connect: Connect) -> tuple[Session, bool]:
+        """`attach` without awaiting, when `can_attach_now` said so (just before): the session and whether it was present."""
+        client_id = client.client_id
+        session = self.registry.sessions.get(client_id)
+        if connect.clean_start:
+            self.persistence.forget(client_id)
+        return self._attached(client, connect, session)
+
     def _locked(self, client_id: str) -> _AttachLock:
         return _AttachLock(self._attach_locks, client_id)
 
     async def _attach(self, client: Client, connect: Connect) -> tuple[Session, bool]:
         client_id = client.client_id
-        registry = self.registry
         now = time.time()
-        session = registry.sessions.get(client_id)
+        session = self.registry.sessions.get(client_id)
         if session is not None and session.client is not None:
             await self._take_over(session.client, now)
         if not connect.clean_start and (session is None or self._changed_elsewhere(session)):
@@ -134,6 +159,12 @@ class SessionLifecycle:
             session = None
         if connect.clean_start:
             self.persistence.forget(client_id)  # also what another node may have stored
+        return self._attached(client, connect, session)
+
+    def _attached(self, client: Client, connect: Connect, session: Session | None) -> tuple[Session, bool]:
+        """Attach ``client`` to ``session`` (a new one when None): the session and whether it was present."""
+        client_id = client.client_id
+        registry = self.registry
         present = session is not None
         if session is None:
             session = Session(client_id)

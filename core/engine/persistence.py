@@ -247,13 +247,18 @@ class Persistence:
         for record in outgoing:
             self._applied_saves.add((client_id, record.packet_id))
 
+    def may_load(self) -> bool:
+        """Whether `load_session` may find anything (a store is open): False means it returns None at once."""
+        return self.active and self.store is not None
+
     async def load_session(self, client_id: str) -> Session | None:
         """A persistent session another broker process stored, for resumption here.
 
         Its subscriptions are in ``session.subscriptions``, not yet in any trie.
         """
-        if not self.active or self.store is None:
+        if not self.may_load():
             return None
+        assert self.store is not None
         await self.barrier()
         record = await self.store.load_session(client_id)
         if record is None or record.is_expired(time.time()):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..eventlog import new_limiter
 from ..exits import ListenerError
 from ..ratelimit import LogLimiter
-from .base import Connection
 from .config import ListenerConfig
 from .handlers import Handler
 from .stream import StreamListener
@@ -82,11 +81,11 @@ class RunningListener:
 
 async def start_listeners(
     configs: Sequence[ListenerConfig],
-    handler: Callable[[Connection], Awaitable[None]],
+    handler: Handler,
     *,
     log: LogLimiter | None = None,
 ) -> list[RunningListener]:
-    """Start every listener; `await handler(connection)` runs once per accepted client.
+    """Start every listener; ``handler(connection)`` is called once per accepted client (see `Handler`).
 
     Either every listener starts or none stays open: on a failure the ones already started
     are closed and a `ListenerError` (an OSError) naming the listener and the address is

@@ -17,7 +17,7 @@ from ..ratelimit import LogLimiter
 from .base import DEFAULT_HIGH_WATER, DEFAULT_READ_HIGH_WATER, GOODBYE_GRACE, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
 from .descriptors import DESCRIPTORS
-from .handlers import Handler, run_handler
+from .handlers import Handler, open_connection, run_handler
 from .sockets import (
     ACCEPT_BATCH,
     AcceptedSocketTuning,
@@ -464,7 +464,11 @@ class StreamListener:
             connection.abort()
 
     def _on_open(self, connection: StreamConnection) -> None:
-        task = asyncio.get_running_loop().create_task(run_handler(self._handler, connection, self.config.name))
+        # Called from the accepting event: a handler that takes the connection (it pushes) needs no task.
+        body = open_connection(self._handler, connection, self.config.name)
+        if body is None:
+            return
+        task = asyncio.get_running_loop().create_task(run_handler(body, connection, self.config.name))
         self._active.add(task)
         task.add_done_callback(self._active.discard)
 

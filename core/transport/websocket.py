@@ -25,7 +25,7 @@ from ..ratelimit import LogLimiter
 from .base import DEFAULT_HIGH_WATER, OPEN_TIMEOUT, format_peer
 from .config import ListenerConfig
 from .descriptors import DESCRIPTORS
-from .handlers import Handler, run_handler
+from .handlers import Handler, open_connection, run_handler
 from .sockets import ACCEPT_BATCH, bind_listening_socket, set_keepalive, set_nodelay, widen_backlog
 from .tls import TlsAcceptance, peer_certificate, server_ssl_context
 
@@ -350,7 +350,9 @@ class WebSocketListener:
             set_nodelay(sock)
             set_keepalive(sock)
             connection = WebSocketConnection(websocket, self.config.name)
-            await run_handler(self._handler, connection, self.config.name)
+            body = open_connection(self._handler, connection, self.config.name)
+            if body is not None:
+                await run_handler(body, connection, self.config.name)
             await connection.wait_closed()
         finally:
             del self._active[task]
