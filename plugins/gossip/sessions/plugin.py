@@ -250,7 +250,10 @@ class ClusterSessions:
         peers = [node for node in self.links.peers() if self.links.is_up(node)]
         if not peers:
             return
-        answers = await asyncio.gather(*(self._takeover(node, client_id, clean_start, want_state=self.store is None)
+        # A clean start discards whatever the old owner held: asking for it would only add the
+        # HANDOVER frame's round trip (and the encoding of a state nobody imports).
+        want_state = self.store is None and not clean_start
+        answers = await asyncio.gather(*(self._takeover(node, client_id, clean_start, want_state=want_state)
                                          for node in peers))
         states = [answer.state for answer in answers if answer is not None and answer.state is not None]
         if states and not clean_start:
