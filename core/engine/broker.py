@@ -475,6 +475,11 @@ class Broker:
         """
         return await self.lifecycle.session_moved(client_id, clean_start)
 
+    def holds_client_id(self, client_id: str) -> bool:
+        """Whether a session of ``client_id`` is here, or a CONNECT of it is attaching or the session
+        moving now (cheap: for a cluster plugin that need not ask `session_moved` about a stranger)."""
+        return self.lifecycle.holds(client_id)
+
     def export_session(self, client_id: str) -> SessionState | None:
         """A session's state as the store records it (subscriptions, inflight both ways, queue, will, expiry), or None."""
         return self.lifecycle.export_session(client_id)

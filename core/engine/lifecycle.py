@@ -143,6 +143,10 @@ class SessionLifecycle:
             self.persistence.forget(client_id)
         return self._attached(client, connect, session)
 
+    def holds(self, client_id: str) -> bool:
+        """Whether a session of ``client_id`` is here or a connection of it is attaching (or moving) now."""
+        return client_id in self.registry.sessions or client_id in self._attach_locks
+
     def _locked(self, client_id: str) -> _AttachLock:
         return _AttachLock(self._attach_locks, client_id)
 

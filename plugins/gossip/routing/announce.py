@@ -72,9 +72,12 @@ class RouteAnnouncer:
             self._announce(change)
 
     def _announce(self, change: tuple[str, int]) -> list[asyncio.Future[Any]]:
+        peers = self._up_peers()
+        if not peers:
+            return []  # nobody to tell: a link that comes up later gets the snapshot
         body = encode_routes_delta([change])
         futures = []
-        for node in self._up_peers():
+        for node in peers:
             future = self.links.send(node, ROUTES_DELTA, body, reliable=True)
             self.stats["deltas_sent"] += 1
             if future is not None:
