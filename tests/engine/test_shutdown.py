@@ -133,17 +133,19 @@ async def read_until(process: asyncio.subprocess.Process, text: str, seen: list[
             seen.append(line)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-async def test_a_signal_during_start_up_stops_once_started(tmp_path: object, signum: int) -> None:
-    gate = f"{tmp_path}/go-on"
+async def signalled_during_start_up(gate: str, signals: list[int], go_on: bool) -> list[str]:
+    """Run `SLOW_START`, send ``signals`` once it is starting (the first, then each after the
+    broker said it will stop once started), let the start go on if ``go_on``; its output lines."""
     process = await asyncio.create_subprocess_exec(sys.executable, "-c", SLOW_START, gate,
                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     seen: list[str] = []
     try:
         await read_until(process, "plugin starting", seen)
-        process.send_signal(signum)
-        await read_until(process, "stop requested during start-up", seen)
-        open(gate, "w").close()
+        for signum in signals:
+            process.send_signal(signum)
+            await read_until(process, "stop requested during start-up", seen)
+        if go_on:
+            open(gate, "w").close()
         assert await asyncio.wait_for(process.wait(), 30) == 0
         assert process.stdout is not None
         seen.extend(line.decode(errors="replace") for line in (await process.stdout.read()).splitlines(True))
@@ -151,6 +153,12 @@ async def test_a_signal_during_start_up_stops_once_started(tmp_path: object, sig
         if process.returncode is None:
             process.kill()
             await process.wait()
+    return seen
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_a_signal_during_start_up_stops_once_started(tmp_path: object, signum: int) -> None:
+    seen = await signalled_during_start_up(f"{tmp_path}/go-on", [signum], go_on=True)
     output = "".join(seen)
     # Started, then stopped as a signal after start-up stops it: plugins told, no traceback.
     events = [line.strip() for line in seen
@@ -160,22 +168,7 @@ async def test_a_signal_during_start_up_stops_once_started(tmp_path: object, sig
 
 
 async def test_a_second_signal_during_start_up_abandons_it(tmp_path: object) -> None:
-    gate = f"{tmp_path}/never"
-    process = await asyncio.create_subprocess_exec(sys.executable, "-c", SLOW_START, gate,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    seen: list[str] = []
-    try:
-        await read_until(process, "plugin starting", seen)
-        process.send_signal(signal.SIGINT)
-        await read_until(process, "stop requested during start-up", seen)
-        process.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(process.wait(), 30) == 0
-        assert process.stdout is not None
-        seen.extend(line.decode(errors="replace") for line in (await process.stdout.read()).splitlines(True))
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    seen = await signalled_during_start_up(f"{tmp_path}/never", [signal.SIGINT, signal.SIGINT], go_on=False)
     output = "".join(seen)
     assert "plugin started" not in output and "plugin stopped" in output and "exited" in output, output
     assert "Traceback" not in output, output
