@@ -255,7 +255,7 @@ class PeerLink:
         elif event.kind == PING:
             connection.write(encode_control(PONG, time=event.time))
         elif event.kind == PONG:
-            rtt = (self._rtt_clock() if self._rtt_clock is not None else now) - event.time
+            rtt = self._rtt_time(now) - event.time
             if 0.0 <= rtt < 3600.0:
                 self.rtt = rtt
 
@@ -267,6 +267,10 @@ class PeerLink:
 
     # ------------------------------------------------------------------ time
 
+    def _rtt_time(self, now: float) -> float:
+        """The time a ping carries and its answer is measured against: the injected clock's, else ``now``."""
+        return self._rtt_clock() if self._rtt_clock is not None else now
+
     def tick(self, now: float) -> float:
         """Send a ping when due; the next time to call. :raises LinkError: the peer went silent."""
         connection = self.connection
@@ -275,7 +279,7 @@ class PeerLink:
         if now - self._last_received > self.limits.idle_timeout:
             raise LinkError("timeout", f"nothing from {self.peer} for {now - self._last_received:.1f} s")
         if now >= self._next_ping:
-            connection.write(encode_control(PING, time=self._rtt_clock() if self._rtt_clock is not None else now))
+            connection.write(encode_control(PING, time=self._rtt_time(now)))
             self._next_ping = now + self.limits.ping_interval
         return min(self._next_ping, self._last_received + self.limits.idle_timeout + 0.001)
 
