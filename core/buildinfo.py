@@ -25,6 +25,10 @@ COMPILED_MODULES: tuple[str, ...] = (
     "hookmq.mqtt.codec",
     "hookmq.mqtt.trie",
     "hookmq.engine.message",
+    # The records the per-message path reads and changes: a compiled class's fields are read
+    # natively by the compiled modules, an interpreted one's through a generic attribute lookup.
+    "hookmq.engine.session",
+    "hookmq.engine.stats",
     "hookmq.engine.protocol",
     "hookmq.engine.client",
     "hookmq.engine.delivery",

@@ -103,7 +103,8 @@ class Delivery:
                                target=persistence.issued)
         else:
             self.send_outgoing(client, out, now)
-            persistence.save_outgoing(session, out)  # after sending: a reload resends it with DUP
+            if persistence.active:  # (the memory store records nothing: no call per message)
+                persistence.save_outgoing(session, out)  # after sending: a reload resends it with DUP
         self.stats.messages_sent += 1
         if self.hooks.enabled("on_qos_publish"):
             self.deferred.notify("on_qos_publish", client=client,
@@ -205,7 +206,9 @@ class Delivery:
             return False
         del session.inflight[packet_id]
         identity = out.message.identity
-        self.persistence.outgoing_done(session, packet_id, identity)
+        persistence = self.persistence
+        if persistence.active:
+            persistence.outgoing_done(session, packet_id, identity)
         if identity is not None:
             session.note_completed(identity)
         if (session.queue or len(session.inflight) >= client.protocol.send_quota) and session.client is client:

@@ -18,11 +18,12 @@ from collections import deque
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING
 
 from ..mqtt.packets import Will
 from ..mqtt.trie import SubscriberEntry
 from .message import Message
+from .noqueue import NO_QUEUE
 
 if TYPE_CHECKING:
     from .client import Client
@@ -62,26 +63,10 @@ class Queued:
     share: ShareKey | None = None
 
 
-class _NoQueue(deque[Any]):
-    """The queue of every session that has queued nothing yet: one shared, empty deque that refuses changes.
-
-    An empty deque costs 624 bytes, and most sessions never queue a message; `Session.enqueue`
-    and `Session.restore_queued` give a session its own deque when it first needs one.
-    """
-
-    def _refuse(self, *args: object) -> NoReturn:
-        raise TypeError("the shared empty queue cannot change: use Session.enqueue or Session.restore_queued")
-
-    append = appendleft = extend = extendleft = insert = _refuse
-    #: Hashable by identity, so a dataclass takes the one shared instance as a field default.
-    __hash__ = object.__hash__  # type: ignore[assignment]
-
-
 #: How many identities of completed messages from other nodes a session keeps (`Session.note_completed`).
 COMPLETED_IDENTITIES = 1024
 
-#: Shared by every session with nothing queued (see `_NoQueue`) and with no QoS 2 message held.
-NO_QUEUE: deque[Queued] = _NoQueue()
+#: Shared by every session with no QoS 2 message held.
 NO_PACKET_IDS: AbstractSet[int] = frozenset()
 
 

@@ -164,32 +164,39 @@ def _decode_ack(ptype: PacketType, data: bytes, pos: int, end: int, level: int) 
     code = 0
     properties = NO_PROPERTIES
     if level == 5 and pos < end:
-        code, pos = read_u8(data, pos, end, f"{ptype.name} reason code")
+        code = data[pos]
+        pos += 1
         _check_reason_code(code, ptype)
         if pos < end:
             properties, pos = decode_properties(data, pos, end, ptype)
-    _expect_end(pos, end, ptype.name)
+    if pos != end:
+        # The packet type's name only on the error path: an enum's name is a slow property.
+        _expect_end(pos, end, ptype.name)
     return packet_id, code, properties
 
 
 def decode_puback(flags: int, data: bytes, pos: int, end: int, level: int) -> Puback:
     """PUBACK."""
-    return Puback(*_decode_ack(PacketType.PUBACK, data, pos, end, level))
+    packet_id, code, properties = _decode_ack(PacketType.PUBACK, data, pos, end, level)
+    return Puback(packet_id, code, properties)
 
 
 def decode_pubrec(flags: int, data: bytes, pos: int, end: int, level: int) -> Pubrec:
     """PUBREC."""
-    return Pubrec(*_decode_ack(PacketType.PUBREC, data, pos, end, level))
+    packet_id, code, properties = _decode_ack(PacketType.PUBREC, data, pos, end, level)
+    return Pubrec(packet_id, code, properties)
 
 
 def decode_pubrel(flags: int, data: bytes, pos: int, end: int, level: int) -> Pubrel:
     """PUBREL."""
-    return Pubrel(*_decode_ack(PacketType.PUBREL, data, pos, end, level))
+    packet_id, code, properties = _decode_ack(PacketType.PUBREL, data, pos, end, level)
+    return Pubrel(packet_id, code, properties)
 
 
 def decode_pubcomp(flags: int, data: bytes, pos: int, end: int, level: int) -> Pubcomp:
     """PUBCOMP."""
-    return Pubcomp(*_decode_ack(PacketType.PUBCOMP, data, pos, end, level))
+    packet_id, code, properties = _decode_ack(PacketType.PUBCOMP, data, pos, end, level)
+    return Pubcomp(packet_id, code, properties)
 
 
 def decode_subscribe(flags: int, data: bytes, pos: int, end: int, level: int) -> Subscribe:
@@ -314,10 +321,12 @@ def decode_reserved(flags: int, data: bytes, pos: int, end: int, level: int) -> 
 
 
 def _read_packet_id(data: bytes, pos: int, end: int, ptype: PacketType) -> tuple[int, int]:
-    packet_id, pos = read_u16(data, pos, end, f"{ptype.name} packet identifier")
+    if pos + 2 > end:
+        read_u16(data, pos, end, f"{ptype.name} packet identifier")  # raises, naming the packet
+    packet_id = (data[pos] << 8) | data[pos + 1]
     if not packet_id:
         raise ProtocolViolation(f"{ptype.name} with packet identifier 0")
-    return packet_id, pos
+    return packet_id, pos + 2
 
 
 def _check_reason_code(code: int, ptype: PacketType) -> None:
