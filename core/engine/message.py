@@ -72,7 +72,8 @@ class Message:
                     props = NO_PROPERTIES
         elif max_expiry is not None:
             expiry_at = now + max_expiry
-        return cls(packet.topic, packet.payload, packet.qos, packet.retain, props, expiry_at, origin)
+        # Message(...), not cls(...): compiled, a direct constructor call skips parsing the arguments.
+        return Message(packet.topic, packet.payload, packet.qos, packet.retain, props, expiry_at, origin)
 
     def expired(self, now: float) -> bool:
         """Whether the message's expiry interval has passed."""

@@ -51,6 +51,21 @@ class Outgoing:
     #: Held back after a reconnect because the client's Receive Maximum was full.
     awaiting_resend: bool = False
 
+    def __init__(self, packet_id: int, message: Message, qos: int, retain: bool,
+                 subscription_ids: tuple[int, ...] = (), share: ShareKey | None = None, state: int = AWAIT_ACK,
+                 sends: int = 0, awaiting_resend: bool = False) -> None:
+        # Written out (dataclass keeps a class's own __init__) so that mypyc compiles it: the one
+        # dataclass generates stays interpreted, and every QoS 1/2 delivery makes an Outgoing.
+        self.packet_id = packet_id
+        self.message = message
+        self.qos = qos
+        self.retain = retain
+        self.subscription_ids = subscription_ids
+        self.share = share
+        self.state = state
+        self.sends = sends
+        self.awaiting_resend = awaiting_resend
+
 
 @dataclass(slots=True)
 class Queued:
@@ -61,6 +76,14 @@ class Queued:
     retain: bool
     subscription_ids: tuple[int, ...] = ()
     share: ShareKey | None = None
+
+    def __init__(self, message: Message, qos: int, retain: bool, subscription_ids: tuple[int, ...] = (),
+                 share: ShareKey | None = None) -> None:
+        self.message = message  # written out for mypyc, as Outgoing's
+        self.qos = qos
+        self.retain = retain
+        self.subscription_ids = subscription_ids
+        self.share = share
 
 
 #: How many identities of completed messages from other nodes a session keeps (`Session.note_completed`).
