@@ -19,13 +19,15 @@ from ..mqtt.packets import NO_PROPERTIES, Properties, Publish
 
 #: (bytes, offset of the packet identifier or -1)
 Wire = tuple[bytes, int]
-WireKey = tuple[int, int, bool, tuple[int, ...], int | None]
+#: The cached forms differ only in level, QoS and retain (forms with subscription identifiers or an
+#: expiry are encoded per subscriber, never cached): ``level * 8 + qos * 2 + retain``.
+WireKey = int
 
 
 class Message:
     """One application message inside the broker; treat it as immutable once routed."""
 
-    __slots__ = ("_wire", "expiry_at", "identity", "origin", "payload", "properties", "qos", "redelivered", "retain",
+    __slots__ = ("_wire", "_wire_key", "_wire_one", "expiry_at", "identity", "origin", "payload", "properties", "qos", "redelivered", "retain",
                  "topic")
 
     def __init__(
@@ -53,6 +55,10 @@ class Message:
         self.identity = identity
         #: Sent again after a node's crash: sessions holding a copy with the same identity skip it.
         self.redelivered = False
+        #: The first form encoded, kept without a dictionary: most messages reach one subscriber.
+        self._wire_key: WireKey = -1
+        self._wire_one: Wire = (b"", -1)
+        #: Further forms, once a second one is encoded.
         self._wire: dict[WireKey, Wire] | None = None
 
     @classmethod
@@ -106,18 +112,24 @@ class Message:
             props = replace(self.properties, subscription_identifiers=subscription_ids,
                             message_expiry_interval=remaining)
             return encode_publish_fields(self.topic, self.payload, qos, retain, False, 1 if qos else 0, props, level)
-        key = (level, qos, retain, subscription_ids, remaining)
+        key = level * 8 + qos * 2 + (1 if retain else 0)
+        if key == self._wire_key:
+            return self._wire_one
         cache = self._wire
-        if cache is None:
-            cache = self._wire = {}
-        else:
+        if cache is not None:
             found = cache.get(key)
             if found is not None:
                 return found
         props = self.properties if level == 5 else NO_PROPERTIES
         # From the fields: a Publish built here only to be encoded cost an (interpreted) dataclass __init__ per message.
         wire = encode_publish_fields(self.topic, self.payload, qos, retain, False, 1 if qos else 0, props, level)
-        cache[key] = wire
+        if self._wire_key < 0:
+            self._wire_key = key
+            self._wire_one = wire
+        else:
+            if cache is None:
+                cache = self._wire = {}
+            cache[key] = wire
         return wire
 
 
