@@ -83,6 +83,15 @@ def resume_dialing(broker: Broker) -> None:
     links(broker).start()
 
 
+async def settled(broker: Broker, peer: str) -> None:
+    """Wait until every reliable frame ``broker`` has queued for ``peer`` is acknowledged.
+
+    Cluster routing shares the link and sends its own frames when it comes up (the route
+    table): a test that counts frames or outbox room starts from an empty outbox.
+    """
+    await eventually(lambda: links(broker).stats(peer)["queue_frames"] == 0, 20)
+
+
 def data_frames(broker: Broker, peer: str, key: str) -> int:
     """``stats(peer)[key]`` as an int (for differences before and after a test's own frames)."""
     value = links(broker).stats(peer)[key]

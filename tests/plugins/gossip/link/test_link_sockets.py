@@ -23,6 +23,7 @@ from link_helpers import (
     pair,
     pause_dialing,
     resume_dialing,
+    settled,
 )
 
 from hookmq.engine import Broker
@@ -138,6 +139,7 @@ async def test_a_stuck_peer_does_not_grow_memory_beyond_the_bound(started: list[
     a, b = await pair(started)
     handler = Recorder()
     links(b).on_receive(handler)
+    await settled(a, "node-b")
     stuck = current_protocol(b, "node-a")
     stuck.transport.pause_reading()  # type: ignore[attr-defined]
     limits = links(a).limits
@@ -264,16 +266,20 @@ async def test_a_full_outbox_says_so_and_wakes_waiting_senders_when_acknowledgem
     a, b = await pair(started)
     handler = Recorder()
     links(b).on_receive(handler)
+    await settled(a, "node-b")
     stuck = current_protocol(b, "node-a")
     stuck.transport.pause_reading()  # type: ignore[attr-defined]
     body = bytes(65_536)
     futures: list[asyncio.Future[None]] = []
     assert links(a).has_room("node-b", len(body))
+    # Routing may have queued a frame of its own since: the room is what is left beside it.
+    held = links(a).stats("node-b")["queue_bytes"]
+    assert isinstance(held, int)
     while links(a).has_room("node-b", len(body)):  # what routing does before forwarding a QoS >= 1 message
         future = links(a).send("node-b", 1, body, reliable=True)
         assert future is not None
         futures.append(future)
-    assert len(futures) == links(a).limits.reliable_bytes // len(body)
+    assert len(futures) == (links(a).limits.reliable_bytes - held) // len(body)
     refused = links(a).send("node-b", 1, body, reliable=True)  # has_room was right: send refuses
     assert refused is not None and isinstance(refused.exception(), LinkOverloaded)
     waiters = [links(a).wait_for_room("node-b", len(body)) for _ in range(3)]
@@ -305,6 +311,7 @@ async def test_frames_sent_in_one_loop_iteration_go_out_in_one_write(started: li
     a, b = await pair(started, key=KEY)
     handler = Recorder()
     links(b).on_receive(handler)
+    await settled(a, "node-b")  # routing's own frames out of the count
     before = links(a).stats("node-b")
     for i in range(1000):
         links(a).send("node-b", 1, i.to_bytes(4, "big") + bytes(60), reliable=False)
