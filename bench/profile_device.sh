@@ -12,6 +12,8 @@
 #
 # Usage: bench/profile_device.sh            (QoS 1, 100 clients x 1000 messages, uvloop)
 #        QOS=0 CLIENTS=100 MESSAGES=1000 LOOP=asyncio PASSES="plain pyspy" bench/profile_device.sh
+#        SPY_NATIVE=--native PYTHON=.venv-compiled/bin/python bench/profile_device.sh   (py-spy sees
+#        into compiled modules only with --native, which pauses the broker at each sample)
 # Needs: py-spy (pip install py-spy), strace and perf (Debian linux-perf) for their passes.
 # Run it inside a private network namespace on a shared machine:
 #   unshare -n sh -c 'ip link set lo up && exec bench/profile_device.sh'
@@ -79,7 +81,7 @@ for pass in $PASSES; do
             drive plain
             ;;
         pyspy)
-            py-spy record --nonblocking --rate 250 --format raw -o "$OUT/stacks.txt" -p "$pid" > "$OUT/py-spy.log" 2>&1 &
+            py-spy record ${SPY_NATIVE:---nonblocking} --rate 250 --format raw -o "$OUT/stacks.txt" -p "$pid" > "$OUT/py-spy.log" 2>&1 &
             spy=$!
             sleep 1
             drive pyspy
