@@ -119,6 +119,12 @@ class ClusterSettings(BaseModel):
         description="Addresses `host:port` of nodes to join at start and after partitions, e.g. `10.0.0.2:7946`; "
         "host names allowed (every address they resolve to is tried); a missing port means `port`.",
     )
+    sibling_members: list[str] = Field(
+        default_factory=list,
+        description="Set for each worker by `[server] workers`, never by hand: its sibling workers' gossip addresses. "
+        "Joined as `members` are, but a sibling that is not up yet is expected (the workers start together and the "
+        "later one joins the earlier), so it is logged as no warning.",
+    )
     bind: str = Field(default="0.0.0.0", description="Address the gossip binds to; `0.0.0.0` is every IPv4 interface.")
     advertise: str | None = Field(
         default=None,
@@ -200,7 +206,7 @@ class ClusterSettings(BaseModel):
         "start). 0 drops it at once.",
     )
 
-    @field_validator("members")
+    @field_validator("members", "sibling_members")
     @classmethod
     def _members_are_addresses(cls, members: list[str]) -> list[str]:
         for member in members:

@@ -46,7 +46,8 @@ def test_each_worker_is_a_node_seeded_with_its_siblings_and_reuses_the_ports(tmp
     assert [(item["name"], item["address"], item.get("reuse_port")) for item in second["listeners"]] == [
         ("tcp", ":1883", True), ("ws", "127.0.0.1:1882", True), (PRIVATE_LISTENER, "127.0.0.1:9002", None)]
     assert second["cluster"]["mode"] is True and second["cluster"]["bind"] == "127.0.0.1"
-    assert second["cluster"]["members"] == ["127.0.0.1:7001", "127.0.0.1:7003"]
+    assert second["cluster"]["sibling_members"] == ["127.0.0.1:7001", "127.0.0.1:7003"]
+    assert "members" not in second["cluster"]  # siblings are no configured members: one not up yet is no warning
     assert second["cluster"]["port"] == 7002 and second["cluster"]["key"] == KEY
     assert second["cluster"]["link_unix_path"] == str(tmp_path / "w1.sock")
     assert second["server"] == {"workers": 1}
@@ -63,7 +64,7 @@ def test_in_cluster_mode_each_worker_is_one_member_of_the_cluster(tmp_path: Path
     plans = plan_workers(config, 2, tmp_path, [1883, 1882], [7946, 7947], None, key="unused", host_name="mqtt-a")
     cluster = plans[1].document["cluster"]
     assert cluster["node_name"] == "mqtt-a-w1" and cluster["port"] == 7947
-    assert cluster["members"] == ["10.0.0.2:7946", "127.0.0.1:7946"]  # the other hosts, then its siblings
+    assert cluster["members"] == ["10.0.0.2:7946"] and cluster["sibling_members"] == ["127.0.0.1:7946"]
     assert "key" not in cluster and cluster["bind"] == "0.0.0.0"  # the cluster's own settings stay
     assert plans[1].document["plugins"]["sqlite_store"]["path"] == "hookmq.sqlite3.w1"  # SQLite is not shared
 
@@ -323,6 +324,18 @@ def test_a_port_in_use_stops_the_host_with_one_line_and_status_3(tmp_path: Path)
     assert done.returncode == 3
     assert done.stderr.strip().splitlines()[-1].startswith("hookmq: listener 'tcp' (tcp) cannot listen on")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.timeout(90)
+async def test_a_host_starts_and_stops_without_join_or_leave_warnings(tmp_path: Path) -> None:
+    # The workers start together, so the first one up finds no sibling to join, and they stop
+    # together, so no sibling hears a leave: neither is a warning an operator has to read.
+    host = await WorkerHost(tmp_path, 2).start()
+    assert host.stop() == 0
+    log = host.log()
+    assert log.count("Cluster Node Created!") == 2 and log.count("A node has joined:") >= 2
+    warnings = [line for line in log.splitlines() if " WARNING " in line]
+    assert not [line for line in warnings if "join" in line or "leave" in line], warnings
 
 
 @pytest.mark.slow

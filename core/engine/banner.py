@@ -108,6 +108,8 @@ def _cluster_line(broker: StartedBroker) -> str:
     if not cluster.mode:
         return "off (single node)"
     members = ", ".join(cluster.members) or "none configured"
+    if cluster.sibling_members:
+        members += f"; sibling workers: {', '.join(cluster.sibling_members)}"
     infos = getattr(broker.plugin_manager, "infos", {})
     gossip = infos.get("gossip")
     if gossip is None or not gossip.enabled:

@@ -118,7 +118,7 @@ class ClusterPlugin:
         codec = WireCodec(keyring=self.keyring, label=settings.label, compression=self.config.compression)
         self.node = GossipNode(
             self.config, name=settings.node_name or default_node_name(), bind=settings.bind, port=settings.port,
-            advertise=self.advertise, codec=codec, meta=self.metadata.encode(), members=tuple(settings.members),
+            advertise=self.advertise, codec=codec, meta=self.metadata.encode(), members=(*settings.members, *settings.sibling_members),
         )
         self.runner = GossipRunner(self.node, settings.runner, self._event, in_node_loop=_log_event)
         self.cluster = Cluster(self.runner, self.metadata)
@@ -149,14 +149,29 @@ class ClusterPlugin:
         await self.links.listen_unix()
         await self.runner.start()
         self.links.start()
-        if self.settings.members:
-            joined, errors = await self.runner.call(lambda: self.node.join(tuple(self.settings.members)))
-            for error in errors:
-                log.warning("Failed to join %s", error)
-            if not joined:
-                log.warning("joined no cluster member yet; retrying every %.0f s", self.config.rejoin_interval)
+        await self._join()
         log.info("Local member %s:%d", self.advertise, self.node.port)
         log.info("Cluster Node Created!")
+
+    async def _join(self) -> None:
+        """Join the configured members (a failure is a warning) and the sibling workers (one not up yet is expected)."""
+        members, siblings = tuple(self.settings.members), tuple(self.settings.sibling_members)
+        joined = 0
+        if members:
+            joined, errors = await self.runner.call(lambda: self.node.join(members))
+            for error in errors:
+                log.warning("Failed to join %s", error)
+        if siblings:
+            joined_siblings, errors = await self.runner.call(lambda: self.node.join(siblings))
+            joined += joined_siblings
+            for error in errors:  # the workers start together: that sibling joins this node when it is up
+                log.debug("sibling worker not up yet: %s", error)
+        if joined or not (members or siblings):
+            return
+        if members:
+            log.warning("joined no cluster member yet; retrying every %.0f s", self.config.rejoin_interval)
+        else:
+            log.info("no sibling worker is up yet: each joins this one as it starts")
 
     def status(self) -> str:
         """One line for the startup banner."""
@@ -178,8 +193,13 @@ class ClusterPlugin:
         if self.links is not None:  # the tap stays: a closed Links refuses links, quietly
             await self.links.close(min(1.0, self.settings.leave_timeout))
         left = await self.runner.stop(self.settings.leave_timeout)
-        if not left:
+        if left:
+            return
+        if self.settings.members or not self.settings.sibling_members:
             log.warning("the leave did not spread within %.1f s; the others will notice the node is gone", self.settings.leave_timeout)
+        else:  # a worker of a host alone: its siblings are stopping with it (a restarted one rejoins anyway)
+            log.info("the leave did not reach the sibling workers within %.1f s (they stop with this one)",
+                     self.settings.leave_timeout)
 
     def _event(self, event: NodeEvent) -> None:
         self.cluster.dispatch(event)
