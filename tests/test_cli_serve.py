@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from hookmq.plugins.auth.passwords import hash_password
+from hookmq.testing.ports import free_port
 
 # The documented statuses (docs/operations.md, hookmq.exits), written out: they are a contract.
 EXIT_USAGE, EXIT_LISTENER, EXIT_STORE = 2, 3, 4
@@ -40,12 +41,6 @@ def clean_env() -> dict[str, str]:
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*HOOKMQ, *args], capture_output=True, text=True, timeout=60, env=clean_env(), cwd=cwd)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:

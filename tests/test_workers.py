@@ -23,6 +23,7 @@ from workers_host import WorkerHost, bounded, disconnect_reason, messages, until
 
 from hookmq.config import Config
 from hookmq.mqtt.packets import Properties, Publish, Will
+from hookmq.testing.ports import free_port
 from hookmq.testing.raw import RawClient
 from hookmq.testing.redis import RedisServer
 from hookmq.workers import PRIVATE_LISTENER, plan_workers, worker_environment, workers_unavailable
@@ -355,19 +356,7 @@ async def test_ctrl_c_stops_every_worker(tmp_path: Path) -> None:
 
 def _free_port_pair() -> int:
     """A port P on 127.0.0.1 with P and P + 1 free for TCP and UDP now (the workers gossip on port + index)."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port: int = probe.getsockname()[1]
-        try:
-            for candidate in (port, port + 1):
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    with socket.socket(socket.AF_INET, kind) as check:
-                        check.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no pair of free ports")
+    return free_port(udp=True, count=2)
 
 
 @pytest.mark.slow

@@ -21,19 +21,13 @@ from types import TracebackType
 
 import pytest
 
+from .ports import free_port
+
 __all__ = ["RedisServer", "RedisServerError", "free_port", "redis_server"]
 
 
 class RedisServerError(RuntimeError):
     """The redis-server process could not be started or did not answer in time."""
-
-
-def free_port() -> int:
-    """Ask the kernel for a port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _answers_ping(port: int, timeout: float = 0.5) -> bool:

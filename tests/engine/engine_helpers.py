@@ -79,13 +79,6 @@ def port_of(broker: Broker, name: str = "tcp") -> int:
     raise LookupError(f"no listener named {name!r}")
 
 
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1 (for subprocess brokers)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def port_is_free(port: int) -> bool:
     """Whether ``port`` can be bound on every interface right now."""
     with socket.socket() as sock:

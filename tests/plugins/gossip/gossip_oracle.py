@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from hookmq.testing.ports import free_port as free_loopback_port
 
 ROOT = Path(__file__).resolve().parents[3]
 MLNODE = ROOT / "build" / "oracles" / "mlnode"
@@ -35,18 +36,8 @@ def mlnode_binary() -> Path:
 
 
 def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
+    """A port free for both TCP and UDP on 127.0.0.1 (below the ephemeral range: :mod:`hookmq.testing.ports`)."""
+    return free_loopback_port(udp=True)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.05) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from link_helpers import eventually, gossip_port, links
 
 from hookmq.config import Config
 from hookmq.engine import Broker
+from hookmq.testing.ports import free_port as free_loopback_port
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from gossip_oracle import Process
@@ -29,11 +29,7 @@ CLUSTER = {"mode": True, "bind": "127.0.0.1", "advertise": "127.0.0.1", "profile
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-        tcp.bind(("127.0.0.1", 0))
-        port = tcp.getsockname()[1]
-        udp.bind(("127.0.0.1", port))
-        return int(port)
+    return free_loopback_port(udp=True)  # gossip: TCP and UDP
 
 
 def node_b(port: int, seed: int, record: Path) -> Process:

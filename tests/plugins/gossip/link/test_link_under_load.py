@@ -10,7 +10,6 @@ be declared failed, and every frame must arrive once and in order.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from hookmq.testing.ports import free_port as free_loopback_port
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from gossip_oracle import Process
@@ -28,11 +29,7 @@ RATE = 100.0
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-        tcp.bind(("127.0.0.1", 0))
-        port = tcp.getsockname()[1]
-        udp.bind(("127.0.0.1", port))
-        return int(port)
+    return free_loopback_port(udp=True)  # gossip: TCP and UDP
 
 
 def numbers(path: Path) -> list[int]:

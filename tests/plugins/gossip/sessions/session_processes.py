@@ -5,45 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from gossip_oracle import Process
 
+from hookmq.testing.ports import free_port
+
 __all__ = ["SessionNode", "free_port", "until"]
-
-
-def _ephemeral_low() -> int:
-    """The lowest port the kernel hands out for a bind to port 0 (Linux: ip_local_port_range)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, below the kernel's ephemeral range when it can be.
-
-    A node binds its gossip port as port 0 before its MQTT listener: a port picked from the
-    ephemeral range (and released) could be handed to that gossip bind first, and the listener
-    would then find it in use (seen once in CI). Ports below the range are never handed out so.
-    """
-    low = _ephemeral_low()
-    for _ in range(200) if low > 10_001 else ():
-        port = random.randrange(10_000, low)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        found: int = probe.getsockname()[1]
-        return found
 
 
 async def until(predicate: Callable[[], object], timeout: float, step: float = 0.05) -> bool:
