@@ -110,16 +110,18 @@ def plan_workers(config: Config, count: int, link_dir: Path, listener_ports: Seq
         unix_path = str(link_dir / f"w{index}.sock")
         name = f"{host_name}-w{index}"
         section = dict(document.get("cluster", {}))
+        # A host alone gossips on 127.0.0.1; in a cluster, on the configured bind when it is specific.
+        specific = cluster.mode and cluster.bind not in ("0.0.0.0", "::", "")
+        seed_host = cluster.bind if specific else "127.0.0.1"
+        siblings = [_address(seed_host, port) for j, port in enumerate(gossip_ports) if j != index]
         if cluster.mode:
-            seed_host = cluster.bind if cluster.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
-            siblings = [_address(seed_host, port) for j, port in enumerate(gossip_ports) if j != index]
             section.update(port=gossip_ports[index], node_name=name, sibling_members=siblings)
         else:  # a cluster of this host alone: the link bounds and the runner stay as configured
             section = {key: value for key, value in section.items() if key.startswith("link_") or key == "runner"}
             section |= {
                 "mode": True, "bind": "127.0.0.1", "advertise": "127.0.0.1", "port": gossip_ports[index],
                 "node_name": name, "profile": "local", "key": key, "leave_timeout": 1.0,
-                "sibling_members": [f"127.0.0.1:{port}" for j, port in enumerate(gossip_ports) if j != index],
+                "sibling_members": siblings,
             }
         section["link_unix_path"] = unix_path
         document["cluster"] = section

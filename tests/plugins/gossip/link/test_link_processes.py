@@ -16,20 +16,15 @@ from link_helpers import eventually, gossip_port, links
 
 from hookmq.config import Config
 from hookmq.engine import Broker
-from hookmq.testing.ports import free_port as free_loopback_port
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from gossip_oracle import Process
+from gossip_oracle import Process, free_port
 
 NODE = Path(__file__).parent / "link_node.py"
 FRAMES = 3000
 # Long suspicion: the restarted process must come back before membership declares it dead
 # (then its frames would be handed back instead of resent, which another test covers).
 CLUSTER = {"mode": True, "bind": "127.0.0.1", "advertise": "127.0.0.1", "profile": "local", "suspicion_mult": 30}
-
-
-def free_port() -> int:
-    return free_loopback_port(udp=True)  # gossip: TCP and UDP
 
 
 def node_b(port: int, seed: int, record: Path) -> Process:

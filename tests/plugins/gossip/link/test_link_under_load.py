@@ -18,18 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from hookmq.testing.ports import free_port as free_loopback_port
-
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from gossip_oracle import Process
+from gossip_oracle import Process, free_port
 
 NODE = Path(__file__).parent / "link_node.py"
 FRAMES = 6000
 RATE = 100.0
-
-
-def free_port() -> int:
-    return free_loopback_port(udp=True)  # gossip: TCP and UDP
 
 
 def numbers(path: Path) -> list[int]:
